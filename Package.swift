@@ -1,0 +1,54 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "GameRelay",
+    products: [
+        .library(name: "UVNet", targets: ["UVNet"]),
+        .library(name: "RelayWire", targets: ["RelayWire"]),
+        .library(name: "RelayServer", targets: ["RelayServer"]),
+        .executable(name: "gamerelay", targets: ["gamerelay"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibUV",
+            pkgConfig: "libuv",
+            providers: [.apt(["libuv1-dev"])]
+        ),
+        .target(
+            name: "UVNet",
+            dependencies: ["CLibUV"]
+        ),
+        .target(name: "RelayWire"),
+        .target(
+            name: "RelayServer",
+            dependencies: [
+                "UVNet",
+                "RelayWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "gamerelay",
+            dependencies: [
+                "RelayServer",
+                "UVNet",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "UVNetTests", dependencies: ["UVNet"]),
+        .testTarget(name: "RelayWireTests", dependencies: ["RelayWire"]),
+        .testTarget(
+            name: "RelayServerTests",
+            dependencies: ["RelayServer", "RelayWire", "UVNet"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,97 @@
+/// Every setting of the relay, with the defaults of PROTOCOL.md §4; each maps to one `serve` flag.
+public struct RelayConfig: Sendable, Hashable {
+    /// The address both sockets bind to (`--host`).
+    public var host: String = "0.0.0.0"
+    /// The control (TCP) port; 0 picks a free one (`--port`).
+    public var port: Int = 7400
+    /// The UDP port; nil means the control socket's port number (`--udp-port`).
+    public var udpPort: Int?
+    /// The largest datagram accepted, header included (`--max-datagram`, 40…1472).
+    public var maxDatagram: Int = 1200
+    /// The largest control message, in bytes before the terminator (`--max-control-message`).
+    public var maxControlMessage: Int = 16384
+    /// How long a UDP binding lives without a refreshing datagram (`--idle-timeout`).
+    public var idleTimeout: Duration = .seconds(10)
+    /// How long a control connection may complete no message (`--control-idle-timeout`).
+    public var controlIdleTimeout: Duration = .seconds(30)
+    /// How long a session nobody joined lives after its creation (`--empty-session-timeout`).
+    public var emptySessionTimeout: Duration = .seconds(60)
+    /// The largest `capacity` a session may have (`--max-session-capacity`).
+    public var maxSessionCapacity: Int = 64
+    /// Packets per second each member may send, with one second of burst (`--member-packet-rate`).
+    public var memberPacketRate: Int = 240
+    /// Bytes per second each member may send, headers included (`--member-byte-rate`).
+    public var memberByteRate: Int = 262_144
+    /// How long a drain waits for control connections to close (`--drain-timeout`).
+    public var drainTimeout: Duration = .seconds(5)
+    /// Control requests per second per connection.
+    public var controlRequestRate: Int = 100
+    /// Control request burst per connection.
+    public var controlRequestBurst: Int = 200
+    /// Live sessions one connection may have created.
+    public var maxSessionsPerConnection: Int = 64
+    /// Unsent replies and events a connection may accumulate before it is dropped.
+    public var maxPendingControlBytes: Int = 8 << 20
+    /// Cookie-carrying BIND_ACKs per second per member.
+    public var cookieAnswersPerSecond: Int = 10
+    /// How long a half-closed connection's input is drained before the final close.
+    public var lingerTimeout: Duration = .seconds(2)
+    /// The `server` text of the `hello` reply.
+    public var serverName: String = "gamerelay/\(RelayConfig.version)"
+
+    /// The relay's version.
+    public static let version = "0.1.0"
+
+    /// A configuration with every default.
+    public init() {}
+
+    /// The datagram size range of `--max-datagram`: the header plus a 24-byte BIND, up to a
+    /// 1500-byte Ethernet MTU less IPv4 and UDP headers.
+    public static let maxDatagramRange = 40...1472
+
+    /// Checks every value; the error names the flag and the accepted range.
+    ///
+    /// - Throws: ``RelayConfigError`` for the first value out of range.
+    public func validate() throws(RelayConfigError) {
+        func check(_ ok: Bool, _ flag: String, _ rule: String) throws(RelayConfigError) {
+            if !ok { throw RelayConfigError(setting: flag, message: rule) }
+        }
+        try check((0...65_535).contains(port), "--port", "must lie in 0...65535")
+        if let udpPort { try check((0...65_535).contains(udpPort), "--udp-port", "must lie in 0...65535") }
+        try check(Self.maxDatagramRange.contains(maxDatagram), "--max-datagram", "must lie in 40...1472")
+        try check((1...(64 << 20)).contains(maxControlMessage), "--max-control-message", "must lie in 1...67108864")
+        try check(idleTimeout > .zero, "--idle-timeout", "must be greater than 0")
+        try check(controlIdleTimeout > .zero, "--control-idle-timeout", "must be greater than 0")
+        try check(emptySessionTimeout > .zero, "--empty-session-timeout", "must be greater than 0")
+        try check(drainTimeout > .zero, "--drain-timeout", "must be greater than 0")
+        try check((2...65_534).contains(maxSessionCapacity), "--max-session-capacity", "must lie in 2...65534")
+        try check(memberPacketRate >= 1, "--member-packet-rate", "must be at least 1")
+        try check(memberByteRate >= maxDatagram, "--member-byte-rate", "must be at least --max-datagram (\(maxDatagram))")
+    }
+}
+
+/// A configuration value out of range, naming the setting.
+public struct RelayConfigError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The flag (or other name) of the setting.
+    public var setting: String
+    /// What the value must be.
+    public var message: String
+
+    /// Creates an error for `setting`.
+    public init(setting: String, message: String) {
+        self.setting = setting
+        self.message = message
+    }
+
+    public var description: String { "\(setting) \(message)" }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds, saturating at `UInt64.max`.
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        if seconds < 0 { return 0 }
+        let total = Int128(seconds) * 1_000_000_000 + Int128(attoseconds / 1_000_000_000)
+        return UInt64(clamping: total)
+    }
+}

@@ -1,0 +1,102 @@
+import CLibUV
+import RelayWire
+
+extension RelayServer {
+    /// Runs one control operation whose message, budget and fields already passed their checks,
+    /// applying the state checks of PROTOCOL.md §1.2 in order. The reply is written before any
+    /// event the operation causes.
+    func perform(_ operation: ControlOperation, id: String?, for connection: ControlConnection) {
+        func fail(_ code: ControlErrorCode, _ message: String) {
+            connection.reply(ControlReply.failure(id: id, error: ControlError(code, message)))
+        }
+        switch operation {
+        case .hello:
+            connection.reply(ControlReply.success(id: id) { json in
+                json.field("protocol", integer: 1)
+                json.field("server", string: config.serverName)
+                json.key("udp")
+                json.beginObject()
+                json.field("port", integer: udpPort)
+                json.endObject()
+                json.field("maxDatagram", integer: config.maxDatagram)
+                json.field("idleTimeoutMs", integer: Self.wholeMilliseconds(config.idleTimeout))
+            })
+
+        case .create(let capacity):
+            guard !isDraining else { return fail(.shuttingDown, "the relay is draining; no new sessions") }
+            guard connection.liveSessions < config.maxSessionsPerConnection else {
+                return fail(.rateLimited, "this connection already has \(config.maxSessionsPerConnection) live sessions")
+            }
+            let session = registry.createSession(capacity: capacity, creator: connection, nowNanos: uv_hrtime())
+            connection.sessionCreated()
+            counters.sessionsCreated &+= 1
+            logger.debug("session created", metadata: ["session": "\(session.id.hex)", "capacity": "\(capacity)"])
+            connection.reply(ControlReply.success(id: id) { json in
+                json.field("session", string: session.id.hex)
+                json.field("code", string: session.code.text)
+                json.field("capacity", integer: capacity)
+            })
+
+        case .join(let target, let name):
+            guard !isDraining else { return fail(.shuttingDown, "the relay is draining; no new joins") }
+            guard connection.member == nil else { return fail(.alreadyJoined, "this connection is already a member of a session") }
+            let found: Session?
+            switch target {
+            case .session(let text): found = registry.session(idText: text)
+            case .code(let text): found = registry.session(code: text)
+            }
+            guard let session = found else { return fail(.notFound, "no such session") }
+            guard !session.isFull else { return fail(.full, "the session is full") }
+            let others = session.members
+            let member = registry.join(session, name: name, connection: connection, config: config, nowNanos: uv_hrtime())
+            connection.member = member
+            connection.reply(ControlReply.success(id: id) { json in
+                json.field("session", string: session.id.hex)
+                json.field("member", integer: member.id)
+                json.field("token", string: member.token.hex)
+                json.key("udp")
+                json.beginObject()
+                json.field("port", integer: udpPort)
+                json.endObject()
+                json.key("members")
+                json.beginArray()
+                for other in others {
+                    json.beginObject()
+                    json.field("member", integer: other.id)
+                    json.field("name", string: other.name)
+                    json.endObject()
+                }
+                json.endArray()
+                json.field("owner", integer: session.ownerID ?? member.id)
+            })
+            let joined = ControlEvent.joined(member: member.id, name: name)
+            for other in others { other.connection.send(joined) }
+
+        case .leave:
+            guard let member = connection.member else { return fail(.notJoined, "this connection is not a member of a session") }
+            connection.member = nil
+            connection.reply(ControlReply.success(id: id) { _ in })
+            removeMember(member, reason: .leave)
+
+        case .kick(let memberID):
+            guard let member = connection.member else { return fail(.notJoined, "this connection is not a member of a session") }
+            guard memberID != member.id else { return fail(.badRequest, "a member can't kick itself; use leave") }
+            guard member.session.ownerID == member.id else { return fail(.forbidden, "only the session owner may kick") }
+            guard let target = member.session.member(id: memberID) else { return fail(.notFound, "no member \(memberID) in this session") }
+            connection.reply(ControlReply.success(id: id) { _ in })
+            let kicked = target.connection
+            kicked.member = nil
+            kicked.send(ControlEvent.kicked)
+            removeMember(target, reason: .kick)
+            kicked.linger()
+
+        case .ping:
+            connection.reply(ControlReply.success(id: id) { _ in })
+        }
+    }
+
+    /// A duration in whole milliseconds, rounded up (the `idleTimeoutMs` of `hello`).
+    static func wholeMilliseconds(_ duration: Duration) -> Int {
+        Int((duration.nanoseconds + 999_999) / 1_000_000)
+    }
+}

@@ -1,0 +1,63 @@
+import RelayWire
+
+/// A relay session: its ids, capacity, members in join order, and owner.
+///
+/// Loop-bound to the relay's loop.
+final class Session {
+    /// The 64-bit id; its low 32 bits address the session in datagrams.
+    let id: SessionID
+    /// The short code players type to join.
+    let code: JoinCode
+    /// The most members the session holds at once.
+    let capacity: Int
+    /// When the session was created (monotonic nanoseconds), for the empty-session timeout.
+    let createdAt: UInt64
+    /// The connection that created it, whose live-session count it holds; nil once that closed.
+    weak var creator: ControlConnection?
+
+    /// Members in join order: the first is the longest-standing.
+    private(set) var members: [Member] = []
+    /// The next member id to hand out; ids count up from 1 and are never reused.
+    private var nextMemberID: UInt32 = 1
+    /// Whether anyone has ever joined; a session that was never joined expires on a timer.
+    private(set) var everJoined = false
+    /// The owner's member id.
+    private(set) var ownerID: UInt16?
+
+    init(id: SessionID, code: JoinCode, capacity: Int, createdAt: UInt64, creator: ControlConnection) {
+        self.id = id
+        self.code = code
+        self.capacity = capacity
+        self.createdAt = createdAt
+        self.creator = creator
+    }
+
+    /// Whether a join would be refused with `full`: at capacity or out of member ids (0xFFFF is reserved).
+    var isFull: Bool { members.count >= capacity || nextMemberID >= 0xFFFF }
+
+    /// Takes the next member id. The caller checked ``isFull``.
+    func allocateMemberID() -> UInt16 {
+        defer { nextMemberID += 1 }
+        return UInt16(nextMemberID)
+    }
+
+    /// Adds a member; the first member becomes the owner.
+    func add(_ member: Member) {
+        members.append(member)
+        everJoined = true
+        if ownerID == nil { ownerID = member.id }
+    }
+
+    /// Removes a member; returns the new owner's id when ownership moved.
+    func remove(_ member: Member) -> UInt16? {
+        members.removeAll { $0 === member }
+        guard ownerID == member.id else { return nil }
+        ownerID = members.first?.id
+        return ownerID
+    }
+
+    /// The member with `id`, if present.
+    func member(id: UInt16) -> Member? {
+        members.first { $0.id == id }
+    }
+}

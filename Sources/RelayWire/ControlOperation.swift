@@ -1,0 +1,16 @@
+/// A control request whose fields passed the checks that need no server state
+/// (PROTOCOL.md §1.2 checks 3 and 4).
+public enum ControlOperation: Hashable, Sendable {
+    /// `hello` with protocol 1 and the optional client description.
+    case hello(client: String?)
+    /// `create` with the capacity asked for, or the default.
+    case create(capacity: Int)
+    /// `join` by id or code, with the name (`""` when absent).
+    case join(JoinTarget, name: String)
+    /// `leave`.
+    case leave
+    /// `kick` of a member id; kicking oneself is the caller's check.
+    case kick(member: UInt16)
+    /// `ping`.
+    case ping
+}

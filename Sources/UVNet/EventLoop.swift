@@ -1,0 +1,229 @@
+import CLibUV
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One libuv loop (`uv_loop_t`) and the thread that runs it.
+///
+/// Every socket, timer and signal watcher belongs to one loop and must only be touched on that
+/// loop's thread; debug builds check this with a precondition, as SwiftNIO does. Other threads
+/// hand work to the loop with ``execute(_:)`` or ``submit(_:)``, the only thread-safe entry points
+/// (built on `uv_async_send`, the only thread-safe libuv call).
+public final class EventLoop: @unchecked Sendable {
+    // @unchecked: `uvLoop` and the handles are touched only on the loop thread (checked with
+    // `assertInEventLoop()`); the cross-thread state is behind `state` and atomics.
+
+    /// The libuv loop. Loop thread only.
+    let uvLoop: UnsafeMutablePointer<uv_loop_t>
+    private let wakeup: UnsafeMutableRawPointer
+    private let threadID = Atomic<UInt>(0)
+    private let state = Mutex(SharedState())
+    private let exited = Mutex(ExitState())
+
+    /// Shared receive buffer for every socket on this loop. Loop thread only; safe to share because
+    /// libuv delivers each batch synchronously before it reads another socket.
+    let receiveBuffer: UnsafeMutableRawBufferPointer
+
+    private struct SharedState {
+        var pending: [@Sendable () -> Void] = []
+        var acceptingWork = true
+        var shutdownRequested = false
+    }
+
+    private struct ExitState {
+        var done = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// The number of datagrams one `recvmmsg` call may return (libuv's maximum is 20).
+    public static let receiveBatchCount = 20
+    /// The per-datagram slot size libuv uses for `recvmmsg`.
+    static let receiveSlotSize = 64 * 1024
+
+    /// Starts a new loop on a new thread named `name`; returns once the thread is running.
+    ///
+    /// - Parameter name: The thread name shown by debuggers and `top -H` (at most 15 bytes are kept).
+    public init(name: String = "uv-loop") {
+        uvLoop = .allocate(capacity: 1)
+        let rc = uv_loop_init(uvLoop)
+        precondition(rc == 0, "uv_loop_init failed: \(rc)")
+        receiveBuffer = .allocate(byteCount: Self.receiveBatchCount * Self.receiveSlotSize, alignment: 16)
+        wakeup = .allocate(byteCount: uv_handle_size(UV_ASYNC), alignment: 16)
+        let async = wakeup.assumingMemoryBound(to: uv_async_t.self)
+        uv_async_init(uvLoop, async) { handle in
+            guard let loop = handle?.pointee.loop.pointee.data else { return }
+            Unmanaged<EventLoop>.fromOpaque(loop).takeUnretainedValue().runPending()
+        }
+        async.pointee.data = nil
+        uvLoop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
+
+        let start = ThreadStart(loop: self, name: name)
+        let box = Unmanaged.passRetained(start).toOpaque()
+        var tid = pthread_t()
+        let created = pthread_create(&tid, nil, { arg in
+            let start = Unmanaged<ThreadStart>.fromOpaque(arg!).takeRetainedValue()
+            start.loop.threadMain(start)
+            return nil
+        }, box)
+        precondition(created == 0, "pthread_create failed: \(created)")
+        pthread_detach(tid)
+        // The creator must not return before the loop thread has published its id, or an early
+        // `inEventLoop` check could read 0.
+        while !start.ready.load(ordering: .acquiring) { sched_yield() }
+    }
+
+    private final class ThreadStart: @unchecked Sendable {
+        let loop: EventLoop
+        let name: String
+        let ready = Atomic<Bool>(false)
+        init(loop: EventLoop, name: String) {
+            self.loop = loop
+            self.name = name
+        }
+    }
+
+    private func threadMain(_ start: ThreadStart) {
+        threadID.store(UInt(pthread_self()), ordering: .releasing)
+        _ = cuv_set_thread_name(start.name)
+        start.ready.store(true, ordering: .releasing)
+        uv_run(uvLoop, UV_RUN_DEFAULT)
+        // Every handle is closed now; one more turn runs any close callback still queued.
+        uv_run(uvLoop, UV_RUN_NOWAIT)
+        uv_loop_close(uvLoop)
+        uvLoop.deallocate()
+        receiveBuffer.deallocate()
+        wakeup.deallocate()
+        let waiters = exited.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.done = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Whether the caller is running on this loop's thread.
+    public var inEventLoop: Bool {
+        threadID.load(ordering: .acquiring) == UInt(pthread_self())
+    }
+
+    /// Stops the process when called off the loop thread; the check behind every loop-bound API.
+    public func preconditionInEventLoop(file: StaticString = #fileID, line: UInt = #line) {
+        precondition(inEventLoop, "loop-bound object used off its event loop's thread", file: file, line: line)
+    }
+
+    /// Debug builds only: stops the process when called off the loop thread. Costs nothing in release builds.
+    @inline(__always)
+    public func assertInEventLoop(file: StaticString = #fileID, line: UInt = #line) {
+        assert(inEventLoop, "loop-bound object used off its event loop's thread", file: file, line: line)
+    }
+
+    /// Runs `work` on the loop thread soon; callable from any thread. Work handed over after
+    /// shutdown has begun is dropped.
+    ///
+    /// - Returns: `false` when the loop no longer accepts work.
+    @discardableResult
+    public func execute(_ work: @escaping @Sendable () -> Void) -> Bool {
+        state.withLock { state -> Bool in
+            guard state.acceptingWork else { return false }
+            state.pending.append(work)
+            // uv_async_send coalesces wake-ups and is the one libuv call that is safe from any
+            // thread; it is made under the lock so it can't race with the handle's close.
+            uv_async_send(wakeup.assumingMemoryBound(to: uv_async_t.self))
+            return true
+        }
+    }
+
+    /// Runs `body` on the loop thread and returns its result to the caller.
+    ///
+    /// - Throws: What `body` throws, or ``SocketError`` `.closed` when the loop has shut down.
+    public func submit<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
+            let accepted = execute {
+                do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
+            }
+            if !accepted {
+                continuation.resume(throwing: SocketError(.closed, operation: "submit", message: "the event loop has shut down"))
+            }
+        }
+    }
+
+    private func runPending() {
+        let work = state.withLock { state -> [@Sendable () -> Void] in
+            defer { state.pending.removeAll(keepingCapacity: true) }
+            return state.pending
+        }
+        for item in work { item() }
+    }
+
+    /// Closes every handle still open on the loop, lets their close callbacks run, and ends the
+    /// loop thread; waits until it has ended. Safe to call more than once; not from the loop thread.
+    public func shutdown() async {
+        beginShutdown()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = exited.withLock { state -> Bool in
+                if state.done { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Blocking form of ``shutdown()`` for non-async callers such as `main`.
+    public func syncShutdown() {
+        precondition(!inEventLoop, "syncShutdown() would wait for itself on the loop thread")
+        beginShutdown()
+        while !exited.withLock({ $0.done }) { usleep(1000) }
+    }
+
+    /// Blocks the calling thread until the loop has ended, without asking it to.
+    public func waitUntilExited() {
+        precondition(!inEventLoop, "waitUntilExited() would wait for itself on the loop thread")
+        while !exited.withLock({ $0.done }) { usleep(5000) }
+    }
+
+    private func beginShutdown() {
+        let first = state.withLock { state -> Bool in
+            defer { state.shutdownRequested = true }
+            return !state.shutdownRequested
+        }
+        guard first else { return }
+        _ = execute { [self] in
+            state.withLock { $0.acceptingWork = false }
+            // Work accepted before the door closed still runs, so no submitter waits forever.
+            runPending()
+            closeAllHandles()
+        }
+    }
+
+    private func closeAllHandles() {
+        // Every handle our wrappers create carries its owner in `data`; the wake-up handle has nil.
+        uv_walk(uvLoop, { handle, _ in
+            guard let handle, uv_is_closing(handle) == 0 else { return }
+            if let owner = handle.pointee.data {
+                (Unmanaged<AnyObject>.fromOpaque(owner).takeUnretainedValue() as? LoopHandle)?.closeForShutdown()
+            } else {
+                // The wake-up handle: its memory is freed when the loop thread exits.
+                uv_close(handle, nil)
+            }
+        }, nil)
+    }
+
+    /// The number of open handles on the loop, the loop's own wake-up handle not counted. Loop thread only.
+    public var liveHandleCount: Int {
+        assertInEventLoop()
+        var count = 0
+        withUnsafeMutablePointer(to: &count) { counter in
+            uv_walk(uvLoop, { handle, arg in
+                guard let handle, handle.pointee.data != nil else { return }
+                arg!.assumingMemoryBound(to: Int.self).pointee += 1
+            }, counter)
+        }
+        return count
+    }
+
+    /// The loop's monotonic clock in nanoseconds (`uv_hrtime`); the time base of the loop's timers.
+    public var nowNanos: UInt64 { uv_hrtime() }
+}

@@ -1,0 +1,65 @@
+import Logging
+import RelayServer
+import UVNet
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs one relay as a process: starts it on a loop, prints the readiness line, and turns
+/// SIGTERM/SIGINT into a drain (a second signal exits at once with status 1).
+///
+/// Kept out of `main.swift` so no libuv callback is ever MainActor-isolated.
+struct RelayProcess {
+    let config: RelayConfig
+    let logLevel: Logger.Level
+
+    func run() throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "gamerelay")
+        // Writing to a closed pipe must fail the write, not kill the relay.
+        signal(SIGPIPE, SIG_IGN)
+
+        let loop = EventLoop(name: "relay")
+        let config = self.config
+        let started = StartResult()
+        loop.execute {
+            do {
+                let server = RelayServer(loop: loop, config: config, logger: logger)
+                try server.start()
+                server.onDrainComplete = {
+                    logger.notice("drained; exiting")
+                    exit(0)
+                }
+                var signals: [SignalWatcher] = []
+                for number in [SIGTERM, SIGINT] {
+                    signals.append(try SignalWatcher(loop: loop, signal: number) { signal in
+                        if server.isDraining {
+                            logger.warning("second signal; exiting now", metadata: ["signal": "\(signal)"])
+                            exit(1)
+                        }
+                        server.beginDrain()
+                    })
+                }
+                let line = "{\"event\":\"listening\",\"control\":\"\(server.controlAddress!)\",\"udp\":\"\(server.udpAddress!)\"}\n"
+                Console.out(line)
+                _ = signals
+                started.finish(nil)
+            } catch let error as SocketError {
+                started.finish("\(error.operation): \(error.message)")
+            } catch {
+                started.finish("\(error)")
+            }
+        }
+        if let failure = started.wait() {
+            Console.error("gamerelay: error: \(failure)\n")
+            exit(1)
+        }
+        loop.waitUntilExited()
+    }
+}
