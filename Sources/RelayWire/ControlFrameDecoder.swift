@@ -2,9 +2,13 @@
 /// `XMLSocket` frames them (PROTOCOL.md §1.1).
 ///
 /// The first `\0` or `\n` ends a message. Empty and whitespace-only messages are
-/// skipped without a trace. Feed bytes with ``append(_:)-(UnsafeRawBufferPointer)``
-/// and drain events with ``next()`` until it returns `nil`; each byte is scanned
-/// once however the stream is split, and consumed bytes are compacted away.
+/// skipped without a trace. Feed each read with `append(_:)` and drain events with
+/// ``next()`` until it returns `nil`; each byte is scanned once however the stream
+/// is split, and consumed bytes are compacted away.
+///
+/// While everything received is still a prefix of `<policy-file-request/>\0`, the
+/// decoder waits (at most those 23 bytes); once the stream diverges it is framed
+/// normally from its first byte.
 public struct ControlFrameDecoder: Sendable {
     private enum Phase: Sendable {
         // Every byte so far is a prefix of the policy request.

@@ -43,10 +43,12 @@ public struct JSONObject: Hashable, Sendable {
         return true
     }
 
+    /// Objects are equal when they have the same members in the same order.
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
         lhs.keys == rhs.keys && lhs.values == rhs.values
     }
 
+    /// Hashes the members in order, consistently with `==`.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(keys)
         hasher.combine(values)

@@ -1,10 +1,16 @@
 /// A JSON value as read by ``StrictJSONReader``.
 public enum JSONValue: Hashable, Sendable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A number, with its source text.
     case number(JSONNumber)
+    /// A string, unescaped.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object, keys in source order.
     case object(JSONObject)
 
     /// Parses one strict RFC 8259 JSON text; see ``StrictJSONReader``.

@@ -75,6 +75,7 @@ public struct MemberToken: Hashable, Sendable, CustomStringConvertible {
         (lhs.high ^ rhs.high) | (lhs.low ^ rhs.low) == 0
     }
 
+    /// Hashes both halves, consistently with `==`.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(high)
         hasher.combine(low)

@@ -39,7 +39,7 @@ extension PacketHeader {
         }
     }
 
-    /// ``classify(_:maxDatagram:)-(UnsafeRawBufferPointer,_)`` for a datagram held in an array.
+    /// Classifies a datagram held in an array, as the raw-buffer overload does.
     public static func classify(_ bytes: [UInt8], maxDatagram: Int) -> Result<PacketHeader, DropReason> {
         bytes.withUnsafeBytes { classify($0, maxDatagram: maxDatagram) }
     }

@@ -65,7 +65,7 @@ public struct PacketHeader: Hashable, Sendable {
         self.sequence = UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
     }
 
-    /// Reads the header from the first 16 bytes of an array; see ``init(parsing:)-(UnsafeRawBufferPointer)``.
+    /// Reads the header from the first 16 bytes of an array, as the raw-buffer initialiser does.
     public init?(parsing bytes: [UInt8]) {
         guard let header = bytes.withUnsafeBytes({ PacketHeader(parsing: $0) }) else { return nil }
         self = header

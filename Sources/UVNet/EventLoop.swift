@@ -37,6 +37,12 @@ public final class EventLoop: @unchecked Sendable {
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
+    /// libuv writes to TCP with plain `write`, which raises SIGPIPE when the peer has gone; the
+    /// default action would kill the process, so the first loop makes it a plain `EPIPE` error.
+    private static let ignoreSIGPIPE: Void = {
+        signal(SIGPIPE, SIG_IGN)
+    }()
+
     /// The number of datagrams one `recvmmsg` call may return (libuv's maximum is 20).
     public static let receiveBatchCount = 20
     /// The per-datagram slot size libuv uses for `recvmmsg`.
@@ -46,6 +52,7 @@ public final class EventLoop: @unchecked Sendable {
     ///
     /// - Parameter name: The thread name shown by debuggers and `top -H` (at most 15 bytes are kept).
     public init(name: String = "uv-loop") {
+        Self.ignoreSIGPIPE
         uvLoop = .allocate(capacity: 1)
         let rc = uv_loop_init(uvLoop)
         precondition(rc == 0, "uv_loop_init failed: \(rc)")

@@ -67,10 +67,10 @@ import Testing
 
     @Test func tryTakeTakesOnlyWithRoom() {
         var bucket = TokenBucket(ratePerSecond: 1, burst: 2, nowNanos: 0)
-        #expect(bucket.tryTake(2, nowNanos: 0))
-        #expect(!bucket.tryTake(1, nowNanos: 0))
+        #expect(bucket.tryTake(2, nowNanos: 0) == true)
+        #expect(bucket.tryTake(1, nowNanos: 0) == false)
         #expect(bucket.tokens == 0)
-        #expect(bucket.tryTake(1, nowNanos: Self.second))
+        #expect(bucket.tryTake(1, nowNanos: Self.second) == true)
     }
 
     @Test func zeroRateNeverRefills() {

@@ -1,0 +1,78 @@
+import Foundation
+import Logging
+import RelayServer
+import RelayWire
+import UVNet
+
+/// An in-process relay on its own loop, bound to loopback port 0, for one test.
+final class TestRelay: Sendable {
+    let loop: EventLoop
+    let server: LoopBound<RelayServer>
+    let controlPort: Int
+    let udpPort: Int
+    let host: String
+
+    private init(loop: EventLoop, server: LoopBound<RelayServer>, controlPort: Int, udpPort: Int, host: String) {
+        self.loop = loop
+        self.server = server
+        self.controlPort = controlPort
+        self.udpPort = udpPort
+        self.host = host
+    }
+
+    /// Starts a relay with `configure` applied to a loopback, port-0 configuration.
+    static func start(host: String = "127.0.0.1", _ configure: @Sendable (inout RelayConfig) -> Void = { _ in }) async throws -> TestRelay {
+        let loop = EventLoop(name: "test-relay")
+        var config = RelayConfig()
+        config.host = host
+        config.port = 0
+        configure(&config)
+        let frozen = config
+        let (bound, control, udp) = try await loop.submit {
+            var logger = Logger(label: "test-relay")
+            logger.logLevel = .warning
+            let server = RelayServer(loop: loop, config: frozen, logger: logger)
+            try server.start()
+            return (LoopBound(server, loop: loop), server.controlAddress!.port, server.udpAddress!.port)
+        }
+        return TestRelay(loop: loop, server: bound, controlPort: control, udpPort: udp, host: host)
+    }
+
+    /// A snapshot of the relay's counters.
+    func counters() async throws -> RelayCounters {
+        let server = self.server
+        return try await loop.submit { server.value.counters }
+    }
+
+    /// Reads a value from the server on its loop.
+    func read<T: Sendable>(_ body: @escaping @Sendable (RelayServer) -> T) async throws -> T {
+        let server = self.server
+        return try await loop.submit { body(server.value) }
+    }
+
+    /// Waits (bounded) until `condition` holds for the counters; returns the last snapshot.
+    @discardableResult
+    func waitForCounters(timeout: Duration = .seconds(5), _ what: String,
+                         _ condition: @escaping @Sendable (RelayCounters) -> Bool) async throws -> RelayCounters {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let snapshot = try await counters()
+            if condition(snapshot) { return snapshot }
+            if ContinuousClock.now >= deadline { throw TestFailure("timed out waiting for counters: \(what); last: \(snapshot)") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Stops the relay and its loop.
+    func stop() async {
+        let server = self.server
+        _ = try? await loop.submit { server.value.stop() }
+        await loop.shutdown()
+    }
+}
+
+/// A failed expectation inside test support code.
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

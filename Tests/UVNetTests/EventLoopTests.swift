@@ -1,0 +1,246 @@
+import Dispatch
+import Synchronization
+import Testing
+import UVNet
+
+@Suite struct EventLoopTests {
+    // MARK: Cross-thread work
+
+    @Test func executeFromManyThreadsRunsEveryItemOnTheLoopInSubmissionOrder() async throws {
+        try await withLoop { loop in
+            let threads = 8
+            let perThread = 500
+            // Loop-thread state: the last sequence number seen from each thread.
+            let seen = Mutex([Int](repeating: -1, count: threads))
+            let offLoop = Counter()
+            let outOfOrder = Counter()
+            let refused = Counter()
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().async {
+                    DispatchQueue.concurrentPerform(iterations: threads) { thread in
+                        for sequence in 0..<perThread {
+                            let accepted = loop.execute {
+                                if !loop.inEventLoop { offLoop.increment() }
+                                seen.withLock { last in
+                                    if last[thread] != sequence - 1 { outOfOrder.increment() }
+                                    last[thread] = sequence
+                                }
+                            }
+                            if !accepted { refused.increment() }
+                        }
+                    }
+                    done.resume()
+                }
+            }
+            // Everything handed over before this submit runs before it.
+            let last = try await loop.submit { seen.withLock { $0 } }
+            #expect(refused.count == 0)
+            #expect(offLoop.count == 0)
+            #expect(outOfOrder.count == 0)
+            #expect(last == [Int](repeating: perThread - 1, count: threads))
+        }
+    }
+
+    @Test func submitRunsOnTheLoopAndReturnsOrRethrows() async throws {
+        try await withLoop { loop in
+            #expect(!loop.inEventLoop)
+            let (onLoop, value) = try await loop.submit { (loop.inEventLoop, 6 * 7) }
+            #expect(onLoop)
+            #expect(value == 42)
+
+            let thrown = await #expect(throws: SocketError.self) {
+                try await loop.submit { () throws(SocketError) -> Int in
+                    throw SocketError(.invalidArgument, operation: "probe", message: "thrown on the loop")
+                }
+            }
+            #expect(thrown?.code == .invalidArgument)
+            #expect(thrown?.operation == "probe")
+        }
+    }
+
+    @Test func submitFromManyTasksAtOnce() async throws {
+        try await withLoop { loop in
+            let results = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+                for index in 0..<200 {
+                    group.addTask { try await loop.submit { (index, loop.inEventLoop) } }
+                }
+                var results: [(Int, Bool)] = []
+                for try await result in group { results.append(result) }
+                return results
+            }
+            #expect(results.map(\.0).sorted() == Array(0..<200))
+            #expect(results.allSatisfy(\.1))
+        }
+    }
+
+    @Test func submitAndExecuteAfterShutdownAreRefused() async throws {
+        let loop = EventLoop(name: "uv-test-closed")
+        #expect(try await loop.submit { 1 } == 1)
+        await loop.shutdown()
+        // A second shutdown is harmless and returns at once.
+        await loop.shutdown()
+
+        let error = await #expect(throws: SocketError.self) {
+            try await loop.submit { 1 }
+        }
+        #expect(error?.code == .closed)
+        let ran = Counter()
+        #expect(loop.execute { ran.increment() } == false)
+        #expect(ran.count == 0)
+    }
+
+    @Test func workAcceptedBeforeShutdownStillRuns() async throws {
+        let loop = EventLoop(name: "uv-test-drain")
+        let ran = Counter()
+        // Queue work and shutdown back to back from this thread: each item either runs or is refused.
+        var accepted = 0
+        for _ in 0..<1_000 where loop.execute({ ran.increment() }) {
+            accepted += 1
+        }
+        await loop.shutdown()
+        #expect(accepted == 1_000)
+        #expect(ran.count == accepted)
+    }
+
+    @Test func inEventLoopIsTrueOnlyOnTheLoopThread() async throws {
+        try await withLoop { loop in
+            let other = EventLoop(name: "uv-test-other")
+            let onOwn = try await loop.submit { loop.inEventLoop }
+            let onOther = try await other.submit { loop.inEventLoop }
+            let otherOnOwn = try await other.submit { other.inEventLoop }
+            await other.shutdown()
+            #expect(!loop.inEventLoop)
+            #expect(onOwn)
+            #expect(!onOther)
+            #expect(otherOnOwn)
+        }
+    }
+
+    @Test func loopBoundValueTrapsOffItsLoop() async {
+        await #expect(processExitsWith: .failure) {
+            let loop = EventLoop(name: "uv-test-trap")
+            let bound = try await loop.submit { LoopBound(7, loop: loop) }
+            // Off the loop thread: the precondition must stop the process.
+            _ = bound.value
+        }
+    }
+
+    // MARK: Timers
+
+    /// Keeps the loop waking up continuously, so timers are checked at every instant rather than
+    /// only when the loop's poll times out: the condition under which a timer could fire early.
+    final class Spinner: Sendable {
+        private let stopped = Atomic<Bool>(false)
+        let turns = Counter()
+        init() {}
+        func start(on loop: EventLoop) {
+            loop.execute { [self] in
+                turns.increment()
+                if !stopped.load(ordering: .relaxed) { start(on: loop) }
+            }
+        }
+        func stop() { stopped.store(true, ordering: .relaxed) }
+    }
+
+    @Test(arguments: [Duration.microseconds(300), .milliseconds(1), .microseconds(2_500), .milliseconds(4)])
+    func oneShotTimerNeverFiresBeforeItsDelay(delay: Duration) async throws {
+        try await withLoop { loop in
+            let spinner = Spinner()
+            spinner.start(on: loop)
+            defer { spinner.stop() }
+            let fired = Inbox<UInt64>()
+            let delayNanos = UInt64(delay.components.seconds) * 1_000_000_000
+                + UInt64(delay.components.attoseconds / 1_000_000_000)
+            for _ in 0..<40 {
+                try await loop.submit {
+                    let start = loop.nowNanos
+                    loop.schedule(after: delay) { fired.put(loop.nowNanos - start) }
+                }
+                let elapsed = try await fired.next("a timer of \(delay)")
+                #expect(elapsed >= delayNanos, "fired after \(elapsed) ns, before its \(delayNanos) ns delay")
+            }
+            #expect(spinner.turns.count > 40, "the loop was not kept busy")
+        }
+    }
+
+    enum TimerEvent: Sendable, Equatable {
+        case tick(Int)
+        case cancelled
+        case control
+    }
+
+    @Test func repeatingTimerTicksUntilClosed() async throws {
+        try await withLoop { loop in
+            let events = Inbox<TimerEvent>()
+            let elapsed = Inbox<UInt64>()
+            try await loop.submit {
+                let timer = Timer(loop: loop)
+                let start = loop.nowNanos
+                var ticks = 0
+                timer.start(after: .milliseconds(5), repeating: .milliseconds(3)) {
+                    ticks += 1
+                    events.put(.tick(ticks))
+                    elapsed.put(loop.nowNanos - start)
+                    if ticks == 5 {
+                        timer.close()
+                        // Positive control: a later timer fires, the closed one does not tick again.
+                        loop.schedule(after: .milliseconds(20)) { events.put(.control) }
+                    }
+                }
+            }
+            let seen = try await events.next(6, "five ticks then the control")
+            #expect(seen == [.tick(1), .tick(2), .tick(3), .tick(4), .tick(5), .control])
+            let times = elapsed.drain()
+            #expect(times.count == 5)
+            #expect(times.first.map { $0 >= 5_000_000 } == true, "first tick at \(times.first ?? 0) ns, before 5 ms")
+            #expect(times == times.sorted())
+            #expect(try await loop.liveHandlesAfterTurn() == 0)
+        }
+    }
+
+    @Test func closingAScheduledTimerCancelsIt() async throws {
+        try await withLoop { loop in
+            let events = Inbox<TimerEvent>()
+            let (liveWhileScheduled, closed) = try await loop.submit {
+                let doomed = loop.schedule(after: .milliseconds(10)) { events.put(.cancelled) }
+                loop.schedule(after: .milliseconds(40)) { events.put(.control) }
+                let live = loop.liveHandleCount
+                doomed.close()
+                return (live, doomed.isClosed)
+            }
+            #expect(liveWhileScheduled == 2)
+            #expect(closed)
+            #expect(try await events.next("the control timer") == .control)
+            #expect(events.drain().isEmpty)
+            // The control timer closed itself after firing.
+            #expect(try await loop.liveHandlesAfterTurn() == 0)
+        }
+    }
+
+    @Test func stoppedTimerCanBeRestarted() async throws {
+        try await withLoop { loop in
+            let events = Inbox<TimerEvent>()
+            let timer = try await loop.submit {
+                let timer = Timer(loop: loop)
+                timer.start(after: .milliseconds(10)) { events.put(.cancelled) }
+                timer.stop()
+                timer.start(after: .milliseconds(30)) { events.put(.tick(1)) }
+                loop.schedule(after: .milliseconds(60)) { events.put(.control) }
+                return LoopBound(timer, loop: loop)
+            }
+            #expect(try await events.next(2, "the restarted tick, then the control") == [.tick(1), .control])
+            try await loop.submit { timer.value.close() }
+            #expect(try await loop.liveHandlesAfterTurn() == 0)
+        }
+    }
+
+    @Test func nowNanosIsMonotonicAndAdvances() async throws {
+        try await withLoop { loop in
+            let (first, second) = try await loop.submit { (loop.nowNanos, loop.nowNanos) }
+            #expect(second >= first)
+            let fired = Inbox<UInt64>()
+            try await loop.submit { loop.schedule(after: .milliseconds(2)) { fired.put(loop.nowNanos) } }
+            #expect(try await fired.next("a 2 ms timer") >= second + 2_000_000)
+        }
+    }
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# One command from a fresh clone to a running relay: installs libuv, builds the
+# release binary, and starts `gamerelay serve` with any flags you pass
+# (default: TCP and UDP port 7400 on all IPv4 addresses).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+swift build -c release --product gamerelay >&2
+exec "$(swift build -c release --show-bin-path)/gamerelay" serve "$@"
