@@ -24,6 +24,13 @@ struct RelayProcess {
         let logger = Logger(label: "gamerelay")
         // Writing to a closed pipe must fail the write, not kill the relay.
         signal(SIGPIPE, SIG_IGN)
+        // A parent may start us with SIGTERM/SIGINT blocked (the mask survives exec); the drain
+        // depends on receiving them, so unblock both before any thread is made.
+        var drainSignals = sigset_t()
+        sigemptyset(&drainSignals)
+        sigaddset(&drainSignals, SIGTERM)
+        sigaddset(&drainSignals, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &drainSignals, nil)
 
         let loop = EventLoop(name: "relay")
         let config = self.config

@@ -1,0 +1,99 @@
+import Foundation
+import RelayWire
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `gamerelay serve` binary, started as users and the conformance suite start it.
+@Suite("gamerelay serve (process)")
+struct EndToEndTests {
+    @Test func servesAnExchangeAndDrainsOnSIGTERM() async throws {
+        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--drain-timeout", "5", "--log-level", "warning"])
+        let (control, udp, line) = try relay.waitForListening()
+        #expect(line == #"{"event":"listening","control":"\#(control)","udp":"\#(udp)"}"#)
+        #expect(control.hasPrefix("127.0.0.1:") && control == udp)
+        let port = try #require(control.portSuffix)
+
+        let creator = try ControlTestClient(port: port)
+        let session = try #require(try creator.request(#"{"op":"create","capacity":2}"#)["session"] as? String)
+        var members: [TestMember] = []
+        for name in ["a", "b"] {
+            let client = try ControlTestClient(port: port)
+            let reply = try client.request(#"{"op":"join","session":"\#(session)","name":"\#(name)"}"#)
+            members.append(try TestMember(control: client, udp: UDPTestClient(relayPort: port), joinReply: reply))
+        }
+        _ = try members[0].client.expectEvent("joined")
+        for member in members { try member.bind() }
+        let datagram = members[1].header(PacketType.data, target: 0xFFFF, sequence: 1).bytes + Array("e2e".utf8)
+        members[1].udp.send(datagram)
+        #expect(try members[0].udp.expectDatagram() == datagram)
+
+        relay.signal(SIGTERM)
+        for member in members { #expect(try member.client.expectEvent("shutdown")["drainMs"] as? Int == 5000) }
+        _ = try creator.expectEvent("shutdown")
+        let refused = try members[0].client.request(#"{"op":"join","session":"\#(session)"}"#)
+        #expect((refused["error"] as? [String: Any])?["code"] as? String == "shutting_down")
+        #expect(try await relay.waitForExit(timeout: .milliseconds(200)) == nil, "the relay must wait for open connections")
+        for member in members { member.client.close() }
+        creator.close()
+        #expect(try await relay.waitForExit() == 0)
+    }
+
+    @Test func aSecondSignalExitsAtOnceWithStatusOne() async throws {
+        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--drain-timeout", "30"])
+        let port = try #require(try relay.waitForListening().control.portSuffix)
+        let client = try ControlTestClient(port: port)
+        relay.signal(SIGINT)
+        _ = try client.expectEvent("shutdown")
+        relay.signal(SIGINT)
+        #expect(try await relay.waitForExit(timeout: .seconds(5)) == 1)
+    }
+
+    @Test(arguments: [
+        ["--bogus"],
+        ["--port", "65536"],
+        ["--max-datagram", "39"],
+        ["--max-datagram", "1473"],
+        ["--idle-timeout", "0"],
+        ["--control-idle-timeout", "-1"],
+        ["--empty-session-timeout", "abc"],
+        ["--host", "not-an-address"],
+        ["--threads", "2"],
+    ])
+    func badFlagsExitNonZeroWithOneLine(flags: [String]) async throws {
+        let relay = try RelayProcessHarness(["serve", "--port", "0"] + flags)
+        let status = try #require(try await relay.waitForExit())
+        #expect(status != 0)
+        let lines = relay.stderrText().split(separator: "\n")
+        #expect(lines.count == 1, "stderr: \(lines)")
+    }
+
+    @Test func aPortInUseIsRefusedWithOneLine() async throws {
+        // A plain listening TCP socket holds the port.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        let address = try TestAddress(host: "127.0.0.1", port: 0)
+        #expect(address.withSockAddr { bind(fd, $0, $1) } == 0)
+        #expect(listen(fd, 1) == 0)
+        var storage = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        let port = Int(UInt16(bigEndian: storage.sin_port))
+
+        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "\(port)"])
+        let status = try #require(try await relay.waitForExit())
+        #expect(status != 0)
+        let text = relay.stderrText()
+        #expect(text.split(separator: "\n").count == 1 && text.contains("in use"), "stderr: \(text)")
+    }
+
+    @Test func aUDPPortInUseIsRefused() async throws {
+        let holder = try UDPTestClient(relayPort: 9)
+        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--udp-port", "\(holder.localPort)"])
+        let status = try #require(try await relay.waitForExit())
+        #expect(status != 0)
+        #expect(relay.stderrText().contains("UDP"))
+    }
+}
