@@ -7,12 +7,14 @@ let package = Package(
         .library(name: "UVNet", targets: ["UVNet"]),
         .library(name: "RelayWire", targets: ["RelayWire"]),
         .library(name: "RelayServer", targets: ["RelayServer"]),
+        .library(name: "RelayClient", targets: ["RelayClient"]),
         .executable(name: "gamerelay", targets: ["gamerelay"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -34,10 +36,16 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .target(
+            name: "RelayClient",
+            dependencies: ["UVNet", "RelayWire"]
+        ),
         .executableTarget(
             name: "gamerelay",
             dependencies: [
                 "RelayServer",
+                "RelayClient",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 "UVNet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -45,6 +53,7 @@ let package = Package(
         ),
         .testTarget(name: "UVNetTests", dependencies: ["UVNet"]),
         .testTarget(name: "RelayWireTests", dependencies: ["RelayWire"]),
+        .testTarget(name: "RelayClientTests", dependencies: ["RelayClient", "RelayServer", "UVNet"]),
         .testTarget(
             name: "RelayServerTests",
             dependencies: ["RelayServer", "RelayWire", "UVNet"]

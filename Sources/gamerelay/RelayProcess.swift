@@ -6,6 +6,8 @@ import UVNet
 import Glibc
 #endif
 
+private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+
 /// Runs one relay as a process: starts it on a loop, prints the readiness line, and turns
 /// SIGTERM/SIGINT into a drain (a second signal exits at once with status 1).
 ///
@@ -31,6 +33,12 @@ struct RelayProcess {
         sigaddset(&drainSignals, SIGTERM)
         sigaddset(&drainSignals, SIGINT)
         pthread_sigmask(SIG_UNBLOCK, &drainSignals, nil)
+        // Every control connection is a descriptor: use all the hard limit allows.
+        var files = rlimit()
+        if getrlimit(RLIMIT_NOFILE_VALUE, &files) == 0, files.rlim_cur < files.rlim_max {
+            files.rlim_cur = files.rlim_max
+            _ = setrlimit(RLIMIT_NOFILE_VALUE, &files)
+        }
 
         let loop = EventLoop(name: "relay")
         let config = self.config

@@ -1,0 +1,433 @@
+import CLibUV
+import RelayWire
+import UVNet
+
+/// A game's connection to a relay: the control channel (create, join, leave, events) and the
+/// data channel (BIND, DATA, PING), over UVNet sockets.
+///
+/// Loop-bound: create and use it on its loop's thread; results arrive as completion handlers and
+/// events as ``onEvent``, all on that thread. The UDP socket is `connect()`ed to the relay, so
+/// datagrams from anyone else never reach the game.
+///
+/// A game loop sending its position at 30 Hz to everyone else in the session:
+///
+/// ```swift
+/// let client = RelayClient(loop: loop)
+/// client.connect(host: "relay.example.net", port: 7400) { _ in
+///     client.join(code: "K7QX2M", name: "alice") { result in
+///         guard case .success = result else { return }
+///         client.bind { _ in
+///             let tick = Timer(loop: loop)
+///             tick.start(after: .zero, repeating: .milliseconds(33)) {
+///                 var position = (x: Float(1), y: Float(2))
+///                 withUnsafeBytes(of: &position) { try? client.send($0, latest: true) }
+///             }
+///         }
+///     }
+/// }
+/// client.onData = { data in
+///     print("member \(data.sender) sent \(data.payload.count) bytes (#\(data.sequence))")
+/// }
+/// ```
+///
+/// Voice works the same way: 50 Opus frames per second, each a `send` without `latest` (every
+/// frame counts), to the session or to one member with `to: memberID`.
+public final class RelayClient {
+    /// The loop the client runs on.
+    public let loop: EventLoop
+    /// How long a control request waits for its reply.
+    public var requestTimeout: Duration = .seconds(10)
+
+    /// Events from the relay, and `.closed` when the control connection ends.
+    public var onEvent: ((RelayEvent) -> Void)?
+    /// DATA from other members.
+    public var onData: ((ReceivedData) -> Void)?
+    /// PONG answers: the PING's sequence and the round-trip time.
+    public var onPong: ((UInt32, Duration) -> Void)?
+
+    /// The membership, once joined.
+    public private(set) var membership: Membership?
+    /// The largest datagram the relay accepts (from `hello`; 1200 until then).
+    public private(set) var maxDatagram = 1200
+    /// Whether the UDP address is bound.
+    public private(set) var isBound = false
+
+    private let control: Socket
+    private var decoder = ControlFrameDecoder(maxMessageSize: 1 << 20)
+    private var nextRequestID = 1
+    private var pending: [Int: (timer: Timer, handler: (Result<JSONObject, RelayClientError>) -> Void)] = [:]
+    private var udp: DatagramSocket?
+    private var relayHost: String?
+    private var sequence: UInt32 = 0
+    private var pingSequence: UInt32 = 0
+    private var bindAttempt: BindAttempt?
+    private var sendBuffer = [UInt8](repeating: 0, count: 1500)
+
+    private final class BindAttempt {
+        var tries = 0
+        var cookie: [UInt8] = []
+        let timer: Timer
+        let completion: (Result<Void, RelayClientError>) -> Void
+        init(timer: Timer, completion: @escaping (Result<Void, RelayClientError>) -> Void) {
+            self.timer = timer
+            self.completion = completion
+        }
+    }
+
+    /// Creates a client on `loop`. Loop thread only.
+    public init(loop: EventLoop) {
+        loop.preconditionInEventLoop()
+        self.loop = loop
+        control = Socket(loop: loop)
+    }
+
+    // MARK: Control channel
+
+    /// Connects the control channel to the relay.
+    public func connect(host: String, port: Int, _ completion: @escaping (Result<Void, RelayClientError>) -> Void) {
+        loop.assertInEventLoop()
+        control.onConnect = { [weak self] in
+            guard let self else { return }
+            relayHost = control.remoteAddress ?? host
+            completion(.success(()))
+        }
+        control.onIOError = { [weak self] error in
+            guard let self else { return }
+            if relayHost == nil { completion(.failure(RelayClientError(error))) }
+            connectionEnded()
+        }
+        control.onClose = { [weak self] in self?.connectionEnded() }
+        control.onData = { [weak self] _ in self?.readControl() }
+        do {
+            try control.connect(host: host, port: port)
+        } catch {
+            completion(.failure(RelayClientError(error)))
+        }
+    }
+
+    /// Asks the relay for its version and limits (`hello`); adopts its `maxDatagram`.
+    public func hello(client: String = "gamerelay-client", _ completion: @escaping (Result<RelayHello, RelayClientError>) -> Void) {
+        request(op: "hello", { json in
+            json.field("protocol", integer: 1)
+            json.field("client", string: client)
+        }) { [weak self] result in
+            completion(result.flatMap { object in
+                guard let server = object["server"]?.stringValue,
+                      let udpPort = object["udp"]?.objectValue?["port"]?.numberValue?.wholeValue,
+                      let maxDatagram = object["maxDatagram"]?.numberValue?.wholeValue,
+                      let idle = object["idleTimeoutMs"]?.numberValue?.wholeValue else {
+                    return .failure(RelayClientError(.protocolViolation, "hello reply lacks a field"))
+                }
+                self?.maxDatagram = Int(maxDatagram)
+                return .success(RelayHello(server: server, udpPort: Int(udpPort), maxDatagram: Int(maxDatagram), idleTimeoutMs: Int(idle)))
+            })
+        }
+    }
+
+    /// Creates a session (`create`); the client does not join it.
+    public func create(capacity: Int? = nil, _ completion: @escaping (Result<CreatedSession, RelayClientError>) -> Void) {
+        request(op: "create", { json in
+            if let capacity { json.field("capacity", integer: capacity) }
+        }) { result in
+            completion(result.flatMap { object in
+                guard let session = object["session"]?.stringValue, let code = object["code"]?.stringValue,
+                      let capacity = object["capacity"]?.numberValue?.wholeValue else {
+                    return .failure(RelayClientError(.protocolViolation, "create reply lacks a field"))
+                }
+                return .success(CreatedSession(session: session, code: code, capacity: Int(capacity)))
+            })
+        }
+    }
+
+    /// Joins a session by its id (`join`).
+    public func join(session: String, name: String = "", _ completion: @escaping (Result<Membership, RelayClientError>) -> Void) {
+        join(key: "session", value: session, name: name, completion)
+    }
+
+    /// Joins a session by its join code (`join`).
+    public func join(code: String, name: String = "", _ completion: @escaping (Result<Membership, RelayClientError>) -> Void) {
+        join(key: "code", value: code, name: name, completion)
+    }
+
+    private func join(key: String, value: String, name: String, _ completion: @escaping (Result<Membership, RelayClientError>) -> Void) {
+        request(op: "join", { json in
+            json.field(key, string: value)
+            json.field("name", string: name)
+        }) { [weak self] result in
+            guard let self else { return }
+            switch result.flatMap(Self.membership) {
+            case .success(let membership):
+                do throws(RelayClientError) {
+                    try openDataChannel(membership)
+                    self.membership = membership
+                    completion(.success(membership))
+                } catch {
+                    completion(.failure(error))
+                }
+            case .failure(let error):
+                completion(.failure(error))
+            }
+        }
+    }
+
+    private static func membership(_ object: JSONObject) -> Result<Membership, RelayClientError> {
+        guard let session = object["session"]?.stringValue, let low = UInt32(session.suffix(8), radix: 16),
+              let member = object["member"]?.numberValue?.wholeValue, let tokenHex = object["token"]?.stringValue,
+              let token = MemberToken(hex: tokenHex), let udpPort = object["udp"]?.objectValue?["port"]?.numberValue?.wholeValue,
+              let owner = object["owner"]?.numberValue?.wholeValue, case .array(let list)? = object["members"] else {
+            return .failure(RelayClientError(.protocolViolation, "join reply lacks a field"))
+        }
+        let others = list.compactMap { entry -> (member: UInt16, name: String)? in
+            guard let id = entry.objectValue?["member"]?.numberValue?.wholeValue else { return nil }
+            return (UInt16(truncatingIfNeeded: id), entry.objectValue?["name"]?.stringValue ?? "")
+        }
+        return .success(Membership(session: session, sessionLow: low, member: UInt16(truncatingIfNeeded: member),
+                                   token: token.bytes, udpPort: Int(udpPort), members: others,
+                                   owner: UInt16(truncatingIfNeeded: owner)))
+    }
+
+    /// Leaves the session (`leave`); the UDP binding is revoked by the relay.
+    public func leave(_ completion: @escaping (Result<Void, RelayClientError>) -> Void) {
+        request(op: "leave", { _ in }) { [weak self] result in
+            if case .success = result { self?.closeDataChannel() }
+            completion(result.map { _ in () })
+        }
+    }
+
+    /// Kicks `member` from the session (`kick`); owner only.
+    public func kick(member: UInt16, _ completion: @escaping (Result<Void, RelayClientError>) -> Void) {
+        request(op: "kick", { json in json.field("member", integer: member) }) { result in
+            completion(result.map { _ in () })
+        }
+    }
+
+    /// Sends a control-channel `ping`.
+    public func controlPing(_ completion: @escaping (Result<Void, RelayClientError>) -> Void) {
+        request(op: "ping", { _ in }) { result in completion(result.map { _ in () }) }
+    }
+
+    private func request(op: String, _ fields: (inout JSONWriter) -> Void,
+                         _ completion: @escaping (Result<JSONObject, RelayClientError>) -> Void) {
+        loop.assertInEventLoop()
+        guard relayHost != nil, !control.isClosed else {
+            completion(.failure(RelayClientError(.closed, "the control connection is not open")))
+            return
+        }
+        let id = nextRequestID
+        nextRequestID += 1
+        var json = JSONWriter()
+        json.beginObject()
+        json.field("op", string: op)
+        json.field("id", integer: id)
+        fields(&json)
+        json.endObject()
+        let timer = loop.schedule(after: requestTimeout) { [weak self] in
+            guard let entry = self?.pending.removeValue(forKey: id) else { return }
+            entry.handler(.failure(RelayClientError(.timedOut, "no reply to \(op) within the request timeout")))
+        }
+        pending[id] = (timer, completion)
+        json.bytes.withUnsafeBytes { control.writeRawBytes($0) }
+        withUnsafeBytes(of: UInt8(0)) { control.writeRawBytes($0) }
+        control.flush()
+    }
+
+    private func readControl() {
+        let count = control.bytesAvailable
+        guard count > 0 else { return }
+        try? control.readRawBytes(count: count) { decoder.append($0) }
+        while let event = decoder.next() {
+            guard case .message(let bytes, _) = event,
+                  let object = (try? JSONValue.parse(bytes))?.objectValue else { continue }
+            if let eventName = object["event"]?.stringValue {
+                dispatchEvent(eventName, object)
+            } else if let id = object["id"]?.numberValue?.wholeValue, let entry = pending.removeValue(forKey: Int(id)) {
+                entry.timer.close()
+                if object["ok"] == .bool(true) {
+                    entry.handler(.success(object))
+                } else {
+                    let error = object["error"]?.objectValue
+                    entry.handler(.failure(RelayClientError(.refused, error?["message"]?.stringValue ?? "refused",
+                                                            relayCode: error?["code"]?.stringValue ?? "unknown")))
+                }
+            }
+        }
+    }
+
+    private func dispatchEvent(_ name: String, _ object: JSONObject) {
+        let member = object["member"]?.numberValue?.wholeValue.map { UInt16(truncatingIfNeeded: $0) } ?? 0
+        let event: RelayEvent
+        switch name {
+        case "joined": event = .joined(member: member, name: object["name"]?.stringValue ?? "")
+        case "left": event = .left(member: member, reason: object["reason"]?.stringValue ?? "")
+        case "owner": event = .owner(member: member)
+        case "bound": event = .bound(address: object["address"]?.stringValue ?? "")
+        case "unbound":
+            isBound = false
+            event = .unbound(reason: object["reason"]?.stringValue ?? "")
+        case "kicked":
+            membership = nil
+            closeDataChannel()
+            event = .kicked
+        case "shutdown": event = .shutdown(drainMs: Int(object["drainMs"]?.numberValue?.wholeValue ?? 0))
+        default: return
+        }
+        onEvent?(event)
+    }
+
+    private func connectionEnded() {
+        let waiting = pending
+        pending.removeAll()
+        for (_, entry) in waiting {
+            entry.timer.close()
+            entry.handler(.failure(RelayClientError(.closed, "the control connection closed")))
+        }
+        closeDataChannel()
+        onEvent?(.closed)
+    }
+
+    /// Closes both channels; pending requests fail with `.closed`.
+    public func close() {
+        loop.assertInEventLoop()
+        control.close()
+        connectionEnded()
+        onEvent = nil
+        onData = nil
+        onPong = nil
+    }
+
+    // MARK: Data channel
+
+    private func openDataChannel(_ membership: Membership) throws(RelayClientError) {
+        closeDataChannel()
+        let socket = DatagramSocket(loop: loop)
+        do {
+            try socket.connect(remoteAddress: relayHost ?? "127.0.0.1", remotePort: membership.udpPort)
+            try socket.receive()
+        } catch {
+            socket.close()
+            throw RelayClientError(error)
+        }
+        socket.onData = { [weak self] datagram in self?.received(datagram.bytes) }
+        udp = socket
+    }
+
+    private func closeDataChannel() {
+        bindAttempt?.timer.close()
+        if let attempt = bindAttempt {
+            bindAttempt = nil
+            attempt.completion(.failure(RelayClientError(.closed, "the membership ended before the bind completed")))
+        }
+        udp?.close()
+        udp = nil
+        isBound = false
+    }
+
+    /// The local UDP address (after `join`).
+    public var localUDPAddress: SocketAddress? { udp?.localSocketAddress }
+
+    /// Proves this client's UDP address to the relay (PROTOCOL.md §2.2): BIND every 250 ms, with
+    /// the relay's cookie once it arrives, until an empty BIND_ACK, giving up after 10 tries.
+    public func bind(_ completion: @escaping (Result<Void, RelayClientError>) -> Void) {
+        loop.assertInEventLoop()
+        guard membership != nil, udp != nil else {
+            completion(.failure(RelayClientError(.notJoined, "join a session before binding")))
+            return
+        }
+        bindAttempt?.timer.close()
+        let attempt = BindAttempt(timer: Timer(loop: loop), completion: completion)
+        bindAttempt = attempt
+        attempt.timer.start(after: .zero, repeating: .milliseconds(250)) { [weak self] in self?.sendBind() }
+    }
+
+    private func sendBind() {
+        guard let attempt = bindAttempt, let membership else { return }
+        guard attempt.tries < 10 else {
+            attempt.timer.close()
+            bindAttempt = nil
+            attempt.completion(.failure(RelayClientError(.timedOut, "no BIND_ACK after 10 tries")))
+            return
+        }
+        attempt.tries += 1
+        let header = PacketHeader(type: PacketType.bind, session: membership.sessionLow, member: membership.member)
+        sendRaw(header, payload: membership.token + attempt.cookie)
+    }
+
+    /// Sends `payload` as one DATA datagram to every other member (`target` nil) or to one member.
+    ///
+    /// - Parameter latest: Sets the LATEST flag: the relay drops it if a newer LATEST packet from
+    ///   this client was already forwarded (use it for state, not for voice).
+    /// - Throws: ``RelayClientError`` `.notJoined`, or `.datagramTooLarge` when the datagram would
+    ///   exceed the relay's `maxDatagram`; the datagram is then not sent.
+    public func send(_ payload: UnsafeRawBufferPointer, to target: UInt16? = nil, latest: Bool = false) throws(RelayClientError) {
+        loop.assertInEventLoop()
+        guard let membership, let udp else { throw RelayClientError(.notJoined, "join a session before sending") }
+        let size = PacketHeader.size + payload.count
+        guard size <= maxDatagram else {
+            throw RelayClientError(.datagramTooLarge, "a \(size)-byte datagram exceeds the relay's \(maxDatagram)-byte limit")
+        }
+        sequence &+= 1
+        let header = PacketHeader(type: PacketType.data, flags: latest ? PacketFlags.latest : 0,
+                                  session: membership.sessionLow, member: membership.member,
+                                  target: target ?? PacketHeader.broadcastTarget, sequence: sequence)
+        try sendDatagram(header, payload, on: udp)
+    }
+
+    /// The sequence number of the last DATA sent.
+    public var lastSequence: UInt32 { sequence }
+
+    /// Sends a PING carrying the send time; the PONG arrives at ``onPong`` with the round-trip time.
+    ///
+    /// - Returns: the PING's sequence number.
+    @discardableResult
+    public func ping() throws(RelayClientError) -> UInt32 {
+        loop.assertInEventLoop()
+        guard let membership, let udp else { throw RelayClientError(.notJoined, "join a session before pinging") }
+        pingSequence &+= 1
+        var sentAt = uv_hrtime().bigEndian
+        let header = PacketHeader(type: PacketType.ping, session: membership.sessionLow, member: membership.member, sequence: pingSequence)
+        try withUnsafeBytes(of: &sentAt) { (bytes) throws(RelayClientError) in try sendDatagram(header, bytes, on: udp) }
+        return pingSequence
+    }
+
+    private func sendRaw(_ header: PacketHeader, payload: [UInt8]) {
+        guard let udp else { return }
+        payload.withUnsafeBytes { try? sendDatagram(header, $0, on: udp) }
+    }
+
+    private func sendDatagram(_ header: PacketHeader, _ payload: UnsafeRawBufferPointer, on udp: DatagramSocket) throws(RelayClientError) {
+        let size = PacketHeader.size + payload.count
+        let result = sendBuffer.withUnsafeMutableBytes { (buffer) -> Result<Void, SocketError> in
+            header.write(to: buffer)
+            if payload.count > 0 { UnsafeMutableRawBufferPointer(rebasing: buffer[PacketHeader.size...]).copyMemory(from: payload) }
+            return Result { () throws(SocketError) in try udp.send(UnsafeRawBufferPointer(rebasing: buffer[..<size])) }
+        }
+        if case .failure(let error) = result { throw RelayClientError(error) }
+    }
+
+    private func received(_ bytes: UnsafeRawBufferPointer) {
+        guard let header = PacketHeader(parsing: bytes), header.magic == PacketHeader.magic else { return }
+        let payload = UnsafeRawBufferPointer(rebasing: bytes[PacketHeader.size...])
+        switch header.type {
+        case PacketType.data:
+            onData?(ReceivedData(header: header, payload: payload))
+        case PacketType.pong:
+            guard payload.count >= 8 else { return }
+            let sentAt = UInt64(bigEndian: payload.loadUnaligned(as: UInt64.self))
+            let now = uv_hrtime()
+            onPong?(header.sequence, .nanoseconds(Int64(now >= sentAt ? now - sentAt : 0)))
+        case PacketType.bindAck:
+            guard let attempt = bindAttempt else { return }
+            if payload.count == PacketHeader.cookieSize {
+                attempt.cookie = Array(payload)
+                sendBind()
+            } else if payload.isEmpty {
+                attempt.timer.close()
+                bindAttempt = nil
+                isBound = true
+                attempt.completion(.success(()))
+            }
+        default:
+            return
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import RelayWire
+import UVNet
+
+/// The one error type of ``RelayClient``: a code, a message, and the relay's own error code
+/// when the relay refused a request.
+public struct RelayClientError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What went wrong.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's stable name.
+        public let name: String
+        private init(_ name: String) { self.name = name }
+
+        /// The relay answered `ok: false`; ``RelayClientError/relayCode`` says why.
+        public static let refused = Code("refused")
+        /// No answer within the client's timeout.
+        public static let timedOut = Code("timedOut")
+        /// The operation needs a joined session.
+        public static let notJoined = Code("notJoined")
+        /// A DATA payload that would make a datagram larger than the relay's `maxDatagram`.
+        public static let datagramTooLarge = Code("datagramTooLarge")
+        /// The relay sent something the client could not read.
+        public static let protocolViolation = Code("protocolViolation")
+        /// The connection is closed.
+        public static let closed = Code("closed")
+        /// A socket error (see ``RelayClientError/socketError``).
+        public static let io = Code("io")
+
+        public var description: String { name }
+    }
+
+    /// What went wrong.
+    public var code: Code
+    /// A human-readable explanation.
+    public var message: String
+    /// The relay's error code (`not_found`, `full`, …) when ``code`` is ``Code/refused``.
+    public var relayCode: String?
+    /// The socket error underneath, when ``code`` is ``Code/io``.
+    public var socketError: SocketError?
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String, relayCode: String? = nil, socketError: SocketError? = nil) {
+        self.code = code
+        self.message = message
+        self.relayCode = relayCode
+        self.socketError = socketError
+    }
+
+    /// Wraps a socket error.
+    public init(_ error: SocketError) {
+        self.init(.io, error.description, socketError: error)
+    }
+
+    public var description: String {
+        relayCode.map { "\(code) (\($0)): \(message)" } ?? "\(code): \(message)"
+    }
+}
