@@ -40,11 +40,16 @@ let package = Package(
             name: "RelayClient",
             dependencies: ["UVNet", "RelayWire"]
         ),
+        .target(
+            name: "RelayBench",
+            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
         .executableTarget(
             name: "gamerelay",
             dependencies: [
                 "RelayServer",
                 "RelayClient",
+                "RelayBench",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 "UVNet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -53,6 +58,7 @@ let package = Package(
         ),
         .testTarget(name: "UVNetTests", dependencies: ["UVNet"]),
         .testTarget(name: "RelayWireTests", dependencies: ["RelayWire"]),
+        .testTarget(name: "RelayBenchTests", dependencies: ["RelayBench"]),
         .testTarget(name: "RelayClientTests", dependencies: ["RelayClient", "RelayServer", "UVNet"]),
         .testTarget(
             name: "RelayServerTests",

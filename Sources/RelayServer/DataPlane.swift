@@ -129,11 +129,10 @@ final class DataPlane {
             return
         }
         if payload.count == MemberToken.size {
-            guard member.cookieBucket.hasRoom(for: 1, nowNanos: now) else {
+            guard member.cookieAnswers.tryRecord(nowNanos: now) else {
                 server.counters.drop(.rateLimited)
                 return
             }
-            member.cookieBucket.take(1, nowNanos: now)
             var cookie = cookies.make(session: member.session.id, member: member.id, address: source, nowNanos: now)
             withUnsafeBytes(of: &cookie) { answer(header, type: PacketType.bindAck, payload: $0, to: source) }
             return

@@ -27,8 +27,8 @@ final class Member {
     var latest = LatestFilter()
     /// The member's packet and byte buckets.
     var limiter: MemberRateLimiter
-    /// Cookie-carrying BIND_ACKs allowed (10 per second).
-    var cookieBucket: TokenBucket
+    /// Cookie-carrying BIND_ACKs sent recently: at most 10 in any second.
+    var cookieAnswers = SlidingWindowLimit(windowNanos: 1_000_000_000)
     /// False once the membership has been revoked; a revoked member never forwards or receives.
     var isLive = true
 
@@ -41,8 +41,6 @@ final class Member {
         self.connection = connection
         limiter = MemberRateLimiter(packetsPerSecond: Double(config.memberPacketRate),
                                     bytesPerSecond: Double(config.memberByteRate), nowNanos: nowNanos)
-        let cookies = Double(config.cookieAnswersPerSecond)
-        cookieBucket = TokenBucket(ratePerSecond: cookies, burst: cookies, nowNanos: nowNanos)
     }
 
     /// The registry key: the session's low 32 bits and the member id, as in the datagram header.

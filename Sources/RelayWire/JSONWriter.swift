@@ -1,6 +1,6 @@
 /// Builds compact UTF-8 JSON with keys in the order written.
 ///
-/// Strings escape `"`, `\`, every control character, DEL and U+2028/U+2029, so the
+/// Strings escape `"`, `\`, every control character (C0, DEL and C1), U+2028/U+2029, so the
 /// output never holds a raw `\0` or `\n` and can't break the control channel's
 /// framing, whatever a peer put in a name. The writer tracks commas; the caller
 /// is responsible for balancing begin/end calls and pairing keys with values.
@@ -135,9 +135,10 @@ public struct JSONWriter: Sendable {
             case 0x0A: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
             case 0x0D: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
             case 0x09: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            // The rest of C0, DEL, and the JavaScript line terminators: readers that
-            // treat these specially can't be confused by a \u escape.
-            case 0x00..<0x20, 0x7F, 0x2028, 0x2029:
+            // The rest of C0, DEL, C1 (Unicode's other control characters, NEL among them)
+            // and the JavaScript line terminators: readers that treat these specially
+            // can't be confused by a \u escape.
+            case 0x00..<0x20, 0x7F...0x9F, 0x2028, 0x2029:
                 appendUnicodeEscape(UInt16(scalar.value))
             case 0x20..<0x80:
                 bytes.append(UInt8(scalar.value))

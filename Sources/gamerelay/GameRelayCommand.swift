@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +11,7 @@ struct GameRelayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gamerelay",
         abstract: "A UDP relay for real-time game state.",
-        subcommands: [ServeCommand.self],
+        subcommands: [ServeCommand.self, BenchCommand.self, PingCommand.self],
         defaultSubcommand: nil
     )
 
@@ -32,7 +33,8 @@ struct GameRelayCommand: ParsableCommand {
                 .map { $0.trimmingCharacters(in: .whitespaces) }
                 .filter { !$0.isEmpty }
                 .joined(separator: " ")
-            Console.error("gamerelay: error: \(text)\n")
+            // An ExitCode thrown by a command that already explained itself carries no text.
+            if !text.isEmpty { Console.error("gamerelay: error: \(text)\n") }
             Glibc.exit(code.rawValue == 0 ? 1 : code.rawValue)
         }
     }

@@ -14,43 +14,43 @@ struct ServeCommand: ParsableCommand {
         abstract: "Run the relay: TCP control channel and UDP data channel."
     )
 
-    @Option(help: "Address both sockets bind to (0.0.0.0, ::, 127.0.0.1, ...).")
+    @Option(parsing: .unconditional, help: "Address both sockets bind to (0.0.0.0, ::, 127.0.0.1, ...).")
     var host = "0.0.0.0"
 
-    @Option(help: "Control (TCP) port; 0 picks a free port.")
+    @Option(parsing: .unconditional, help: "Control (TCP) port; 0 picks a free port.")
     var port = 7400
 
-    @Option(help: "UDP port (default: the control socket's port number).")
+    @Option(parsing: .unconditional, help: "UDP port (default: the control socket's port number).")
     var udpPort: Int?
 
-    @Option(help: "Largest datagram accepted, header included (40...1472).")
+    @Option(parsing: .unconditional, help: "Largest datagram accepted, header included (40...1472).")
     var maxDatagram = 1200
 
-    @Option(help: "Largest control message in bytes, terminator excluded.")
+    @Option(parsing: .unconditional, help: "Largest control message in bytes, terminator excluded.")
     var maxControlMessage = 16384
 
-    @Option(help: "Seconds a UDP binding lives without traffic (decimals allowed).")
+    @Option(parsing: .unconditional, help: "Seconds a UDP binding lives without traffic (decimals allowed).")
     var idleTimeout = 10.0
 
-    @Option(help: "Seconds a control connection may stay silent.")
+    @Option(parsing: .unconditional, help: "Seconds a control connection may stay silent.")
     var controlIdleTimeout = 30.0
 
-    @Option(help: "Seconds a session nobody joined lives.")
+    @Option(parsing: .unconditional, help: "Seconds a session nobody joined lives.")
     var emptySessionTimeout = 60.0
 
-    @Option(help: "Largest session capacity a client may ask for.")
+    @Option(parsing: .unconditional, help: "Largest session capacity a client may ask for.")
     var maxSessionCapacity = 64
 
-    @Option(help: "Packets per second each member may send.")
+    @Option(parsing: .unconditional, help: "Packets per second each member may send.")
     var memberPacketRate = 240
 
-    @Option(help: "Bytes per second each member may send, headers included.")
+    @Option(parsing: .unconditional, help: "Bytes per second each member may send, headers included.")
     var memberByteRate = 262_144
 
-    @Option(help: "Seconds a drain (SIGTERM/SIGINT) waits for control connections to close.")
+    @Option(parsing: .unconditional, help: "Seconds a drain (SIGTERM/SIGINT) waits for control connections to close.")
     var drainTimeout = 5.0
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    @Option(parsing: .unconditional, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
     func makeConfig() throws -> RelayConfig {
@@ -76,11 +76,12 @@ struct ServeCommand: ParsableCommand {
     }
 
     static func seconds(_ value: Double, _ flag: String) throws -> Duration {
-        // A day is far beyond any sane timeout and keeps the nanosecond arithmetic exact.
-        guard value.isFinite, value > 0, value <= 86_400 else {
-            throw ValidationError("\(flag) must be a number of seconds greater than 0 and at most 86400")
+        guard value.isFinite, value > 0 else {
+            throw ValidationError("\(flag) must be a number of seconds greater than 0")
         }
-        return .nanoseconds(Int64((value * 1e9).rounded(.up)))
+        // Beyond about 292 years the nanosecond count saturates, which is the same as forever.
+        let nanos = (value * 1e9).rounded(.up)
+        return .nanoseconds(nanos >= 9.2e18 ? Int64.max : Int64(nanos))
     }
 
     func validate() throws {

@@ -1,0 +1,107 @@
+/// The raw figures of one benchmark run, as the load generator collected them.
+///
+/// Counters cover the measured window only (after warm-up). ``BenchSummary`` derives the
+/// reported figures from these; nothing here is computed.
+public struct BenchMeasurements: Sendable {
+    /// The number of relay sessions the generator opened.
+    public var sessions: Int
+    /// The number of members per session.
+    public var members: Int
+    /// The application payload per datagram, in bytes (without relay or UDP headers).
+    public var payloadBytes: Int
+    /// The planned send rate of each member, in datagrams per second.
+    public var ratePerMember: Double
+    /// The number of receivers each datagram is forwarded to.
+    public var fanout: Int
+    /// The length of the measured window, in seconds, as measured.
+    public var durationSeconds: Double
+    /// The warm-up excluded before the measured window, in seconds.
+    public var warmupSeconds: Double
+    /// Where the relay ran: `"in-process"` or the address it was reached at.
+    public var target: String
+    /// The protocol spoken, e.g. `"gamerelay"`.
+    public var protocolName: String
+    /// Datagrams sent in the measured window.
+    public var sent: UInt64
+    /// Deliveries expected in the window: every sent datagram times its receivers.
+    public var expected: UInt64
+    /// Distinct deliveries received (duplicates excluded).
+    public var delivered: UInt64
+    /// Deliveries received more than once.
+    public var duplicates: UInt64
+    /// Deliveries received after a later sequence of the same sender.
+    public var reordered: UInt64
+    /// Sends the kernel refused (e.g. `ENOBUFS`, `EAGAIN`).
+    public var sendFailures: UInt64
+    /// One-way latency, corrected for coordinated omission.
+    public var latency: LatencyRecorder
+    /// Actual minus planned send time.
+    public var sendLag: LatencyRecorder
+    /// CPU time (user + system) the load generator used in the window, in nanoseconds.
+    public var generatorCPUNanos: UInt64
+    /// CPU time the relay used in the window, in nanoseconds, when known.
+    public var relayCPUNanos: UInt64?
+    /// The relay's peak resident set size, in bytes, when known.
+    public var relayPeakRSSBytes: UInt64?
+    /// Datagrams the relay dropped for its per-member rate limit; known only in-process.
+    public var relayRateLimitDrops: UInt64?
+    /// The relay's per-member packet rate limit, in datagrams per second, when known.
+    public var memberPacketRateLimit: Double?
+    /// When the run started, as an ISO 8601 date.
+    public var startedAt: String
+    /// Free text describing the machine (CPU, cores, kernel).
+    public var hardware: String
+
+    /// Creates a set of measurements; every property is set from the parameter of the same name.
+    public init(
+        sessions: Int,
+        members: Int,
+        payloadBytes: Int,
+        ratePerMember: Double,
+        fanout: Int,
+        durationSeconds: Double,
+        warmupSeconds: Double,
+        target: String,
+        protocolName: String = "gamerelay",
+        sent: UInt64,
+        expected: UInt64,
+        delivered: UInt64,
+        duplicates: UInt64,
+        reordered: UInt64,
+        sendFailures: UInt64,
+        latency: LatencyRecorder,
+        sendLag: LatencyRecorder,
+        generatorCPUNanos: UInt64,
+        relayCPUNanos: UInt64? = nil,
+        relayPeakRSSBytes: UInt64? = nil,
+        relayRateLimitDrops: UInt64? = nil,
+        memberPacketRateLimit: Double? = nil,
+        startedAt: String,
+        hardware: String
+    ) {
+        self.sessions = sessions
+        self.members = members
+        self.payloadBytes = payloadBytes
+        self.ratePerMember = ratePerMember
+        self.fanout = fanout
+        self.durationSeconds = durationSeconds
+        self.warmupSeconds = warmupSeconds
+        self.target = target
+        self.protocolName = protocolName
+        self.sent = sent
+        self.expected = expected
+        self.delivered = delivered
+        self.duplicates = duplicates
+        self.reordered = reordered
+        self.sendFailures = sendFailures
+        self.latency = latency
+        self.sendLag = sendLag
+        self.generatorCPUNanos = generatorCPUNanos
+        self.relayCPUNanos = relayCPUNanos
+        self.relayPeakRSSBytes = relayPeakRSSBytes
+        self.relayRateLimitDrops = relayRateLimitDrops
+        self.memberPacketRateLimit = memberPacketRateLimit
+        self.startedAt = startedAt
+        self.hardware = hardware
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Histogram
+
+/// Formats benchmark results for people (a text table, an SVG chart) and for tools (JSON,
+/// the standard HdrHistogram `.hgrm` percentile distribution).
+public enum BenchReport {
+    /// The width labels are padded to in ``table(_:)``.
+    private static let labelWidth = 26
+
+    /// Renders a summary as an aligned text table in the manner of sockperf and wrk2.
+    ///
+    /// The table has a workload line, one-way latency percentiles in microseconds, delivery
+    /// counts, throughput, costs, and one `WARNING:` line per entry of
+    /// ``BenchSummary/warnings``. Unknown figures read `n/a`.
+    ///
+    /// - Parameter s: The summary to render.
+    /// - Returns: The table, ending in a newline.
+    public static func table(_ s: BenchSummary) -> String {
+        var lines: [String] = []
+        lines.append(
+            "\(s.protocolName) bench: \(s.sessions) sessions × \(s.members) members, "
+                + "\(s.payloadBytes) B payload, \(BenchFormat.number(s.ratePerMember))/s per member, fan-out \(s.fanout)"
+        )
+        lines.append(
+            "  target \(s.target), measured \(BenchFormat.fixed(s.durationSeconds, digits: 2)) s "
+                + "after \(BenchFormat.fixed(s.warmupSeconds, digits: 2)) s warm-up, started \(s.startedAt)"
+        )
+        if !s.hardware.isEmpty {
+            lines.append("  hardware: \(s.hardware)")
+        }
+        lines.append("")
+
+        lines.append("Latency, one-way (µs, corrected for coordinated omission)")
+        let columns = ["p50", "p90", "p99", "p99.9", "max"]
+        let values = [s.latencyP50Micros, s.latencyP90Micros, s.latencyP99Micros, s.latencyP999Micros, s.latencyMaxMicros]
+        lines.append(columns.map { leftPad($0, to: 12) }.joined())
+        lines.append(values.map { leftPad(BenchFormat.micros($0), to: 12) }.joined())
+        lines.append(row("mean", "\(BenchFormat.micros(s.latencyMeanMicros)) µs over \(s.latencySamples) samples"))
+        lines.append("")
+
+        lines.append("Delivery")
+        lines.append(row("delivered / expected", "\(s.delivered) / \(s.expected)"))
+        lines.append(row("loss", "\(BenchFormat.percent(s.lossPercent)) %"))
+        lines.append(row("duplicates", "\(s.duplicates)"))
+        lines.append(row("reordered", "\(s.reordered)"))
+        lines.append(row("send failures", "\(s.sendFailures)"))
+        lines.append(row("relay rate-limit drops", s.relayRateLimitDrops.map { "\($0)" } ?? "n/a"))
+        lines.append("")
+
+        lines.append("Throughput")
+        lines.append(row("offered", "\(BenchFormat.fixed(s.offeredPacketsPerSecond, digits: 1)) pkt/s (\(s.sent) sent)"))
+        lines.append(row("delivered", "\(BenchFormat.fixed(s.deliveredPacketsPerSecond, digits: 1)) pkt/s"))
+        lines.append("")
+
+        lines.append("Cost")
+        lines.append(
+            row("relay CPU per forwarded", s.relayCPUMicrosPerForwarded.map { "\(BenchFormat.fixed($0, digits: 3)) µs" } ?? "n/a")
+        )
+        lines.append(row("generator CPU", "\(BenchFormat.fixed(s.generatorCPUPercent, digits: 1)) % of a core"))
+        lines.append(row("relay peak RSS", s.relayPeakRSSMB.map { "\(BenchFormat.fixed($0, digits: 1)) MiB" } ?? "n/a"))
+        lines.append(row("send lag p99", "\(BenchFormat.micros(s.sendLagP99Micros)) µs"))
+
+        if !s.warnings.isEmpty {
+            lines.append("")
+            lines.append(contentsOf: s.warnings.map { "WARNING: \($0)" })
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Encodes a summary as pretty-printed JSON with sorted keys.
+    ///
+    /// Keys are the property names of ``BenchSummary``; `nil` figures are omitted.
+    ///
+    /// - Parameter s: The summary to encode.
+    /// - Returns: The JSON text, decodable back into an equal ``BenchSummary``.
+    /// - Throws: `EncodingError.invalidValue` when a figure is not finite (e.g. an infinite
+    ///   ``BenchSummary/ratePerMember``).
+    public static func json(_ s: BenchSummary) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(s)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Renders the standard HdrHistogram percentile distribution (`.hgrm`) with values in
+    /// microseconds, as HdrHistogram's plotter and `hdr-plot` read it.
+    ///
+    /// - Parameter latency: The distribution to render.
+    /// - Returns: The header line, one line per percentile step up to the `1.000000000000`
+    ///   line, and the `#[Mean …]`, `#[Max …]` and `#[Buckets …]` trailer.
+    public static func hgrm(_ latency: LatencyRecorder) -> String {
+        var output = ""
+        latency.histogram.outputPercentileDistribution(to: &output, outputValueUnitScalingRatio: 1_000)
+        return output
+    }
+
+    private static func row(_ label: String, _ value: String) -> String {
+        "  " + rightPad(label, to: labelWidth) + value
+    }
+
+    static func leftPad(_ text: String, to width: Int) -> String {
+        String(repeating: " ", count: Swift.max(0, width - text.count)) + text
+    }
+
+    static func rightPad(_ text: String, to width: Int) -> String {
+        text + String(repeating: " ", count: Swift.max(0, width - text.count))
+    }
+}

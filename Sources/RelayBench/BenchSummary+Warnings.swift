@@ -1,0 +1,39 @@
+extension BenchSummary {
+    /// The generator CPU share, in percent of one core, above which a run is generator-bound.
+    static let generatorBoundCPUPercent = 90.0
+
+    /// The warnings that apply to the figures already set on `self`, in the documented order.
+    func computeWarnings() -> [String] {
+        var warnings: [String] = []
+        if ratePerMember > 0 {
+            let intervalMicros = 1e6 / ratePerMember
+            if sendLagP99Micros > intervalMicros {
+                warnings.append(
+                    "generator-bound: send lag p99 \(BenchFormat.micros(sendLagP99Micros)) µs "
+                        + "exceeds the send interval \(BenchFormat.micros(intervalMicros)) µs"
+                )
+            }
+        }
+        if generatorCPUPercent > Self.generatorBoundCPUPercent {
+            warnings.append(
+                "generator-bound: the load generator used \(BenchFormat.fixed(generatorCPUPercent, digits: 1)) % of a core"
+            )
+        }
+        if let drops = relayRateLimitDrops, drops > 0 {
+            warnings.append("rate-limited: \(drops) datagrams dropped by the relay's per-member rate limit")
+        }
+        if let limit = memberPacketRateLimit, ratePerMember > limit {
+            warnings.append(
+                "rate-limited?: the offered per-member rate \(BenchFormat.number(ratePerMember))/s exceeds "
+                    + "the relay's per-member limit \(BenchFormat.number(limit))/s; losses are the limit, not capacity"
+            )
+        }
+        if sendFailures > 0 {
+            warnings.append("send failures: \(sendFailures) datagrams the kernel refused")
+        }
+        if latencyClampedSamples > 0 {
+            warnings.append("clamped: \(latencyClampedSamples) latency samples exceeded 60 s and were recorded as 60 s")
+        }
+        return warnings
+    }
+}

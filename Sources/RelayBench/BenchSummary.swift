@@ -1,0 +1,164 @@
+/// The reported figures of one benchmark run, derived from ``BenchMeasurements``.
+///
+/// Latencies are in microseconds, rates in datagrams per second. Optional figures are `nil`
+/// when the generator could not know them (e.g. relay CPU for a remote target); the JSON
+/// form omits their keys. ``BenchReport`` formats a summary as a table or JSON.
+public struct BenchSummary: Codable, Sendable, Equatable {
+    // MARK: Workload
+
+    /// The number of relay sessions.
+    public var sessions: Int
+    /// The number of members per session.
+    public var members: Int
+    /// The payload per datagram, in bytes.
+    public var payloadBytes: Int
+    /// The planned send rate of each member, in datagrams per second.
+    public var ratePerMember: Double
+    /// The number of receivers each datagram is forwarded to.
+    public var fanout: Int
+    /// The measured window, in seconds.
+    public var durationSeconds: Double
+    /// The warm-up before the window, in seconds.
+    public var warmupSeconds: Double
+    /// Where the relay ran: `"in-process"` or an address.
+    public var target: String
+    /// The protocol spoken.
+    public var protocolName: String
+    /// When the run started (ISO 8601).
+    public var startedAt: String
+    /// Free text describing the machine.
+    public var hardware: String
+    /// The relay's per-member packet rate limit, in datagrams per second, when known.
+    public var memberPacketRateLimit: Double?
+
+    // MARK: Delivery
+
+    /// Datagrams sent in the window.
+    public var sent: UInt64
+    /// Deliveries expected in the window.
+    public var expected: UInt64
+    /// Distinct deliveries received.
+    public var delivered: UInt64
+    /// Deliveries received more than once.
+    public var duplicates: UInt64
+    /// Deliveries received out of order.
+    public var reordered: UInt64
+    /// Sends the kernel refused.
+    public var sendFailures: UInt64
+    /// Datagrams the relay dropped for its per-member rate limit, when known.
+    public var relayRateLimitDrops: UInt64?
+    /// `(expected − delivered) / expected × 100`; `0` when nothing was expected, never negative.
+    public var lossPercent: Double
+
+    // MARK: Latency
+
+    /// One-way latency, median, in microseconds.
+    public var latencyP50Micros: Double
+    /// One-way latency, 90th percentile, in microseconds.
+    public var latencyP90Micros: Double
+    /// One-way latency, 99th percentile, in microseconds.
+    public var latencyP99Micros: Double
+    /// One-way latency, 99.9th percentile, in microseconds.
+    public var latencyP999Micros: Double
+    /// The highest one-way latency, in microseconds.
+    public var latencyMaxMicros: Double
+    /// The mean one-way latency, in microseconds.
+    public var latencyMeanMicros: Double
+    /// Latency samples, including those added by coordinated-omission correction.
+    public var latencySamples: UInt64
+    /// Latency samples above 60 s, recorded as 60 s.
+    public var latencyClampedSamples: UInt64
+    /// Send lag (actual minus planned send time), 99th percentile, in microseconds.
+    public var sendLagP99Micros: Double
+
+    // MARK: Throughput and cost
+
+    /// `sent / durationSeconds`; `0` for an empty window.
+    public var offeredPacketsPerSecond: Double
+    /// `delivered / durationSeconds`; `0` for an empty window.
+    public var deliveredPacketsPerSecond: Double
+    /// Relay CPU microseconds per delivered datagram; `nil` when unknown or nothing was delivered.
+    public var relayCPUMicrosPerForwarded: Double?
+    /// Generator CPU time over the window, in percent of one core (may exceed 100).
+    public var generatorCPUPercent: Double
+    /// The relay's peak resident set size in MiB (2²⁰ bytes), when known.
+    public var relayPeakRSSMB: Double?
+
+    /// Reasons not to take the figures at face value, one sentence each; empty when none apply.
+    ///
+    /// See ``BenchSummary/init(_:)`` for the conditions.
+    public var warnings: [String]
+
+    /// Derives the summary of a run.
+    ///
+    /// Warnings are added, in this order, when:
+    /// - the send lag p99 exceeds the planned send interval `1 / ratePerMember`
+    ///   ("generator-bound: send lag p99 X µs exceeds the send interval Y µs");
+    /// - the generator used more than 90 % of a core
+    ///   ("generator-bound: the load generator used Z % of a core");
+    /// - the relay dropped datagrams for its per-member rate limit
+    ///   ("rate-limited: N datagrams dropped by the relay's per-member rate limit");
+    /// - the offered per-member rate exceeds the relay's known per-member limit
+    ///   ("rate-limited?: the offered per-member rate R/s exceeds the relay's per-member
+    ///   limit L/s; losses are the limit, not capacity");
+    /// - the kernel refused sends ("send failures: N datagrams the kernel refused");
+    /// - latency samples exceeded 60 s and were clamped
+    ///   ("clamped: N latency samples exceeded 60 s and were recorded as 60 s").
+    ///
+    /// - Parameter m: The raw figures of the run.
+    public init(_ m: BenchMeasurements) {
+        sessions = m.sessions
+        members = m.members
+        payloadBytes = m.payloadBytes
+        ratePerMember = m.ratePerMember
+        fanout = m.fanout
+        durationSeconds = m.durationSeconds
+        warmupSeconds = m.warmupSeconds
+        target = m.target
+        protocolName = m.protocolName
+        startedAt = m.startedAt
+        hardware = m.hardware
+        memberPacketRateLimit = m.memberPacketRateLimit
+
+        sent = m.sent
+        expected = m.expected
+        delivered = m.delivered
+        duplicates = m.duplicates
+        reordered = m.reordered
+        sendFailures = m.sendFailures
+        relayRateLimitDrops = m.relayRateLimitDrops
+        if m.expected == 0 || m.delivered >= m.expected {
+            lossPercent = 0
+        } else {
+            lossPercent = Double(m.expected - m.delivered) / Double(m.expected) * 100
+        }
+
+        latencyP50Micros = Self.micros(m.latency.percentile(50))
+        latencyP90Micros = Self.micros(m.latency.percentile(90))
+        latencyP99Micros = Self.micros(m.latency.percentile(99))
+        latencyP999Micros = Self.micros(m.latency.percentile(99.9))
+        latencyMaxMicros = Self.micros(m.latency.max)
+        latencyMeanMicros = m.latency.mean / 1_000
+        latencySamples = m.latency.count
+        latencyClampedSamples = m.latency.clampedCount
+        sendLagP99Micros = Self.micros(m.sendLag.percentile(99))
+
+        let window = m.durationSeconds > 0 ? m.durationSeconds : 0
+        offeredPacketsPerSecond = window > 0 ? Double(m.sent) / window : 0
+        deliveredPacketsPerSecond = window > 0 ? Double(m.delivered) / window : 0
+        if let cpu = m.relayCPUNanos, m.delivered > 0 {
+            relayCPUMicrosPerForwarded = Double(cpu) / 1_000 / Double(m.delivered)
+        } else {
+            relayCPUMicrosPerForwarded = nil
+        }
+        generatorCPUPercent = window > 0 ? Double(m.generatorCPUNanos) / (window * 1e7) : 0
+        relayPeakRSSMB = m.relayPeakRSSBytes.map { Double($0) / 1_048_576 }
+
+        warnings = []
+        warnings = computeWarnings()
+    }
+
+    private static func micros(_ nanoseconds: UInt64) -> Double {
+        Double(nanoseconds) / 1_000
+    }
+}

@@ -1,0 +1,229 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RelayBench
+import RelayServer
+import Synchronization
+import UVNet
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `gamerelay bench`: loads a relay with simulated sessions and reports one-way latency, loss and throughput.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure a relay: S sessions × M members sending P-byte DATA at R packets/s each.",
+        discussion: """
+        Without --relay, an in-process relay on 127.0.0.1 is measured (its per-member rate limit \
+        raised so it measures capacity). Latency is one-way, receive time minus send time, on the \
+        generator's clock, with HdrHistogram's coordinated-omission correction at the send interval.
+        """
+    )
+
+    @Option(help: "The relay to measure, HOST:PORT (default: an in-process relay).")
+    var relay: HostPort?
+
+    @Option(help: "PID of the relay process, to report its CPU per forwarded datagram and peak RSS.")
+    var relayPid: Int32?
+
+    @Option(help: "Sessions.")
+    var sessions = 50
+
+    @Option(help: "Members per session; each DATA goes to the other members.")
+    var members = 8
+
+    @Option(help: "DATA payload bytes (at least 16: two timestamps).")
+    var payload = 100
+
+    @Option(help: "DATA packets per second per member.")
+    var rate = 30.0
+
+    @Option(help: "Measured seconds.")
+    var duration = 10.0
+
+    @Option(help: "Seconds of traffic before measuring.")
+    var warmup = 2.0
+
+    @Option(help: "Write the summary as JSON to this file.")
+    var json: String?
+
+    @Option(help: "Write the HdrHistogram percentile distribution (.hgrm) to this file.")
+    var hgrm: String?
+
+    @Option(help: "Write a latency-by-percentile chart (SVG) to this file.")
+    var plot: String?
+
+    @Flag(help: "Search for the highest per-member rate with under 1 % loss.")
+    var max = false
+
+    func validate() throws {
+        guard sessions >= 1 else { throw ValidationError("--sessions must be at least 1") }
+        guard members >= 2 else { throw ValidationError("--members must be at least 2") }
+        guard (16...1456).contains(payload) else { throw ValidationError("--payload must lie in 16...1456") }
+        guard rate > 0, rate <= 1_000_000 else { throw ValidationError("--rate must lie in (0, 1000000]") }
+        guard duration > 0, duration <= 3600 else { throw ValidationError("--duration must lie in (0, 3600]") }
+        guard warmup >= 0, warmup <= 600 else { throw ValidationError("--warmup must lie in [0, 600]") }
+        guard sessions * members <= 8000 else { throw ValidationError("--sessions × --members must be at most 8000") }
+    }
+
+    func run() throws {
+        signal(SIGPIPE, SIG_IGN)
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        let inProcess = InProcessRelay.startIfNeeded(relay, capacity: members)
+        let target = relay ?? HostPort(argument: "127.0.0.1:\(inProcess!.port)")!
+        var workload = BenchRunner.Workload(sessions: sessions, members: members, payload: payload, rate: rate,
+                                            duration: .seconds(duration), warmup: .seconds(warmup))
+        let progress = isatty(STDOUT_FILENO) == 1
+        var summary: BenchSummary
+        var measurements: BenchMeasurements
+        if max {
+            var search = RateSearch(start: rate)
+            var best: (BenchSummary, BenchMeasurements)?
+            var last: (BenchSummary, BenchMeasurements)?
+            while let next = search.nextRate {
+                workload.rate = next
+                if progress { Console.out("\r\u{1B}[Ktrying \(Int(next))/s per member…") }
+                let result = try measure(workload, target: target, inProcess: inProcess, progress: false)
+                search.record(rate: next, lossPercent: result.0.lossPercent)
+                Console.error("rate \(Int(next))/s per member: loss \(String(format: "%.2f", result.0.lossPercent)) %, delivered \(Int(result.0.deliveredPacketsPerSecond))/s\n")
+                if result.0.lossPercent < 1 { best = result }
+                last = result
+            }
+            if progress { Console.out("\r\u{1B}[K") }
+            guard let chosen = best ?? last else { throw ValidationError("no run completed") }
+            (summary, measurements) = chosen
+            Console.out("highest rate with < 1 % loss: \(search.best.map { "\(Int($0))/s per member" } ?? "none found")\n")
+        } else {
+            (summary, measurements) = try measure(workload, target: target, inProcess: inProcess, progress: progress)
+        }
+        inProcess?.stop()
+        Console.out(BenchReport.table(summary))
+        if let json { try BenchReport.json(summary).write(toFile: json, atomically: true, encoding: .utf8) }
+        if let hgrm { try BenchReport.hgrm(measurements.latency).write(toFile: hgrm, atomically: true, encoding: .utf8) }
+        if let plot {
+            try BenchReport.svgPlot([(label: "\(summary.target) one-way", latency: measurements.latency)],
+                                    title: "GameRelay bench: \(sessions)×\(members) at \(Int(workload.rate))/s, \(payload) B")
+                .write(toFile: plot, atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// One run: set up the members, send on schedule, collect the figures.
+    private func measure(_ workload: BenchRunner.Workload, target: HostPort, inProcess: InProcessRelay?,
+                         progress: Bool) throws -> (BenchSummary, BenchMeasurements) {
+        let loop = EventLoop(name: "bench")
+        defer { loop.syncShutdown() }
+        let runner = Blocking<LoopBound<BenchRunner>>.run(on: loop) { done in
+            done.finish(LoopBound(BenchRunner(loop: loop, workload: workload), loop: loop))
+        }!
+        let setUp = Blocking<String?>.run(on: loop, timeout: .seconds(120)) { done in
+            runner.value.setUp(host: target.host, port: target.port) { done.finish($0) }
+        }
+        guard let setUpResult = setUp else { throw ValidationError("setting up \(workload.sessions * workload.members) members timed out") }
+        if let failure = setUpResult { throw ValidationError("setting up the members failed: \(failure)") }
+
+        let relayCPU = Mutex<(start: UInt64?, end: UInt64?)>((nil, nil))
+        let relayPid = self.relayPid
+        let startedAt = ISO8601DateFormatter().string(from: Date())
+        let total = Double(workload.duration.components.seconds) + Double(workload.warmup.components.seconds) + 60
+        let outcome = Blocking<BenchRunner.Outcome>.run(on: loop, timeout: .seconds(total)) { done in
+            let bench = runner.value
+            if progress { bench.onProgress = { Console.out("\r\u{1B}[K\($0)") } }
+            bench.onWindowEdge = { isStart in
+                let record: @Sendable (UInt64?) -> Void = { value in
+                    relayCPU.withLock { if isStart { $0.start = value } else { $0.end = value } }
+                }
+                if let inProcess {
+                    inProcess.loop.execute { record(threadCPUNanos()) }
+                } else if let relayPid {
+                    record(processCPUNanos(pid: relayPid))
+                }
+            }
+            bench.run(drain: .milliseconds(500)) { outcome in
+                bench.tearDown()
+                done.finish(outcome)
+            }
+        }
+        if progress { Console.out("\r\u{1B}[K") }
+        guard let outcome else { throw ValidationError("the run did not finish") }
+        let cpu = relayCPU.withLock { $0 }
+        let relayCPUNanos = cpu.start.flatMap { start in cpu.end.map { $0 &- start } }
+        var rss: UInt64?
+        if let relayPid { rss = peakRSSBytes(pid: relayPid) } else if inProcess != nil { rss = peakRSSBytes(pid: getpid()) }
+        let counters = inProcess?.counters()
+        let measurements = BenchMeasurements(
+            sessions: workload.sessions, members: workload.members, payloadBytes: workload.payload,
+            ratePerMember: workload.rate, fanout: workload.members - 1, durationSeconds: outcome.measuredSeconds,
+            warmupSeconds: Double(workload.warmup.components.seconds), target: inProcess == nil ? target.description : "in-process",
+            protocolName: "gamerelay", sent: outcome.sent, expected: outcome.expected, delivered: outcome.delivered,
+            duplicates: outcome.duplicates, reordered: outcome.reordered, sendFailures: outcome.sendFailures,
+            latency: outcome.latency, sendLag: outcome.sendLag, generatorCPUNanos: outcome.generatorCPUNanos,
+            relayCPUNanos: relayCPUNanos, relayPeakRSSBytes: rss,
+            relayRateLimitDrops: counters.map { $0.drops(.rateLimited) },
+            memberPacketRateLimit: inProcess == nil ? 240 : nil,
+            startedAt: startedAt, hardware: Hardware.summary)
+        return (BenchSummary(measurements), measurements)
+    }
+}
+
+/// The relay `bench` measures when no `--relay` is given: on its own loop and thread, loopback
+/// only, with the per-member rate limit raised so the run measures capacity.
+final class InProcessRelay: Sendable {
+    let loop: EventLoop
+    let server: LoopBound<RelayServer>
+    let port: Int
+
+    private init(loop: EventLoop, server: LoopBound<RelayServer>, port: Int) {
+        self.loop = loop
+        self.server = server
+        self.port = port
+    }
+
+    static func startIfNeeded(_ relay: HostPort?, capacity: Int) -> InProcessRelay? {
+        guard relay == nil else { return nil }
+        let loop = EventLoop(name: "relay")
+        var config = RelayConfig()
+        config.host = "127.0.0.1"
+        config.port = 0
+        config.memberPacketRate = 10_000_000
+        config.memberByteRate = 1 << 34
+        config.maxSessionCapacity = Swift.max(64, capacity)
+        let frozen = config
+        let started = Blocking<Result<(LoopBound<RelayServer>, Int), SocketError>>.run(on: loop) { done in
+            let server = RelayServer(loop: loop, config: frozen, logger: Logger(label: "bench-relay"))
+            do throws(SocketError) {
+                try server.start()
+                done.finish(.success((LoopBound(server, loop: loop), server.controlAddress!.port)))
+            } catch {
+                done.finish(.failure(error))
+            }
+        }
+        switch started {
+        case .success(let (server, port))?: return InProcessRelay(loop: loop, server: server, port: port)
+        case .failure(let error)?:
+            Console.error("gamerelay: error: in-process relay: \(error)\n")
+            exit(1)
+        case nil:
+            exit(1)
+        }
+    }
+
+    func counters() -> RelayCounters? {
+        let server = self.server
+        return Blocking<RelayCounters>.run(on: loop, timeout: .seconds(5)) { $0.finish(server.value.counters) }
+    }
+
+    func stop() {
+        let server = self.server
+        _ = Blocking<Bool>.run(on: loop, timeout: .seconds(5)) { done in
+            server.value.stop()
+            done.finish(true)
+        }
+        loop.syncShutdown()
+    }
+}

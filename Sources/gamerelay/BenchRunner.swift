@@ -1,0 +1,227 @@
+import CLibUV
+import RelayBench
+import RelayClient
+import UVNet
+
+/// The load generator of `gamerelay bench`: simulated members on one event loop that join
+/// sessions, send timestamped DATA on a fixed schedule and record what the others receive.
+///
+/// Loop-bound to the generator loop. Sends follow the schedule whatever the relay does (open
+/// loop, no coordinated omission): a member that falls behind sends the missed datagrams at once
+/// and the lag is recorded. Latency is receive time minus actual send time, recorded with
+/// HdrHistogram's correction at the planned interval; datagrams planned during the warm-up are
+/// sent but not counted.
+final class BenchRunner {
+    struct Workload: Sendable {
+        var sessions: Int
+        var members: Int
+        var payload: Int
+        var rate: Double
+        var duration: Duration
+        var warmup: Duration
+    }
+
+    /// The figures of one run, read on the generator loop when it ends.
+    struct Outcome: Sendable {
+        var sent: UInt64
+        var expected: UInt64
+        var delivered: UInt64
+        var duplicates: UInt64
+        var reordered: UInt64
+        var sendFailures: UInt64
+        var latency: LatencyRecorder
+        var sendLag: LatencyRecorder
+        var generatorCPUNanos: UInt64
+        var measuredSeconds: Double
+    }
+
+    private final class Member {
+        let client: RelayClient
+        var id: UInt16 = 0
+        var nextPlanned: UInt64 = 0
+        var trackers: [UInt16: SequenceTracker] = [:]
+        init(client: RelayClient) { self.client = client }
+    }
+
+    let loop: EventLoop
+    let workload: Workload
+    private var members: [Member] = []
+    private var ticker: Timer?
+    private let interval: UInt64
+    private var measureStart: UInt64 = 0
+    private var sendEnd: UInt64 = 0
+    private var payload: [UInt8]
+
+    private var sent: UInt64 = 0
+    private var expected: UInt64 = 0
+    private var delivered: UInt64 = 0
+    private var duplicates: UInt64 = 0
+    private var reordered: UInt64 = 0
+    private var sendFailures: UInt64 = 0
+    private var latency = LatencyRecorder()
+    private var sendLag = LatencyRecorder()
+    private var cpuAtStart: UInt64?
+    private var cpuAtEnd: UInt64?
+    /// Called on the generator loop when the measured window opens (`true`) and closes (`false`),
+    /// so the caller can sample the relay's CPU time at the same moments.
+    var onWindowEdge: ((Bool) -> Void)?
+    /// Called every second while sending, with a progress line.
+    var onProgress: ((String) -> Void)?
+    private var lastProgress: UInt64 = 0
+
+    init(loop: EventLoop, workload: Workload) {
+        loop.preconditionInEventLoop()
+        self.loop = loop
+        self.workload = workload
+        interval = UInt64(1e9 / workload.rate)
+        payload = [UInt8](repeating: 0xA5, count: max(workload.payload, 16))
+    }
+
+    /// Connects, creates the sessions, joins and binds every member; calls back with nil or an error.
+    func setUp(host: String, port: Int, _ completion: @escaping (String?) -> Void) {
+        var remaining = workload.sessions * workload.members
+        var failed = false
+        func fail(_ message: String) {
+            guard !failed else { return }
+            failed = true
+            completion(message)
+        }
+        func memberReady() {
+            remaining -= 1
+            if remaining == 0, !failed { completion(nil) }
+        }
+        for _ in 0..<workload.sessions {
+            let creator = RelayClient(loop: loop)
+            creator.connect(host: host, port: port) { [self] result in
+                if case .failure(let error) = result { return fail("connect to \(host):\(port): \(error)") }
+                creator.create(capacity: workload.members) { [self] created in
+                    guard case .success(let session) = created else {
+                        if case .failure(let error) = created { fail("create: \(error)") }
+                        return
+                    }
+                    for index in 0..<workload.members {
+                        let client = index == 0 ? creator : RelayClient(loop: loop)
+                        let member = Member(client: client)
+                        members.append(member)
+                        client.onData = { [unowned self, unowned member] data in received(data, by: member) }
+                        let join = {
+                            client.join(session: session.session, name: "bench") { joined in
+                                switch joined {
+                                case .failure(let error): fail("join: \(error)")
+                                case .success(let membership):
+                                    member.id = membership.member
+                                    client.bind { bound in
+                                        if case .failure(let error) = bound { return fail("bind: \(error)") }
+                                        memberReady()
+                                    }
+                                }
+                            }
+                        }
+                        if index == 0 {
+                            join()
+                        } else {
+                            client.connect(host: host, port: port) { result in
+                                if case .failure(let error) = result { return fail("connect: \(error)") }
+                                join()
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends on schedule for the warm-up plus the duration, waits `drain` for stragglers, then reports.
+    func run(drain: Duration, _ completion: @escaping (Outcome) -> Void) {
+        let now = uv_hrtime()
+        let total = UInt64(members.count)
+        // Spread the members' phases over one interval so the load is smooth, not bursty.
+        for (index, member) in members.enumerated() {
+            member.nextPlanned = now + interval * UInt64(index) / max(total, 1)
+        }
+        measureStart = now + UInt64(workload.warmup.components.seconds) * 1_000_000_000 + UInt64(workload.warmup.components.attoseconds / 1_000_000_000)
+        sendEnd = measureStart + UInt64(workload.duration.components.seconds) * 1_000_000_000 + UInt64(workload.duration.components.attoseconds / 1_000_000_000)
+        lastProgress = now
+        let ticker = Timer(loop: loop)
+        self.ticker = ticker
+        ticker.start(after: .zero, repeating: .milliseconds(1)) { [unowned self] in
+            tick()
+            let now = uv_hrtime()
+            if cpuAtStart == nil, now >= measureStart {
+                cpuAtStart = threadCPUNanos()
+                onWindowEdge?(true)
+            }
+            if now >= sendEnd {
+                cpuAtEnd = threadCPUNanos()
+                onWindowEdge?(false)
+                self.ticker?.close()
+                self.ticker = nil
+                loop.schedule(after: drain) { [unowned self] in completion(outcome()) }
+            }
+        }
+    }
+
+    private func tick() {
+        let now = uv_hrtime()
+        let fanout = UInt64(workload.members - 1)
+        for member in members {
+            while member.nextPlanned <= now, member.nextPlanned < sendEnd {
+                let planned = member.nextPlanned
+                member.nextPlanned += interval
+                let sentAt = uv_hrtime()
+                payload.withUnsafeMutableBytes { bytes in
+                    bytes.storeBytes(of: planned.bigEndian, toByteOffset: 0, as: UInt64.self)
+                    bytes.storeBytes(of: sentAt.bigEndian, toByteOffset: 8, as: UInt64.self)
+                }
+                let ok = payload.withUnsafeBytes { (try? member.client.send($0)) != nil }
+                guard planned >= measureStart else { continue }
+                sendLag.recordRaw(nanoseconds: sentAt &- planned)
+                if ok {
+                    sent += 1
+                    expected += fanout
+                } else {
+                    sendFailures += 1
+                }
+            }
+        }
+        if now - lastProgress >= 1_000_000_000, let onProgress {
+            lastProgress = now
+            let elapsed = Double(Int64(now) - Int64(measureStart)) / 1e9
+            let phase = elapsed < 0 ? String(format: "warm-up %.0fs", -elapsed) : String(format: "%.0f/%.0fs", elapsed, Double(workload.duration.components.seconds))
+            onProgress(String(format: "%@  sent %llu  delivered %llu  p99 %.1f µs", phase, sent, delivered, Double(latency.percentile(99)) / 1000))
+        }
+    }
+
+    private func received(_ data: ReceivedData, by member: Member) {
+        let now = uv_hrtime()
+        guard data.payload.count >= 16 else { return }
+        let planned = UInt64(bigEndian: data.payload.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        let sentAt = UInt64(bigEndian: data.payload.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        guard planned >= measureStart, planned < sendEnd else { return }
+        switch member.trackers[data.sender, default: SequenceTracker()].record(data.sequence) {
+        case .duplicate:
+            duplicates += 1
+            return
+        case .reordered:
+            reordered += 1
+        case .inOrder:
+            break
+        }
+        delivered += 1
+        latency.record(nanoseconds: now &- sentAt, expectedIntervalNanos: interval)
+    }
+
+    private func outcome() -> Outcome {
+        Outcome(sent: sent, expected: expected, delivered: delivered, duplicates: duplicates, reordered: reordered,
+                sendFailures: sendFailures, latency: latency, sendLag: sendLag,
+                generatorCPUNanos: (cpuAtEnd ?? 0) &- (cpuAtStart ?? 0),
+                measuredSeconds: Double(sendEnd - measureStart) / 1e9)
+    }
+
+    /// Closes every client.
+    func tearDown() {
+        ticker?.close()
+        for member in members { member.client.close() }
+        members.removeAll()
+    }
+}
