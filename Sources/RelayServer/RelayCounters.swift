@@ -14,8 +14,10 @@ public struct RelayCounters: Sendable, Hashable {
     public var pongsSent: UInt64 = 0
     /// BIND_ACKs sent, with or without a cookie.
     public var bindAcksSent: UInt64 = 0
-    /// Members bound to a new address.
+    /// Members bound to an address for the first time (or again after an idle unbind).
     public var binds: UInt64 = 0
+    /// Members that moved an existing binding to a new address.
+    public var rebinds: UInt64 = 0
     /// Bindings removed after idling.
     public var idleUnbinds: UInt64 = 0
     /// Sends the kernel refused (its buffer was full); the datagram was dropped.
@@ -28,6 +30,10 @@ public struct RelayCounters: Sendable, Hashable {
     public var sessionsCreated: UInt64 = 0
     /// Sessions deleted.
     public var sessionsClosed: UInt64 = 0
+    /// Successful joins.
+    public var joins: UInt64 = 0
+    /// Memberships ended, whatever the reason.
+    public var leaves: UInt64 = 0
 
     /// Creates zeroed counters.
     public init() {}

@@ -50,6 +50,7 @@ extension RelayServer {
             let others = session.members
             let member = registry.join(session, name: name, connection: connection, config: config, nowNanos: uv_hrtime())
             connection.member = member
+            counters.joins &+= 1
             connection.reply(ControlReply.success(id: id) { json in
                 json.field("session", string: session.id.hex)
                 json.field("member", integer: member.id)

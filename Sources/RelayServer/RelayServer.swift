@@ -23,6 +23,9 @@ public final class RelayServer {
     private var connections: [ObjectIdentifier: ControlConnection] = [:]
     private var sweepTimer: Timer?
     private var drainTimer: Timer?
+    private var metrics: RelayMetrics?
+    private var metricsEndpoint: MetricsEndpoint?
+    private var metricsTimer: Timer?
 
     /// Whether a drain has begun: `create` and `join` answer `shutting_down`.
     public private(set) var isDraining = false
@@ -33,6 +36,8 @@ public final class RelayServer {
     public private(set) var controlAddress: SocketAddress?
     /// The bound UDP address, once started.
     public private(set) var udpAddress: SocketAddress?
+    /// The bound metrics address, once started with a metrics port.
+    public private(set) var metricsAddress: SocketAddress?
 
     /// Creates a stopped relay. Loop thread only.
     ///
@@ -90,10 +95,45 @@ public final class RelayServer {
             udpAddress = udp.localSocketAddress
             break
         }
+        if let metricsPort = config.metricsPort {
+            try startMetrics(port: metricsPort)
+        }
         let sweep = Timer(loop: loop)
         sweep.start(after: sweepInterval, repeating: sweepInterval) { [unowned self] in self.sweep() }
         sweepTimer = sweep
-        logger.info("listening", metadata: ["control": "\(controlAddress!)", "udp": "\(udpAddress!)"])
+        var metadata: Logger.Metadata = ["control": "\(controlAddress!)", "udp": "\(udpAddress!)"]
+        if let metricsAddress { metadata["metrics"] = "\(metricsAddress)" }
+        logger.info("listening", metadata: metadata)
+    }
+
+    private func startMetrics(port: Int) throws(SocketError) {
+        let metrics = RelayMetrics()
+        let endpoint: MetricsEndpoint
+        do throws(SocketError) {
+            endpoint = try MetricsEndpoint(loop: loop, host: config.host, port: port, handlers: .init(
+                metrics: { [unowned self] in
+                    updateMetrics()
+                    return metrics.render()
+                },
+                ready: { [unowned self] in !isDraining }))
+        } catch {
+            stop()
+            throw error
+        }
+        self.metrics = metrics
+        metricsEndpoint = endpoint
+        metricsAddress = endpoint.socket.localSocketAddress
+        dataPlane?.batchTimer = metrics.batchDuration
+        // Counters reach the registry every second as well as on every scrape.
+        let timer = Timer(loop: loop)
+        timer.start(after: .seconds(1), repeating: .seconds(1)) { [unowned self] in updateMetrics() }
+        metricsTimer = timer
+    }
+
+    private func updateMetrics() {
+        metrics?.update(from: counters, gauges: .init(
+            sessions: sessionCount, members: memberCount, boundMembers: boundMemberCount,
+            controlConnections: connections.count, draining: isDraining))
     }
 
     /// The sweep period: half the slack PROTOCOL.md §4 allows the tightest timer (max(50 ms, 10 %)).
@@ -109,6 +149,8 @@ public final class RelayServer {
         loop.assertInEventLoop()
         sweepTimer?.close()
         drainTimer?.close()
+        metricsTimer?.close()
+        metricsEndpoint?.close()
         controlSocket?.close()
         dataPlane?.socket.close()
         for connection in connections.values { connection.finish(reason: .disconnect) }
@@ -123,6 +165,7 @@ public final class RelayServer {
         isDraining = true
         let drainMs = Int((Double(config.drainTimeout.nanoseconds) / 1e6).rounded(.up))
         logger.notice("draining", metadata: ["connections": "\(connections.count)", "drainMs": "\(drainMs)"])
+        updateMetrics()
         let event = ControlEvent.shutdown(drainMs: drainMs)
         for connection in connections.values { connection.send(event) }
         drainTimer = loop.schedule(after: config.drainTimeout) { [unowned self] in
@@ -175,6 +218,7 @@ public final class RelayServer {
     /// Ends a membership and tells the remaining members, then any new owner.
     func removeMember(_ member: Member, reason: LeaveReason) {
         let session = member.session
+        counters.leaves &+= 1
         let (newOwner, deleted) = registry.remove(member)
         if deleted {
             counters.sessionsClosed &+= 1

@@ -13,12 +13,13 @@ private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 ///
 /// Kept out of `main.swift` so no libuv callback is ever MainActor-isolated.
 struct RelayProcess {
-    let config: RelayConfig
-    let logLevel: Logger.Level
+    let settings: ServeSettings
 
     func run() throws {
-        let level = logLevel
+        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
+        let json = settings.logFormat == "json"
         LoggingSystem.bootstrap { label in
+            if json { return JSONLogHandler(label: label, level: level) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
@@ -41,7 +42,7 @@ struct RelayProcess {
         }
 
         let loop = EventLoop(name: "relay")
-        let config = self.config
+        let config = settings.config
         let started = StartResult()
         loop.execute {
             do {

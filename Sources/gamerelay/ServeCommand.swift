@@ -1,99 +1,118 @@
 import ArgumentParser
+import Foundation
 import Logging
 import RelayServer
 import UVNet
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `gamerelay serve`: runs the relay with the flags of PROTOCOL.md §5.
+///
+/// Every flag can also come from an environment variable (`GAMERELAY_IDLE_TIMEOUT` for
+/// `--idle-timeout`) or a YAML file (`--config`, key `idle-timeout`); flags win over the
+/// environment, and the environment over the file.
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the relay: TCP control channel and UDP data channel."
+        abstract: "Run the relay: TCP control channel and UDP data channel.",
+        discussion: """
+        Each flag also reads from the environment (GAMERELAY_PORT for --port, GAMERELAY_IDLE_TIMEOUT \
+        for --idle-timeout, ...) and from the YAML file given with --config (keys as the flags, \
+        without dashes: port: 7400). Flags win over the environment, the environment over the file.
+        """
     )
 
-    @Option(parsing: .unconditional, help: "Address both sockets bind to (0.0.0.0, ::, 127.0.0.1, ...).")
-    var host = "0.0.0.0"
+    @Option(help: "YAML config file of settings (keys named as the flags).")
+    var config: String?
 
-    @Option(parsing: .unconditional, help: "Control (TCP) port; 0 picks a free port.")
-    var port = 7400
+    @Option(parsing: .unconditional, help: "Address both sockets bind to (default 0.0.0.0; :: for IPv6 and IPv4).")
+    var host: String?
+
+    @Option(parsing: .unconditional, help: "Control (TCP) port; 0 picks a free port (default 7400).")
+    var port: Int?
 
     @Option(parsing: .unconditional, help: "UDP port (default: the control socket's port number).")
     var udpPort: Int?
 
-    @Option(parsing: .unconditional, help: "Largest datagram accepted, header included (40...1472).")
-    var maxDatagram = 1200
+    @Option(parsing: .unconditional, help: "Largest datagram accepted, header included, 40...1472 (default 1200).")
+    var maxDatagram: Int?
 
-    @Option(parsing: .unconditional, help: "Largest control message in bytes, terminator excluded.")
-    var maxControlMessage = 16384
+    @Option(parsing: .unconditional, help: "Largest control message in bytes, terminator excluded (default 16384).")
+    var maxControlMessage: Int?
 
-    @Option(parsing: .unconditional, help: "Seconds a UDP binding lives without traffic (decimals allowed).")
-    var idleTimeout = 10.0
+    @Option(parsing: .unconditional, help: "Seconds a UDP binding lives without traffic; decimals allowed (default 10).")
+    var idleTimeout: Double?
 
-    @Option(parsing: .unconditional, help: "Seconds a control connection may stay silent.")
-    var controlIdleTimeout = 30.0
+    @Option(parsing: .unconditional, help: "Seconds a control connection may stay silent (default 30).")
+    var controlIdleTimeout: Double?
 
-    @Option(parsing: .unconditional, help: "Seconds a session nobody joined lives.")
-    var emptySessionTimeout = 60.0
+    @Option(parsing: .unconditional, help: "Seconds a session nobody joined lives (default 60).")
+    var emptySessionTimeout: Double?
 
-    @Option(parsing: .unconditional, help: "Largest session capacity a client may ask for.")
-    var maxSessionCapacity = 64
+    @Option(parsing: .unconditional, help: "Largest session capacity a client may ask for (default 64).")
+    var maxSessionCapacity: Int?
 
-    @Option(parsing: .unconditional, help: "Packets per second each member may send.")
-    var memberPacketRate = 240
+    @Option(parsing: .unconditional, help: "Packets per second each member may send (default 240).")
+    var memberPacketRate: Int?
 
-    @Option(parsing: .unconditional, help: "Bytes per second each member may send, headers included.")
-    var memberByteRate = 262_144
+    @Option(parsing: .unconditional, help: "Bytes per second each member may send, headers included (default 262144).")
+    var memberByteRate: Int?
 
-    @Option(parsing: .unconditional, help: "Seconds a drain (SIGTERM/SIGINT) waits for control connections to close.")
-    var drainTimeout = 5.0
+    @Option(parsing: .unconditional, help: "Seconds a drain (SIGTERM/SIGINT) waits for control connections (default 5).")
+    var drainTimeout: Double?
 
-    @Option(parsing: .unconditional, help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel = "info"
+    @Option(parsing: .unconditional, help: "Serve /metrics, /healthz and /readyz over HTTP on this port (default: off).")
+    var metricsPort: Int?
 
-    func makeConfig() throws -> RelayConfig {
-        var config = RelayConfig()
-        config.host = host
-        config.port = port
-        config.udpPort = udpPort
-        config.maxDatagram = maxDatagram
-        config.maxControlMessage = maxControlMessage
-        config.idleTimeout = try Self.seconds(idleTimeout, "--idle-timeout")
-        config.controlIdleTimeout = try Self.seconds(controlIdleTimeout, "--control-idle-timeout")
-        config.emptySessionTimeout = try Self.seconds(emptySessionTimeout, "--empty-session-timeout")
-        config.drainTimeout = try Self.seconds(drainTimeout, "--drain-timeout")
-        config.maxSessionCapacity = maxSessionCapacity
-        config.memberPacketRate = memberPacketRate
-        config.memberByteRate = memberByteRate
+    @Option(parsing: .unconditional, help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
+    var logLevel: String?
+
+    @Option(parsing: .unconditional, help: "Log format: text or json (default text).")
+    var logFormat: String?
+
+    /// The flags given, as text keyed by setting name.
+    private var flagValues: [String: String] {
+        var values: [String: String] = [:]
+        func put(_ name: String, _ value: (any CustomStringConvertible)?) {
+            if let value { values[name] = value.description }
+        }
+        put("host", host)
+        put("port", port)
+        put("udp-port", udpPort)
+        put("max-datagram", maxDatagram)
+        put("max-control-message", maxControlMessage)
+        put("idle-timeout", idleTimeout)
+        put("control-idle-timeout", controlIdleTimeout)
+        put("empty-session-timeout", emptySessionTimeout)
+        put("max-session-capacity", maxSessionCapacity)
+        put("member-packet-rate", memberPacketRate)
+        put("member-byte-rate", memberByteRate)
+        put("drain-timeout", drainTimeout)
+        put("metrics-port", metricsPort)
+        put("log-level", logLevel)
+        put("log-format", logFormat)
+        return values
+    }
+
+    func settings() throws -> ServeSettings {
+        var file: (path: String, text: String)?
+        if let config {
+            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
+                throw ValidationError("--config \(config): cannot read the file")
+            }
+            file = (config, text)
+        }
         do {
-            try config.validate()
+            return try ServeSettings.resolve(flags: flagValues, environment: ProcessInfo.processInfo.environment, configFile: file)
         } catch {
             throw ValidationError(error.description)
         }
-        return config
-    }
-
-    static func seconds(_ value: Double, _ flag: String) throws -> Duration {
-        guard value.isFinite, value > 0 else {
-            throw ValidationError("\(flag) must be a number of seconds greater than 0")
-        }
-        // Beyond about 292 years the nanosecond count saturates, which is the same as forever.
-        let nanos = (value * 1e9).rounded(.up)
-        return .nanoseconds(nanos >= 9.2e18 ? Int64.max : Int64(nanos))
     }
 
     func validate() throws {
-        _ = try makeConfig()
-        guard Logger.Level(rawValue: logLevel.lowercased()) != nil else {
-            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
-        }
+        _ = try settings()
     }
 
     func run() throws {
-        let config = try makeConfig()
-        let level = Logger.Level(rawValue: logLevel.lowercased()) ?? .info
-        try RelayProcess(config: config, logLevel: level).run()
+        let settings = try settings()
+        try RelayProcess(settings: settings).run()
     }
 }

@@ -79,6 +79,12 @@ final class RelayProcessHarness {
         return process.terminationStatus
     }
 
+    /// Everything left on stdout (call after the process exited).
+    func readAll() throws -> String {
+        let rest = stdoutPipe.fileHandleForReading.readDataToEndOfFile()
+        return String(decoding: stdoutBuffer + Array(rest), as: UTF8.self)
+    }
+
     /// Everything the process wrote to stderr (call after it exited).
     func stderrText() -> String {
         String(decoding: stderrPipe.fileHandleForReading.availableData, as: UTF8.self)

@@ -6,13 +6,13 @@ import Testing
 
     @Test func tenPerWindowThenRefusesUntilTheOldestLeaves() {
         var limit = SlidingWindowLimit(windowNanos: Self.second)
+        func record(_ now: UInt64) -> Bool { limit.tryRecord(nowNanos: now) }
         let start: UInt64 = 5 * Self.second
-        for index in 0..<10 { #expect(limit.tryRecord(nowNanos: start + UInt64(index) * 1_000_000)) }
-        #expect(!limit.tryRecord(nowNanos: start + 10_000_000))
-        #expect(!limit.tryRecord(nowNanos: start + Self.second - 1))
-        #expect(limit.tryRecord(nowNanos: start + Self.second))
-        #expect(!limit.tryRecord(nowNanos: start + Self.second))
-        #expect(limit.tryRecord(nowNanos: start + Self.second + 1_000_000))
+        let first = (0..<10).map { record(start + UInt64($0) * 1_000_000) }
+        #expect(first == Array(repeating: true, count: 10))
+        let later = [record(start + 10_000_000), record(start + Self.second - 1), record(start + Self.second),
+                     record(start + Self.second), record(start + Self.second + 1_000_000)]
+        #expect(later == [false, false, true, false, true])
     }
 
     @Test func noOneSecondWindowEverHoldsMoreThanTen() {

@@ -1,0 +1,129 @@
+import UVNet
+
+/// A minimal HTTP/1.1 server for operators, on a UVNet ``ServerSocket``: `GET /metrics`
+/// (Prometheus text format), `/healthz` and `/readyz`; anything else is 404, and a request that
+/// is not HTTP gets 400. One request per connection, then the connection closes.
+///
+/// Loop-bound to the relay's control loop. A request larger than 8 KiB, or slower than 5 s, is
+/// answered 400 or dropped, so a scraper can't hold memory or descriptors for long.
+final class MetricsEndpoint {
+    /// What a request asks for, and what the endpoint needs to answer it.
+    struct Handlers {
+        /// The Prometheus text body.
+        var metrics: () -> [UInt8]
+        /// Whether the relay accepts new sessions (false while draining).
+        var ready: () -> Bool
+    }
+
+    let socket: ServerSocket
+    private let handlers: Handlers
+    private var open: [ObjectIdentifier: Socket] = [:]
+    static let maxRequestBytes = 8192
+
+    init(loop: EventLoop, host: String, port: Int, handlers: Handlers) throws(SocketError) {
+        socket = ServerSocket(loop: loop)
+        self.handlers = handlers
+        do throws(SocketError) {
+            try socket.bind(localPort: port, localAddress: host)
+            try socket.listen()
+        } catch {
+            socket.close()
+            throw SocketError(error.code, operation: "metrics bind \(host):\(port)", message: error.message, uvErrorCode: error.uvErrorCode)
+        }
+        socket.onConnect = { [unowned self] connection in accept(connection) }
+    }
+
+    private func accept(_ connection: Socket) {
+        let key = ObjectIdentifier(connection)
+        open[key] = connection
+        var request: [UInt8] = []
+        let deadline = connection.loop.schedule(after: .seconds(5)) { [weak self] in self?.finish(connection) }
+        connection.onClose = { [weak self] in self?.forget(connection, deadline) }
+        connection.onIOError = { [weak self] _ in self?.forget(connection, deadline) }
+        connection.onData = { [weak self, unowned connection] _ in
+            guard let self else { return }
+            let count = connection.bytesAvailable
+            try? connection.readRawBytes(count: count) { request.append(contentsOf: $0) }
+            if let end = Self.headerEnd(request) {
+                respond(to: Array(request[..<end]), on: connection)
+                deadline.close()
+            } else if request.count > Self.maxRequestBytes {
+                send(400, "Bad Request", "request header too large\n", on: connection)
+                deadline.close()
+            }
+        }
+    }
+
+    private static func headerEnd(_ bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        for index in 0...(bytes.count - 4) where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
+            return index
+        }
+        return nil
+    }
+
+    private func respond(to header: [UInt8], on connection: Socket) {
+        let firstLine = header.prefix { $0 != 13 }
+        let parts = firstLine.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+        guard parts.count == 3, let method = String(validating: parts[0], as: UTF8.self),
+              let target = String(validating: parts[1], as: UTF8.self),
+              let version = String(validating: parts[2], as: UTF8.self), version.hasPrefix("HTTP/1."),
+              target.hasPrefix("/") else {
+            send(400, "Bad Request", "malformed request\n", on: connection)
+            return
+        }
+        guard method == "GET" || method == "HEAD" else {
+            send(405, "Method Not Allowed", "only GET and HEAD\n", on: connection, headOnly: false, extra: "Allow: GET, HEAD\r\n")
+            return
+        }
+        let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
+        let headOnly = method == "HEAD"
+        switch path {
+        case "/metrics":
+            send(200, "OK", handlers.metrics(), contentType: "text/plain; version=0.0.4; charset=utf-8", on: connection, headOnly: headOnly)
+        case "/healthz":
+            send(200, "OK", "ok\n", on: connection, headOnly: headOnly)
+        case "/readyz":
+            if handlers.ready() {
+                send(200, "OK", "ready\n", on: connection, headOnly: headOnly)
+            } else {
+                send(503, "Service Unavailable", "draining\n", on: connection, headOnly: headOnly)
+            }
+        default:
+            send(404, "Not Found", "not found\n", on: connection, headOnly: headOnly)
+        }
+    }
+
+    private func send(_ status: Int, _ reason: String, _ body: String, on connection: Socket, headOnly: Bool = false, extra: String = "") {
+        send(status, reason, Array(body.utf8), contentType: "text/plain; charset=utf-8", on: connection, headOnly: headOnly, extra: extra)
+    }
+
+    private func send(_ status: Int, _ reason: String, _ body: [UInt8], contentType: String, on connection: Socket,
+                      headOnly: Bool, extra: String = "") {
+        connection.onData = nil
+        let head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\(extra)Connection: close\r\n\r\n"
+        var output = connection
+        output.writeUTFBytes(head)
+        if !headOnly { body.withUnsafeBytes { connection.writeRawBytes($0) } }
+        // FIN after the response; the peer's close (or the 5 s deadline) ends the connection.
+        connection.shutdownOutput()
+        connection.loop.schedule(after: .seconds(5)) { [weak self] in self?.finish(connection) }
+    }
+
+    private func finish(_ connection: Socket) {
+        connection.close()
+        open[ObjectIdentifier(connection)] = nil
+    }
+
+    private func forget(_ connection: Socket, _ deadline: Timer) {
+        deadline.close()
+        open[ObjectIdentifier(connection)] = nil
+    }
+
+    /// Stops listening and closes open requests.
+    func close() {
+        socket.close()
+        for connection in open.values { connection.close() }
+        open.removeAll()
+    }
+}

@@ -1,0 +1,148 @@
+import Foundation
+import Yams
+
+/// Everything `gamerelay serve` can be told, from flags, environment variables and a YAML
+/// config file, in that order of precedence: a flag wins over the environment, the environment
+/// over the file, and the file over the defaults.
+///
+/// Every setting has one name in three spellings: the flag `--idle-timeout`, the environment
+/// variable `GAMERELAY_IDLE_TIMEOUT`, and the file key `idle-timeout`.
+public struct ServeSettings: Sendable, Equatable {
+    /// The relay's configuration.
+    public var config = RelayConfig()
+    /// The log level: trace, debug, info, notice, warning, error or critical.
+    public var logLevel = "info"
+    /// The log format: `text` for people, `json` for log shippers.
+    public var logFormat = "text"
+
+    /// Every setting's name, as its flag is spelled without the dashes.
+    public static let names = [
+        "host", "port", "udp-port", "max-datagram", "max-control-message", "idle-timeout",
+        "control-idle-timeout", "empty-session-timeout", "max-session-capacity", "member-packet-rate",
+        "member-byte-rate", "drain-timeout", "metrics-port", "log-level", "log-format",
+    ]
+
+    /// The environment variable of a setting: `idle-timeout` → `GAMERELAY_IDLE_TIMEOUT`.
+    public static func environmentName(_ name: String) -> String {
+        "GAMERELAY_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
+    }
+
+    /// Resolves the settings.
+    ///
+    /// - Parameters:
+    ///   - flags: Values given as flags, keyed by setting name, as text.
+    ///   - environment: The process environment (only `GAMERELAY_*` variables are read).
+    ///   - configFile: The YAML text of the config file, if any, and its path for messages.
+    /// - Throws: ``ServeSettingsError`` naming the setting and where its bad value came from.
+    public static func resolve(flags: [String: String], environment: [String: String],
+                               configFile: (path: String, text: String)?) throws(ServeSettingsError) -> ServeSettings {
+        var file: [String: String] = [:]
+        if let configFile { file = try parseFile(configFile.text, path: configFile.path) }
+        var settings = ServeSettings()
+        for name in names {
+            let source: String
+            let text: String
+            if let value = flags[name] {
+                (source, text) = ("--\(name)", value)
+            } else if let value = environment[environmentName(name)] {
+                (source, text) = (environmentName(name), value)
+            } else if let value = file[name], let configFile {
+                (source, text) = ("\(configFile.path): \(name)", value)
+            } else {
+                continue
+            }
+            try settings.apply(name, text, source: source)
+        }
+        do throws(RelayConfigError) {
+            try settings.config.validate()
+        } catch {
+            throw ServeSettingsError(source: error.setting, message: error.message)
+        }
+        return settings
+    }
+
+    private static func parseFile(_ text: String, path: String) throws(ServeSettingsError) -> [String: String] {
+        let loaded: Any?
+        do {
+            loaded = try Yams.load(yaml: text)
+        } catch {
+            throw ServeSettingsError(source: path, message: "is not valid YAML: \(error)")
+        }
+        guard let loaded else { return [:] }
+        guard let mapping = loaded as? [String: Any] else {
+            throw ServeSettingsError(source: path, message: "must be a mapping of setting names to values")
+        }
+        var values: [String: String] = [:]
+        for (key, value) in mapping {
+            guard names.contains(key) else {
+                throw ServeSettingsError(source: "\(path): \(key)", message: "is not a setting; known: \(names.joined(separator: ", "))")
+            }
+            switch value {
+            case let string as String: values[key] = string
+            case let int as Int: values[key] = String(int)
+            case let double as Double: values[key] = String(double)
+            default: throw ServeSettingsError(source: "\(path): \(key)", message: "must be a number or a string")
+            }
+        }
+        return values
+    }
+
+    private mutating func apply(_ name: String, _ text: String, source: String) throws(ServeSettingsError) {
+        func integer(_ range: ClosedRange<Int>) throws(ServeSettingsError) -> Int {
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
+                throw ServeSettingsError(source: source, message: "must be a whole number in \(range.lowerBound)...\(range.upperBound), not '\(text)'")
+            }
+            return value
+        }
+        func seconds() throws(ServeSettingsError) -> Duration {
+            guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, value > 0 else {
+                throw ServeSettingsError(source: source, message: "must be a number of seconds greater than 0, not '\(text)'")
+            }
+            // Beyond about 292 years the nanosecond count saturates, which is the same as forever.
+            let nanos = (value * 1e9).rounded(.up)
+            return .nanoseconds(nanos >= 9.2e18 ? Int64.max : Int64(nanos))
+        }
+        switch name {
+        case "host": config.host = text
+        case "port": config.port = try integer(0...65_535)
+        case "udp-port": config.udpPort = try integer(0...65_535)
+        case "max-datagram": config.maxDatagram = try integer(RelayConfig.maxDatagramRange)
+        case "max-control-message": config.maxControlMessage = try integer(1...(64 << 20))
+        case "idle-timeout": config.idleTimeout = try seconds()
+        case "control-idle-timeout": config.controlIdleTimeout = try seconds()
+        case "empty-session-timeout": config.emptySessionTimeout = try seconds()
+        case "max-session-capacity": config.maxSessionCapacity = try integer(2...65_534)
+        case "member-packet-rate": config.memberPacketRate = try integer(1...Int(Int32.max))
+        case "member-byte-rate": config.memberByteRate = try integer(1...Int.max)
+        case "drain-timeout": config.drainTimeout = try seconds()
+        case "metrics-port": config.metricsPort = try integer(0...65_535)
+        case "log-level":
+            let level = text.lowercased()
+            guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
+                throw ServeSettingsError(source: source, message: "must be one of trace, debug, info, notice, warning, error, critical")
+            }
+            logLevel = level
+        case "log-format":
+            guard ["text", "json"].contains(text) else { throw ServeSettingsError(source: source, message: "must be text or json") }
+            logFormat = text
+        default:
+            throw ServeSettingsError(source: source, message: "is not a setting")
+        }
+    }
+}
+
+/// A setting with a bad value, naming where the value came from.
+public struct ServeSettingsError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The flag, environment variable, or `file: key` the value came from.
+    public var source: String
+    /// What is wrong with it.
+    public var message: String
+
+    /// Creates an error.
+    public init(source: String, message: String) {
+        self.source = source
+        self.message = message
+    }
+
+    public var description: String { "\(source) \(message)" }
+}

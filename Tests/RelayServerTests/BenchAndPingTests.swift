@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `gamerelay bench` and `gamerelay ping`, run as users run them.
+@Suite("gamerelay bench and ping (process)")
+struct BenchAndPingTests {
+    @Test func benchAgainstTheInProcessRelayWritesItsReports() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let json = directory.appendingPathComponent("summary.json").path
+        let hgrm = directory.appendingPathComponent("latency.hgrm").path
+        let svg = directory.appendingPathComponent("latency.svg").path
+        let bench = try RelayProcessHarness(["bench", "--sessions", "3", "--members", "3", "--rate", "50",
+                                             "--duration", "1", "--warmup", "0.5", "--json", json, "--hgrm", hgrm, "--plot", svg])
+        #expect(try await bench.waitForExit(timeout: .seconds(60)) == 0, "stderr: \(bench.stderrText())")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        let expected = try #require(summary["expected"] as? Int)
+        // 3 sessions × 3 members × 50/s × 1 s, each to 2 others.
+        #expect(expected >= 800 && expected <= 1000)
+        #expect(summary["delivered"] as? Int == expected)
+        #expect(summary["lossPercent"] as? Double == 0)
+        #expect((summary["latencyP50Micros"] as? Double ?? 0) > 0)
+        #expect(try String(contentsOfFile: hgrm, encoding: .utf8).contains("Percentile"))
+        #expect(try String(contentsOfFile: svg, encoding: .utf8).contains("<polyline"))
+    }
+
+    @Test func benchAndPingAgainstASeparateRelay() async throws {
+        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "warning"])
+        let address = try relay.waitForListening().control
+        let bench = try RelayProcessHarness(["bench", "--relay", address, "--relay-pid", "\(relay.process.processIdentifier)",
+                                             "--sessions", "2", "--members", "2", "--duration", "1", "--warmup", "0.2"])
+        #expect(try await bench.waitForExit(timeout: .seconds(60)) == 0, "stderr: \(bench.stderrText())")
+        let table = try bench.readAll()
+        #expect(table.contains("loss") && table.contains("0.00 %"), "\(table)")
+
+        let ping = try RelayProcessHarness(["ping", address, "-c", "3", "--interval", "0.05"])
+        #expect(try await ping.waitForExit(timeout: .seconds(30)) == 0)
+        let output = try ping.readAll()
+        #expect(output.components(separatedBy: "time=").count == 4, "\(output)")
+        #expect(output.contains("3 packets transmitted, 3 received, 0.0% packet loss"))
+        relay.signal(SIGKILL)
+    }
+
+    @Test func pingToNoRelayFailsWithOneLine() async throws {
+        let ping = try RelayProcessHarness(["ping", "127.0.0.1:1", "-c", "1"])
+        let status = try #require(try await ping.waitForExit(timeout: .seconds(30)))
+        #expect(status != 0)
+        #expect(ping.stderrText().split(separator: "\n").count == 1)
+    }
+}

@@ -1,0 +1,60 @@
+import RelayServer
+import Testing
+
+@Suite("Settings: flags, environment, config file")
+struct ServeSettingsTests {
+    static let file = (path: "relay.yaml", text: """
+        port: 7000
+        idle-timeout: 2.5
+        host: "::"
+        log-format: json
+        """)
+
+    @Test func flagsWinOverEnvironmentWhichWinsOverTheFile() throws {
+        let settings = try ServeSettings.resolve(
+            flags: ["port": "7100"],
+            environment: ["GAMERELAY_PORT": "7200", "GAMERELAY_IDLE_TIMEOUT": "0.5", "GAMERELAY_METRICS_PORT": "9400", "HOME": "/root"],
+            configFile: Self.file)
+        #expect(settings.config.port == 7100)
+        #expect(settings.config.idleTimeout == .milliseconds(500))
+        #expect(settings.config.host == "::")
+        #expect(settings.config.metricsPort == 9400)
+        #expect(settings.logFormat == "json")
+        // Untouched settings keep the protocol's defaults.
+        #expect(settings.config.maxDatagram == 1200 && settings.config.drainTimeout == .seconds(5))
+    }
+
+    @Test func noSourcesMeansTheDefaults() throws {
+        let settings = try ServeSettings.resolve(flags: [:], environment: [:], configFile: nil)
+        #expect(settings.config == RelayConfig())
+        #expect(settings.logLevel == "info" && settings.logFormat == "text")
+    }
+
+    @Test(arguments: [
+        ([ "max-datagram": "39"], [String: String](), "--max-datagram"),
+        ([:], ["GAMERELAY_PORT": "70000"], "GAMERELAY_PORT"),
+        ([:], ["GAMERELAY_IDLE_TIMEOUT": "0"], "GAMERELAY_IDLE_TIMEOUT"),
+        (["log-level": "loud"], [:], "--log-level"),
+        (["log-format": "xml"], [:], "--log-format"),
+        (["max-session-capacity": "1"], [:], "--max-session-capacity"),
+    ])
+    func badValuesNameTheirSource(flags: [String: String], environment: [String: String], source: String) {
+        #expect {
+            try ServeSettings.resolve(flags: flags, environment: environment, configFile: nil)
+        } throws: { error in
+            (error as? ServeSettingsError)?.source == source
+        }
+    }
+
+    @Test(arguments: ["prot: 1", "- 1\n- 2", "port: [1, 2]", "port: 70000", "{{{"])
+    func badConfigFilesAreRefused(text: String) {
+        #expect(throws: ServeSettingsError.self) {
+            try ServeSettings.resolve(flags: [:], environment: [:], configFile: ("relay.yaml", text))
+        }
+    }
+
+    @Test func everySettingHasAnEnvironmentVariable() {
+        #expect(ServeSettings.environmentName("control-idle-timeout") == "GAMERELAY_CONTROL_IDLE_TIMEOUT")
+        #expect(Set(ServeSettings.names.map(ServeSettings.environmentName)).count == ServeSettings.names.count)
+    }
+}
