@@ -7,14 +7,15 @@ import UVNet
 ///
 /// A cookie made in epoch *e* is accepted in epochs *e* and *e*+1, so it is valid for at least
 /// 10 s and at most 20 s after it was issued; no state is kept per cookie.
-struct BindCookie {
-    private let key: SymmetricKey
+struct BindCookie: Sendable {
+    /// The key's bytes; `SymmetricKey` itself is not `Sendable`, and the data-plane loops share this.
+    private let keyBytes: [UInt8]
     /// The epoch length in nanoseconds.
     static let epochNanos: UInt64 = 10_000_000_000
 
     /// Creates a cookie maker with a fresh random key (from the system's cryptographic source).
     init() {
-        key = SymmetricKey(size: .bits256)
+        keyBytes = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
     }
 
     /// The cookie for `member` of `session` at `address` in the epoch containing `nowNanos`.
@@ -30,7 +31,7 @@ struct BindCookie {
     }
 
     private func mac(session: SessionID, member: UInt16, address: SocketAddress, epoch: UInt64) -> UInt64 {
-        var hmac = HMAC<SHA256>(key: key)
+        var hmac = HMAC<SHA256>(key: SymmetricKey(data: keyBytes))
         var fields = (session.rawValue.bigEndian, UInt64(member).bigEndian, epoch.bigEndian)
         withUnsafeBytes(of: &fields) { hmac.update(data: $0) }
         // The IPv4-mapped form of an IPv4 address must yield the same cookie, as it is the same address.

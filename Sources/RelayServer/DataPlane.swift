@@ -1,166 +1,191 @@
 import CLibUV
 import CoreMetrics
 import RelayWire
+import Synchronization
 import UVNet
 
-/// The UDP side of the relay: BIND with address validation, DATA forwarding, PING/PONG,
-/// checked in the order of PROTOCOL.md §2.3 with every drop counted under its reason.
+/// What a data-plane loop tells the control loop.
+enum DataPlaneEvent: Sendable {
+    /// The member with this registry key proved a new address.
+    case bound(memberKey: UInt64, address: SocketAddress)
+}
+
+/// The UDP side of the relay on one loop: BIND with address validation, DATA forwarding and
+/// PING/PONG, checked in the order of PROTOCOL.md §2.3 with every drop counted under its reason.
 ///
-/// Loop-bound to the relay's loop. Forwarded bytes go out unchanged, straight from the receive
-/// buffer, with a synchronous send per target; nothing is queued, so a full kernel buffer drops
-/// the datagram (counted) rather than holding a pointer the next receive would overwrite.
+/// Loop-bound to its own loop; with `--threads N` there is one per loop, each with its own
+/// socket on the shared port. Decisions are taken under the ``SharedRegistry`` lock and the
+/// sends made after it is released. Forwarded bytes go out unchanged, straight from the
+/// receive buffer, with a synchronous send per target; nothing is queued, so a full kernel
+/// buffer drops the datagram (counted) rather than keeping a pointer the next receive overwrites.
 final class DataPlane {
     let socket: DatagramSocket
-    private unowned let server: RelayServer
+    let loop: EventLoop
+    private let shared: SharedRegistry
     private let config: RelayConfig
-    private let cookies = BindCookie()
+    private let cookies: BindCookie
+    private let notify: @Sendable (DataPlaneEvent) -> Void
+    /// This loop's counters; copied to ``published`` after every receive batch.
+    private(set) var counters = RelayCounters()
+    /// The counters as of the last receive batch, readable from any thread.
+    let published: PublishedCounters
+    /// The bound addresses of the current datagram's targets, reused so fan-out never allocates.
+    private var targets: [SocketAddress] = []
     /// Room for a BIND_ACK or PONG: at most the 16-byte header plus a 64-byte PING payload.
     private let reply = UnsafeMutableRawBufferPointer.allocate(byteCount: PacketHeader.size + 64, alignment: 8)
 
     /// Receives the duration of each receive batch when metrics are on.
     var batchTimer: CoreMetrics.Timer?
     private var batchStart: UInt64 = 0
+    private var batchDirty = false
 
-    init(socket: DatagramSocket, server: RelayServer, config: RelayConfig) {
+    private enum Verdict {
+        case drop(DropReason)
+        case pong
+        case forward
+    }
+
+    private enum BindVerdict {
+        case drop(DropReason)
+        case acknowledge
+        case cookie(UInt64)
+        case bound(memberKey: UInt64)
+    }
+
+    init(socket: DatagramSocket, shared: SharedRegistry, config: RelayConfig, cookies: BindCookie,
+         published: PublishedCounters, notify: @escaping @Sendable (DataPlaneEvent) -> Void) {
         self.socket = socket
-        self.server = server
+        self.published = published
+        self.loop = socket.loop
+        self.shared = shared
         self.config = config
+        self.cookies = cookies
+        self.notify = notify
+        targets.reserveCapacity(config.maxSessionCapacity)
         socket.onData = { [unowned self] datagram in self.handle(datagram) }
         socket.onReceiveBatchEnd = { [unowned self] in self.batchEnded() }
     }
 
-    private func batchEnded() {
-        guard batchStart != 0 else { return }
-        // One histogram update per batch, not per datagram: the lock it takes stays off the per-datagram path.
-        batchTimer?.recordNanoseconds(Int64(clamping: uv_hrtime() &- batchStart))
-        batchStart = 0
-    }
-
     deinit { reply.deallocate() }
+
+    private func batchEnded() {
+        if batchStart != 0 {
+            // One histogram update per batch, not per datagram: its lock stays off the per-datagram path.
+            batchTimer?.recordNanoseconds(Int64(clamping: uv_hrtime() &- batchStart))
+            batchStart = 0
+        }
+        if batchDirty {
+            batchDirty = false
+            published.store(counters)
+        }
+    }
 
     /// Checks one datagram and forwards, answers or drops it.
     func handle(_ datagram: Datagram) {
         let bytes = datagram.bytes
         let now = uv_hrtime()
         if batchStart == 0, batchTimer != nil { batchStart = now }
-        server.counters.datagramsReceived &+= 1
-        server.counters.bytesReceived &+= UInt64(bytes.count)
+        batchDirty = true
+        counters.datagramsReceived &+= 1
+        counters.bytesReceived &+= UInt64(bytes.count)
         let header: PacketHeader
         switch PacketHeader.classify(bytes, maxDatagram: config.maxDatagram) {
         case .success(let parsed): header = parsed
         case .failure(let reason):
-            server.counters.drop(reason)
+            counters.drop(reason)
             return
         }
         if header.type == PacketType.bind {
             handleBind(header, datagram, now: now)
             return
         }
-        guard let member = server.registry.member(session: header.session, member: header.member),
-              let binding = member.binding else {
-            server.counters.drop(.unbound)
-            return
-        }
-        guard binding == datagram.source else {
-            server.counters.drop(.addressMismatch)
-            return
-        }
-        // A parsed datagram from the bound address keeps the binding alive, whatever comes next.
-        member.lastSeen = now
-        if header.type == PacketType.ping {
-            guard member.limiter.admit(bytes: bytes.count, nowNanos: now) else {
-                server.counters.drop(.rateLimited)
-                return
-            }
+        targets.removeAll(keepingCapacity: true)
+        let verdict = shared.withLock { registry in decide(header, size: bytes.count, source: datagram.source, now: now, registry) }
+        switch verdict {
+        case .drop(let reason):
+            counters.drop(reason)
+        case .pong:
             answer(header, type: PacketType.pong, payload: UnsafeRawBufferPointer(rebasing: bytes[PacketHeader.size...]), to: datagram.source)
-            server.counters.pongsSent &+= 1
-            return
+            counters.pongsSent &+= 1
+        case .forward:
+            for address in targets { send(bytes, to: address) }
         }
-        forward(header, bytes, from: member, now: now)
     }
 
-    private func forward(_ header: PacketHeader, _ bytes: UnsafeRawBufferPointer, from sender: Member, now: UInt64) {
-        guard sender.replay.isFresh(header.sequence) else {
-            server.counters.drop(.duplicate)
-            return
+    /// The checks of §2.3 for DATA and PING; fills ``targets`` for a forward. Under the lock.
+    private func decide(_ header: PacketHeader, size: Int, source: SocketAddress, now: UInt64, _ registry: SessionRegistry) -> Verdict {
+        guard let sender = registry.member(session: header.session, member: header.member), let binding = sender.binding else {
+            return .drop(.unbound)
         }
-        if header.isLatest, sender.latest.isStale(header.sequence) {
-            server.counters.drop(.stale)
-            return
+        guard binding == source else { return .drop(.addressMismatch) }
+        // A parsed datagram from the bound address keeps the binding alive, whatever comes next.
+        sender.lastSeen = now
+        if header.type == PacketType.ping {
+            return sender.limiter.admit(bytes: size, nowNanos: now) ? .pong : .drop(.rateLimited)
         }
-        let session = sender.session
-        var unicastTarget: Member?
+        guard sender.replay.isFresh(header.sequence) else { return .drop(.duplicate) }
+        if header.isLatest, sender.latest.isStale(header.sequence) { return .drop(.stale) }
         if header.target == PacketHeader.broadcastTarget {
-            guard session.members.contains(where: { $0 !== sender && $0.binding != nil }) else {
-                server.counters.drop(.noTarget)
-                return
+            for member in sender.session.members where member !== sender {
+                if let address = member.binding { targets.append(address) }
             }
-        } else {
-            guard let target = session.member(id: header.target), target !== sender, target.binding != nil else {
-                server.counters.drop(.noTarget)
-                return
-            }
-            unicastTarget = target
+        } else if let target = sender.session.member(id: header.target), target !== sender, let address = target.binding {
+            targets.append(address)
         }
-        guard sender.limiter.admit(bytes: bytes.count, nowNanos: now) else {
-            server.counters.drop(.rateLimited)
-            return
-        }
+        guard !targets.isEmpty else { return .drop(.noTarget) }
+        guard sender.limiter.admit(bytes: size, nowNanos: now) else { return .drop(.rateLimited) }
         sender.replay.record(header.sequence)
         if header.isLatest { sender.latest.record(header.sequence) }
-        if let unicastTarget {
-            send(bytes, to: unicastTarget)
-        } else {
-            for member in session.members where member !== sender {
-                send(bytes, to: member)
-            }
-        }
+        return .forward
     }
 
     @inline(__always)
-    private func send(_ bytes: UnsafeRawBufferPointer, to member: Member) {
-        guard let address = member.binding else { return }
+    private func send(_ bytes: UnsafeRawBufferPointer, to address: SocketAddress) {
         let result = socket.trySendUnchecked(bytes, to: address)
         if result >= 0 {
-            server.counters.datagramsForwarded &+= 1
-            server.counters.bytesForwarded &+= UInt64(bytes.count)
+            counters.datagramsForwarded &+= 1
+            counters.bytesForwarded &+= UInt64(bytes.count)
         } else {
-            server.counters.sendFailures &+= 1
+            counters.sendFailures &+= 1
         }
     }
 
     private func handleBind(_ header: PacketHeader, _ datagram: Datagram, now: UInt64) {
         let payload = UnsafeRawBufferPointer(rebasing: datagram.bytes[PacketHeader.size...])
-        guard let member = server.registry.member(session: header.session, member: header.member),
-              member.token.matches(UnsafeRawBufferPointer(rebasing: payload[..<MemberToken.size])) else {
-            server.counters.drop(.badToken)
-            return
-        }
         let source = datagram.source
-        if member.binding == source {
-            member.lastSeen = now
-            answer(header, type: PacketType.bindAck, payload: UnsafeRawBufferPointer(start: nil, count: 0), to: source)
-            return
-        }
-        if payload.count == MemberToken.size {
-            guard member.cookieAnswers.tryRecord(nowNanos: now) else {
-                server.counters.drop(.rateLimited)
-                return
+        let verdict = shared.withLock { registry -> BindVerdict in
+            guard let member = registry.member(session: header.session, member: header.member),
+                  member.token.matches(UnsafeRawBufferPointer(rebasing: payload[..<MemberToken.size])) else {
+                return .drop(.badToken)
             }
-            var cookie = cookies.make(session: member.session.id, member: member.id, address: source, nowNanos: now)
+            if member.binding == source {
+                member.lastSeen = now
+                return .acknowledge
+            }
+            if payload.count == MemberToken.size {
+                guard member.cookieAnswers.tryRecord(nowNanos: now) else { return .drop(.rateLimited) }
+                return .cookie(cookies.make(session: member.session.id, member: member.id, address: source, nowNanos: now))
+            }
+            let cookie = UnsafeRawBufferPointer(rebasing: payload[MemberToken.size...]).loadUnaligned(as: UInt64.self)
+            guard cookies.verify(cookie, session: member.session.id, member: member.id, address: source, nowNanos: now) else {
+                return .drop(.badToken)
+            }
+            if member.binding == nil { counters.binds &+= 1 } else { counters.rebinds &+= 1 }
+            member.binding = source
+            member.lastSeen = now
+            return .bound(memberKey: member.key)
+        }
+        switch verdict {
+        case .drop(let reason):
+            counters.drop(reason)
+        case .acknowledge:
+            answer(header, type: PacketType.bindAck, payload: UnsafeRawBufferPointer(start: nil, count: 0), to: source)
+        case .cookie(var cookie):
             withUnsafeBytes(of: &cookie) { answer(header, type: PacketType.bindAck, payload: $0, to: source) }
-            return
+        case .bound(let key):
+            answer(header, type: PacketType.bindAck, payload: UnsafeRawBufferPointer(start: nil, count: 0), to: source)
+            notify(.bound(memberKey: key, address: source))
         }
-        let cookie = UnsafeRawBufferPointer(rebasing: payload[MemberToken.size...]).loadUnaligned(as: UInt64.self)
-        guard cookies.verify(cookie, session: member.session.id, member: member.id, address: source, nowNanos: now) else {
-            server.counters.drop(.badToken)
-            return
-        }
-        if member.binding == nil { server.counters.binds &+= 1 } else { server.counters.rebinds &+= 1 }
-        member.binding = source
-        member.lastSeen = now
-        answer(header, type: PacketType.bindAck, payload: UnsafeRawBufferPointer(start: nil, count: 0), to: source)
-        server.memberBound(member, to: source)
     }
 
     /// Sends the datagram's own header back with a new type and `payload`: BIND_ACK and PONG.
@@ -171,19 +196,25 @@ final class DataPlane {
         }
         let result = socket.trySendUnchecked(UnsafeRawBufferPointer(rebasing: reply[..<(PacketHeader.size + payload.count)]), to: address)
         if result < 0 {
-            server.counters.sendFailures &+= 1
+            counters.sendFailures &+= 1
         } else if type == PacketType.bindAck {
-            server.counters.bindAcksSent &+= 1
+            counters.bindAcksSent &+= 1
         }
     }
 
-    /// Removes bindings that have seen no refreshing datagram for the idle timeout.
-    func sweepIdleBindings(now: UInt64) {
-        let timeout = config.idleTimeout.nanoseconds
-        for member in server.registry.allMembers where member.binding != nil && now &- member.lastSeen >= timeout {
-            member.binding = nil
-            server.counters.idleUnbinds &+= 1
-            server.memberUnbound(member)
-        }
+}
+
+/// One loop's counters as last published, readable from any thread.
+final class PublishedCounters: Sendable {
+    private let value = Mutex(RelayCounters())
+
+    /// Replaces the published counters.
+    func store(_ counters: RelayCounters) {
+        value.withLock { $0 = counters }
+    }
+
+    /// The counters as last published.
+    func load() -> RelayCounters {
+        value.withLock { $0 }
     }
 }

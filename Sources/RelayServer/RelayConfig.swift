@@ -24,6 +24,8 @@ public struct RelayConfig: Sendable, Hashable {
     public var memberByteRate: Int = 262_144
     /// How long a drain waits for control connections to close (`--drain-timeout`).
     public var drainTimeout: Duration = .seconds(5)
+    /// Data-plane loops (threads) sharing the UDP port with `SO_REUSEPORT` (`--threads`).
+    public var threads: Int = 1
     /// The HTTP port of `/metrics`, `/healthz` and `/readyz`; nil for none (`--metrics-port`).
     public var metricsPort: Int?
     /// Control requests per second per connection.
@@ -58,6 +60,7 @@ public struct RelayConfig: Sendable, Hashable {
         }
         try check((0...65_535).contains(port), "--port", "must lie in 0...65535")
         if let udpPort { try check((0...65_535).contains(udpPort), "--udp-port", "must lie in 0...65535") }
+        try check((1...64).contains(threads), "--threads", "must lie in 1...64")
         if let metricsPort { try check((0...65_535).contains(metricsPort), "--metrics-port", "must lie in 0...65535") }
         try check(Self.maxDatagramRange.contains(maxDatagram), "--max-datagram", "must lie in 40...1472")
         try check((1...(64 << 20)).contains(maxControlMessage), "--max-control-message", "must lie in 1...67108864")

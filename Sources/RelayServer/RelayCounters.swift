@@ -1,7 +1,9 @@
 import RelayWire
 
-/// The relay's traffic counters, owned by its loop; read by tests and, later, by the metrics endpoint.
-public struct RelayCounters: Sendable, Hashable {
+/// The relay's traffic counters: each loop counts its own, and ``RelayServer/counters`` adds them up.
+///
+/// Plain integers with fixed-size storage, so counting and publishing never allocate.
+public struct RelayCounters: Sendable {
     /// Datagrams received on the UDP socket.
     public var datagramsReceived: UInt64 = 0
     /// Bytes received on the UDP socket.
@@ -23,7 +25,7 @@ public struct RelayCounters: Sendable, Hashable {
     /// Sends the kernel refused (its buffer was full); the datagram was dropped.
     public var sendFailures: UInt64 = 0
     /// Drops by reason, indexed by ``DropReason/index``.
-    public var drops: [UInt64] = Array(repeating: 0, count: DropReason.all.count)
+    private var dropCounts: InlineArray<9, UInt64> = .init(repeating: 0)
     /// Control connections accepted.
     public var controlConnectionsAccepted: UInt64 = 0
     /// Sessions created.
@@ -39,9 +41,29 @@ public struct RelayCounters: Sendable, Hashable {
     public init() {}
 
     /// Drops counted for `reason`.
-    public func drops(_ reason: DropReason) -> UInt64 { drops[reason.index] }
+    public func drops(_ reason: DropReason) -> UInt64 { dropCounts[reason.index] }
 
     /// Counts one drop.
     @inline(__always)
-    mutating func drop(_ reason: DropReason) { drops[reason.index] &+= 1 }
+    mutating func drop(_ reason: DropReason) { dropCounts[reason.index] &+= 1 }
+
+    /// Adds another loop's counters to these.
+    mutating func add(_ other: RelayCounters) {
+        datagramsReceived &+= other.datagramsReceived
+        bytesReceived &+= other.bytesReceived
+        datagramsForwarded &+= other.datagramsForwarded
+        bytesForwarded &+= other.bytesForwarded
+        pongsSent &+= other.pongsSent
+        bindAcksSent &+= other.bindAcksSent
+        binds &+= other.binds
+        rebinds &+= other.rebinds
+        idleUnbinds &+= other.idleUnbinds
+        sendFailures &+= other.sendFailures
+        for index in 0..<DropReason.all.count { dropCounts[index] &+= other.dropCounts[index] }
+        controlConnectionsAccepted &+= other.controlConnectionsAccepted
+        sessionsCreated &+= other.sessionsCreated
+        sessionsClosed &+= other.sessionsClosed
+        joins &+= other.joins
+        leaves &+= other.leaves
+    }
 }

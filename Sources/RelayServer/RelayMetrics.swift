@@ -100,7 +100,7 @@ final class RelayMetrics {
         add(rebinds, counters.rebinds, last.rebinds)
         add(idleUnbinds, counters.idleUnbinds, last.idleUnbinds)
         add(sendFailures, counters.sendFailures, last.sendFailures)
-        for (index, counter) in drops.enumerated() { add(counter, counters.drops[index], last.drops[index]) }
+        for (reason, counter) in zip(DropReason.all, drops) { add(counter, counters.drops(reason), last.drops(reason)) }
         add(connectionsAccepted, counters.controlConnectionsAccepted, last.controlConnectionsAccepted)
         add(sessionsCreated, counters.sessionsCreated, last.sessionsCreated)
         add(sessionsClosed, counters.sessionsClosed, last.sessionsClosed)

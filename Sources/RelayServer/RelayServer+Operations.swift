@@ -27,9 +27,9 @@ extension RelayServer {
             guard connection.liveSessions < config.maxSessionsPerConnection else {
                 return fail(.rateLimited, "this connection already has \(config.maxSessionsPerConnection) live sessions")
             }
-            let session = registry.createSession(capacity: capacity, creator: connection, nowNanos: uv_hrtime())
+            let session = shared.withLock { $0.createSession(capacity: capacity, creator: connection, nowNanos: uv_hrtime()) }
             connection.sessionCreated()
-            counters.sessionsCreated &+= 1
+            controlCounters.sessionsCreated &+= 1
             logger.debug("session created", metadata: ["session": "\(session.id.hex)", "capacity": "\(capacity)"])
             connection.reply(ControlReply.success(id: id) { json in
                 json.field("session", string: session.id.hex)
@@ -40,17 +40,26 @@ extension RelayServer {
         case .join(let target, let name):
             guard !isDraining else { return fail(.shuttingDown, "the relay is draining; no new joins") }
             guard connection.member == nil else { return fail(.alreadyJoined, "this connection is already a member of a session") }
-            let found: Session?
-            switch target {
-            case .session(let text): found = registry.session(idText: text)
-            case .code(let text): found = registry.session(code: text)
+            let outcome = shared.withLock { registry -> Result<(Session, Member, [Member]), ControlError> in
+                let found: Session?
+                switch target {
+                case .session(let text): found = registry.session(idText: text)
+                case .code(let text): found = registry.session(code: text)
+                }
+                guard let session = found else { return .failure(ControlError(.notFound, "no such session")) }
+                guard !session.isFull else { return .failure(ControlError(.full, "the session is full")) }
+                let others = session.members
+                let member = registry.join(session, name: name, connection: connection, config: config, nowNanos: uv_hrtime())
+                return .success((session, member, others))
             }
-            guard let session = found else { return fail(.notFound, "no such session") }
-            guard !session.isFull else { return fail(.full, "the session is full") }
-            let others = session.members
-            let member = registry.join(session, name: name, connection: connection, config: config, nowNanos: uv_hrtime())
+            let session: Session, member: Member, others: [Member]
+            switch outcome {
+            case .success(let value): (session, member, others) = value
+            case .failure(let error): return fail(error.code, error.message)
+            }
+            let ownerID = shared.withLock { _ in session.ownerID }
             connection.member = member
-            counters.joins &+= 1
+            controlCounters.joins &+= 1
             connection.reply(ControlReply.success(id: id) { json in
                 json.field("session", string: session.id.hex)
                 json.field("member", integer: member.id)
@@ -68,7 +77,7 @@ extension RelayServer {
                     json.endObject()
                 }
                 json.endArray()
-                json.field("owner", integer: session.ownerID ?? member.id)
+                json.field("owner", integer: ownerID ?? member.id)
             })
             let joined = ControlEvent.joined(member: member.id, name: name)
             for other in others { other.connection.send(joined) }
@@ -82,8 +91,9 @@ extension RelayServer {
         case .kick(let memberID):
             guard let member = connection.member else { return fail(.notJoined, "this connection is not a member of a session") }
             guard memberID != member.id else { return fail(.badRequest, "a member can't kick itself; use leave") }
-            guard member.session.ownerID == member.id else { return fail(.forbidden, "only the session owner may kick") }
-            guard let target = member.session.member(id: memberID) else { return fail(.notFound, "no member \(memberID) in this session") }
+            let (isOwner, found) = shared.withLock { _ in (member.session.ownerID == member.id, member.session.member(id: memberID)) }
+            guard isOwner else { return fail(.forbidden, "only the session owner may kick") }
+            guard let target = found else { return fail(.notFound, "no member \(memberID) in this session") }
             connection.reply(ControlReply.success(id: id) { _ in })
             let kicked = target.connection
             kicked.member = nil

@@ -3,23 +3,31 @@ import Logging
 import RelayWire
 import UVNet
 
-/// The relay of PROTOCOL.md: a control `ServerSocket`, a UDP `DatagramSocket`, the session
-/// registry, and the timers that expire idle bindings, silent connections and empty sessions.
+/// The relay of PROTOCOL.md: a control `ServerSocket`, one UDP `DatagramSocket` per data-plane
+/// loop, the session registry, and the timers that expire idle bindings, silent connections and
+/// empty sessions.
 ///
-/// Loop-bound: create, start and use it on its loop's thread. Hand it to other threads inside a
-/// ``LoopBound``.
+/// Loop-bound: create, start and use it on its loop's thread (the control loop, which also runs
+/// the first data plane). With ``RelayConfig/threads`` above 1 the relay starts more loops, each
+/// with its own socket on the same UDP port (`SO_REUSEPORT`); they share the registry under a
+/// lock. Hand the server to other threads inside a ``LoopBound``.
 public final class RelayServer {
     /// The loop every socket and timer of the relay runs on.
     public let loop: EventLoop
     /// The settings the relay was started with.
     public let config: RelayConfig
     let logger: Logger
-    let registry: SessionRegistry
-    /// Traffic and drop counters.
-    public internal(set) var counters = RelayCounters()
+    let shared: SharedRegistry
+    /// The control loop's own counters (connections, sessions, joins, idle unbinds).
+    var controlCounters = RelayCounters()
+    private let cookies = BindCookie()
 
     private var controlSocket: ServerSocket?
+    /// The data plane on this loop.
     private var dataPlane: DataPlane?
+    /// The data planes on the other loops, with their loops.
+    private var extraPlanes: [(loop: EventLoop, plane: LoopBound<DataPlane>)] = []
+    private var publishedCounters: [PublishedCounters] = []
     private var connections: [ObjectIdentifier: ControlConnection] = [:]
     private var sweepTimer: Timer?
     private var drainTimer: Timer?
@@ -49,7 +57,15 @@ public final class RelayServer {
         self.loop = loop
         self.config = config
         self.logger = logger
-        registry = SessionRegistry(random: random)
+        shared = SharedRegistry(random: random)
+    }
+
+    /// Traffic and drop counters, added up over every loop (data-plane figures as of each loop's
+    /// last receive batch).
+    public var counters: RelayCounters {
+        var total = controlCounters
+        for published in publishedCounters { total.add(published.load()) }
+        return total
     }
 
     /// The control port, for replies that name it.
@@ -76,11 +92,10 @@ public final class RelayServer {
                 throw SocketError(error.code, operation: "TCP bind \(config.host):\(config.port)", message: error.message, uvErrorCode: error.uvErrorCode)
             }
             let port = config.udpPort ?? control.localPort
-            let udp = DatagramSocket(loop: loop)
+            let udp: DatagramSocket
             do throws(SocketError) {
-                try udp.bind(localPort: port, localAddress: config.host)
+                udp = try bindUDP(port: port)
             } catch {
-                udp.close()
                 control.close()
                 // With --port 0 the kernel picked a TCP port whose UDP twin is taken: pick again.
                 if config.port == 0, config.udpPort == nil, error.code == .addressInUse, attempts < 16 { continue }
@@ -90,10 +105,18 @@ public final class RelayServer {
             try udp.receive()
             control.onConnect = { [unowned self] socket in self.accept(socket) }
             controlSocket = control
-            dataPlane = DataPlane(socket: udp, server: self, config: config)
+            dataPlane = makeDataPlane(udp)
             controlAddress = control.localSocketAddress
             udpAddress = udp.localSocketAddress
             break
+        }
+        for index in 1..<config.threads {
+            do throws(SocketError) {
+                try startDataLoop(index: index, port: udpAddress!.port)
+            } catch {
+                stop()
+                throw error
+            }
         }
         if let metricsPort = config.metricsPort {
             try startMetrics(port: metricsPort)
@@ -104,6 +127,86 @@ public final class RelayServer {
         var metadata: Logger.Metadata = ["control": "\(controlAddress!)", "udp": "\(udpAddress!)"]
         if let metricsAddress { metadata["metrics"] = "\(metricsAddress)" }
         logger.info("listening", metadata: metadata)
+    }
+
+    /// Binds the control loop's UDP socket. With more than one data-plane loop the port is shared
+    /// with `SO_REUSEPORT`, but only after a plain bind has proven that nobody else holds it, so
+    /// two relays never silently split one port.
+    private func bindUDP(port: Int) throws(SocketError) -> DatagramSocket {
+        let udp = DatagramSocket(loop: loop)
+        do throws(SocketError) {
+            if config.threads > 1 {
+                let probe = DatagramSocket(loop: loop)
+                defer { probe.close() }
+                try probe.bind(localPort: port, localAddress: config.host)
+                // Closing releases the port at once; only the handle's memory waits for the callback.
+                let probedPort = probe.localPort
+                probe.close()
+                try udp.bind(localPort: probedPort, localAddress: config.host, reusePort: true)
+            } else {
+                try udp.bind(localPort: port, localAddress: config.host)
+            }
+        } catch {
+            udp.close()
+            throw error
+        }
+        return udp
+    }
+
+    private func makeDataPlane(_ socket: DatagramSocket) -> DataPlane {
+        let published = PublishedCounters()
+        publishedCounters.append(published)
+        let control = LoopBound(self, loop: loop)
+        let controlLoop = loop
+        return DataPlane(socket: socket, shared: shared, config: config, cookies: cookies, published: published) { event in
+            if controlLoop.inEventLoop {
+                control.value.dataPlaneEvent(event)
+            } else {
+                controlLoop.execute { control.value.dataPlaneEvent(event) }
+            }
+        }
+    }
+
+    /// Starts data-plane loop `index` with its own socket on `port`; waits until it is receiving.
+    private func startDataLoop(index: Int, port: Int) throws(SocketError) {
+        let dataLoop = EventLoop(name: "relay-data-\(index)")
+        let gate = StartGate<LoopBound<DataPlane>>()
+        let published = PublishedCounters()
+        let (shared, config, cookies, host) = (self.shared, self.config, self.cookies, self.config.host)
+        let control = LoopBound(self, loop: loop)
+        let controlLoop = loop
+        dataLoop.execute {
+            let socket = DatagramSocket(loop: dataLoop)
+            do throws(SocketError) {
+                try socket.bind(localPort: port, localAddress: host, reusePort: true)
+                try socket.receive()
+            } catch {
+                socket.close()
+                gate.finish(.failure(error))
+                return
+            }
+            let plane = DataPlane(socket: socket, shared: shared, config: config, cookies: cookies, published: published) { event in
+                controlLoop.execute { control.value.dataPlaneEvent(event) }
+            }
+            gate.finish(.success(LoopBound(plane, loop: dataLoop)))
+        }
+        switch gate.wait() {
+        case .success(let plane):
+            publishedCounters.append(published)
+            extraPlanes.append((dataLoop, plane))
+        case .failure(let error):
+            dataLoop.syncShutdown()
+            throw SocketError(error.code, operation: "UDP bind \(host):\(port) for loop \(index)", message: error.message, uvErrorCode: error.uvErrorCode)
+        }
+    }
+
+    /// Handles what a data plane reported, on the control loop.
+    private func dataPlaneEvent(_ event: DataPlaneEvent) {
+        switch event {
+        case .bound(let key, let address):
+            let connection = shared.withLock { registry in registry.member(key: key)?.connection }
+            connection?.send(ControlEvent.bound(address: address.description))
+        }
     }
 
     private func startMetrics(port: Int) throws(SocketError) {
@@ -124,6 +227,10 @@ public final class RelayServer {
         metricsEndpoint = endpoint
         metricsAddress = endpoint.socket.localSocketAddress
         dataPlane?.batchTimer = metrics.batchDuration
+        let batchTimer = metrics.batchDuration
+        for (planeLoop, plane) in extraPlanes {
+            planeLoop.execute { plane.value.batchTimer = batchTimer }
+        }
         // Counters reach the registry every second as well as on every scrape.
         let timer = Timer(loop: loop)
         timer.start(after: .seconds(1), repeating: .seconds(1)) { [unowned self] in updateMetrics() }
@@ -153,6 +260,11 @@ public final class RelayServer {
         metricsEndpoint?.close()
         controlSocket?.close()
         dataPlane?.socket.close()
+        for (planeLoop, plane) in extraPlanes {
+            planeLoop.execute { plane.value.socket.close() }
+            planeLoop.syncShutdown()
+        }
+        extraPlanes.removeAll()
         for connection in connections.values { connection.finish(reason: .disconnect) }
         connections.removeAll()
     }
@@ -185,7 +297,7 @@ public final class RelayServer {
     // MARK: Connections
 
     private func accept(_ socket: Socket) {
-        counters.controlConnectionsAccepted &+= 1
+        controlCounters.controlConnectionsAccepted &+= 1
         let connection = ControlConnection(socket: socket, server: self, nowNanos: uv_hrtime())
         connections[ObjectIdentifier(connection)] = connection
     }
@@ -193,11 +305,11 @@ public final class RelayServer {
     /// The number of open control connections.
     public var controlConnectionCount: Int { connections.count }
     /// The number of live sessions.
-    public var sessionCount: Int { registry.sessions.count }
+    public var sessionCount: Int { shared.withLock { $0.sessions.count } }
     /// The number of members across sessions.
-    public var memberCount: Int { registry.memberCount }
+    public var memberCount: Int { shared.withLock { $0.memberCount } }
     /// The number of members with a UDP binding.
-    public var boundMemberCount: Int { registry.boundMemberCount }
+    public var boundMemberCount: Int { shared.withLock { $0.boundMemberCount } }
 
     /// A connection stopped serving requests: its membership ends with `reason`.
     func connectionEnded(_ connection: ControlConnection, reason: LeaveReason) {
@@ -218,46 +330,48 @@ public final class RelayServer {
     /// Ends a membership and tells the remaining members, then any new owner.
     func removeMember(_ member: Member, reason: LeaveReason) {
         let session = member.session
-        counters.leaves &+= 1
-        let (newOwner, deleted) = registry.remove(member)
+        controlCounters.leaves &+= 1
+        let (remaining, newOwner, deleted) = shared.withLock { registry in
+            let (newOwner, deleted) = registry.remove(member)
+            return (session.members.map(\.connection), newOwner, deleted)
+        }
         if deleted {
-            counters.sessionsClosed &+= 1
+            controlCounters.sessionsClosed &+= 1
             logger.debug("session closed", metadata: ["session": "\(session.id.hex)"])
             return
         }
         let left = ControlEvent.left(member: member.id, reason: reason)
-        for other in session.members { other.connection.send(left) }
+        for connection in remaining { connection.send(left) }
         if let newOwner {
             let owner = ControlEvent.owner(member: newOwner)
-            for other in session.members { other.connection.send(owner) }
+            for connection in remaining { connection.send(owner) }
         }
-    }
-
-    /// A member proved a new address.
-    func memberBound(_ member: Member, to address: SocketAddress) {
-        member.connection.send(ControlEvent.bound(address: address.description))
-    }
-
-    /// A member's binding idled out.
-    func memberUnbound(_ member: Member) {
-        member.connection.send(ControlEvent.unbound)
     }
 
     // MARK: Timers
 
     private func sweep() {
         let now = uv_hrtime()
-        dataPlane?.sweepIdleBindings(now: now)
+        let idle = config.idleTimeout.nanoseconds
+        let emptyTimeout = config.emptySessionTimeout.nanoseconds
+        let (unbound, expired) = shared.withLock { registry -> ([ControlConnection], [Session]) in
+            var unbound: [ControlConnection] = []
+            for member in registry.allMembers where member.binding != nil && now &- member.lastSeen >= idle {
+                member.binding = nil
+                unbound.append(member.connection)
+            }
+            let expired = registry.sessions.values.filter { !$0.everJoined && now &- $0.createdAt >= emptyTimeout }
+            for session in expired { registry.delete(session) }
+            return (unbound, expired)
+        }
+        controlCounters.idleUnbinds &+= UInt64(unbound.count)
+        for connection in unbound { connection.send(ControlEvent.unbound) }
+        controlCounters.sessionsClosed &+= UInt64(expired.count)
+        for session in expired { logger.debug("session expired unjoined", metadata: ["session": "\(session.id.hex)"]) }
         let controlIdle = config.controlIdleTimeout.nanoseconds
         for connection in Array(connections.values) where connection.state == .open && now &- connection.lastActivity >= controlIdle {
             logger.debug("control connection idle", metadata: ["peer": "\(connection.peer)"])
             connection.finish(reason: .timeout)
-        }
-        let emptyTimeout = config.emptySessionTimeout.nanoseconds
-        for session in Array(registry.sessions.values) where !session.everJoined && now &- session.createdAt >= emptyTimeout {
-            registry.delete(session)
-            counters.sessionsClosed &+= 1
-            logger.debug("session expired unjoined", metadata: ["session": "\(session.id.hex)"])
         }
     }
 }

@@ -19,7 +19,7 @@ public struct ServeSettings: Sendable, Equatable {
     public static let names = [
         "host", "port", "udp-port", "max-datagram", "max-control-message", "idle-timeout",
         "control-idle-timeout", "empty-session-timeout", "max-session-capacity", "member-packet-rate",
-        "member-byte-rate", "drain-timeout", "metrics-port", "log-level", "log-format",
+        "member-byte-rate", "drain-timeout", "threads", "metrics-port", "log-level", "log-format",
     ]
 
     /// The environment variable of a setting: `idle-timeout` → `GAMERELAY_IDLE_TIMEOUT`.
@@ -115,6 +115,7 @@ public struct ServeSettings: Sendable, Equatable {
         case "member-packet-rate": config.memberPacketRate = try integer(1...Int(Int32.max))
         case "member-byte-rate": config.memberByteRate = try integer(1...Int.max)
         case "drain-timeout": config.drainTimeout = try seconds()
+        case "threads": config.threads = try integer(1...64)
         case "metrics-port": config.metricsPort = try integer(0...65_535)
         case "log-level":
             let level = text.lowercased()

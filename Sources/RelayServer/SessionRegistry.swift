@@ -90,6 +90,11 @@ final class SessionRegistry {
         members[Member.key(session: session, member: member)]
     }
 
+    /// The member with this key (``Member/key``), if live.
+    func member(key: UInt64) -> Member? {
+        members[key]
+    }
+
     /// Every member, for the idle sweep.
     var allMembers: Dictionary<UInt64, Member>.Values { members.values }
 }

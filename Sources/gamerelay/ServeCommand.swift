@@ -59,6 +59,9 @@ struct ServeCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Seconds a drain (SIGTERM/SIGINT) waits for control connections (default 5).")
     var drainTimeout: Double?
 
+    @Option(parsing: .unconditional, help: "Data-plane loops (threads) sharing the UDP port, 1...64 (default 1; use the core count).")
+    var threads: Int?
+
     @Option(parsing: .unconditional, help: "Serve /metrics, /healthz and /readyz over HTTP on this port (default: off).")
     var metricsPort: Int?
 
@@ -86,6 +89,7 @@ struct ServeCommand: ParsableCommand {
         put("member-packet-rate", memberPacketRate)
         put("member-byte-rate", memberByteRate)
         put("drain-timeout", drainTimeout)
+        put("threads", threads)
         put("metrics-port", metricsPort)
         put("log-level", logLevel)
         put("log-format", logFormat)

@@ -51,8 +51,9 @@ struct DataPlaneTests {
         #expect(thief.receive(timeout: .milliseconds(100)) == nil)
     }
 
-    @Test func dataIsForwardedUnchangedToEveryOtherBoundMember() async throws {
-        let relay = try await TestRelay.start()
+    @Test(arguments: [1, 2])
+    func dataIsForwardedUnchangedToEveryOtherBoundMember(threads: Int) async throws {
+        let relay = try await TestRelay.start { $0.threads = threads }
         defer { Task { await relay.stop() } }
         let members = try relay.makeMembers(3)
         let unbound = try relay.join(members[0].session, name: "late", bind: false)
@@ -83,8 +84,9 @@ struct DataPlaneTests {
         #expect(member.udp.receive(timeout: .milliseconds(50)) == nil)
     }
 
-    @Test func everyDropReasonIsCountedInOrder() async throws {
-        let relay = try await TestRelay.start { $0.memberPacketRate = 5; $0.maxDatagram = 100 }
+    @Test(arguments: [1, 2])
+    func everyDropReasonIsCountedInOrder(threads: Int) async throws {
+        let relay = try await TestRelay.start { $0.memberPacketRate = 5; $0.maxDatagram = 100; $0.threads = threads }
         defer { Task { await relay.stop() } }
         let members = try relay.makeMembers(2)
         let (a, b) = (members[0], members[1])
@@ -119,8 +121,9 @@ struct DataPlaneTests {
         #expect(stranger.receive(timeout: .milliseconds(50)) == nil)
     }
 
-    @Test func idleBindingsAreRemovedAndNeedACookieAgain() async throws {
-        let relay = try await TestRelay.start { $0.idleTimeout = .milliseconds(300) }
+    @Test(arguments: [1, 2])
+    func idleBindingsAreRemovedAndNeedACookieAgain(threads: Int) async throws {
+        let relay = try await TestRelay.start { $0.idleTimeout = .milliseconds(300); $0.threads = threads }
         defer { Task { await relay.stop() } }
         let member = try relay.makeMembers(1)[0]
         let start = ContinuousClock.now

@@ -41,6 +41,37 @@ struct EndToEndTests {
         #expect(try await relay.waitForExit() == 0)
     }
 
+    @Test func twoDataPlaneLoopsShareThePortAndRefuseAForeignHolder() async throws {
+        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--threads", "2", "--log-level", "warning"])
+        let port = try #require(try relay.waitForListening().control.portSuffix)
+        let creator = try ControlTestClient(port: port)
+        let session = try #require(try creator.request(#"{"op":"create","capacity":8}"#)["session"] as? String)
+        var members: [TestMember] = []
+        for _ in 0..<6 {
+            let client = try ControlTestClient(port: port)
+            let reply = try client.request(#"{"op":"join","session":"\#(session)"}"#)
+            members.append(try TestMember(control: client, udp: UDPTestClient(relayPort: port), joinReply: reply))
+        }
+        for (index, member) in members.enumerated() {
+            for _ in 0..<(members.count - 1 - index) { _ = try member.client.expectEvent("joined") }
+            try member.bind()
+        }
+        // Six source ports spread over both sockets; every member must hear every other.
+        for member in members {
+            member.udp.send(member.header(PacketType.data, target: 0xFFFF, sequence: 1), payload: [UInt8(member.member)])
+        }
+        for member in members {
+            var heard = Set<UInt8>()
+            for _ in 0..<(members.count - 1) { heard.insert(try member.udp.expectDatagram().last!) }
+            #expect(heard == Set(members.map { UInt8($0.member) }).subtracting([UInt8(member.member)]))
+        }
+        // A second relay may not join the port through SO_REUSEPORT.
+        let intruder = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--udp-port", "\(port)", "--threads", "2"])
+        #expect(try await intruder.waitForExit() != 0)
+        #expect(intruder.stderrText().contains("in use"))
+        relay.signal(SIGKILL)
+    }
+
     @Test func aSecondSignalExitsAtOnceWithStatusOne() async throws {
         let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--drain-timeout", "30"])
         let port = try #require(try relay.waitForListening().control.portSuffix)
@@ -60,7 +91,8 @@ struct EndToEndTests {
         ["--control-idle-timeout", "-1"],
         ["--empty-session-timeout", "abc"],
         ["--host", "not-an-address"],
-        ["--threads", "2"],
+        ["--threads", "0"],
+        ["--metrics-port", "70000"],
     ])
     func badFlagsExitNonZeroWithOneLine(flags: [String]) async throws {
         let relay = try RelayProcessHarness(["serve", "--port", "0"] + flags)
