@@ -84,20 +84,19 @@ struct BenchCommand: ParsableCommand {
         var measurements: BenchMeasurements
         if max {
             var search = RateSearch(start: rate)
-            var best: (BenchSummary, BenchMeasurements)?
-            var last: (BenchSummary, BenchMeasurements)?
+            var runs: [(rate: Double, result: (BenchSummary, BenchMeasurements))] = []
             while let next = search.nextRate {
                 workload.rate = next
                 if progress { Console.out("\r\u{1B}[Ktrying \(Int(next))/s per member…") }
                 let result = try measure(workload, target: target, inProcess: inProcess, progress: false)
                 search.record(rate: next, lossPercent: result.0.lossPercent)
                 Console.error("rate \(Int(next))/s per member: loss \(String(format: "%.2f", result.0.lossPercent)) %, delivered \(Int(result.0.deliveredPacketsPerSecond))/s\n")
-                if result.0.lossPercent < 1 { best = result }
-                last = result
+                runs.append((next, result))
             }
             if progress { Console.out("\r\u{1B}[K") }
-            guard let chosen = best ?? last else { throw ValidationError("no run completed") }
-            (summary, measurements) = chosen
+            // Report the run the search settled on; with none passing, the last one tried.
+            guard let chosen = runs.last(where: { $0.rate == search.best }) ?? runs.last else { throw ValidationError("no run completed") }
+            (summary, measurements) = chosen.result
             Console.out("highest rate with < 1 % loss: \(search.best.map { "\(Int($0))/s per member" } ?? "none found")\n")
         } else {
             (summary, measurements) = try measure(workload, target: target, inProcess: inProcess, progress: progress)

@@ -1,0 +1,42 @@
+import RelayBench
+
+extension BenchMeasurements {
+    /// A clean run: 50/s per member (20 ms interval), 10 µs send lag, 10 % generator CPU,
+    /// 1 % loss, no rate limiting, no send failures.
+    static func fixture() -> BenchMeasurements {
+        var latency = LatencyRecorder()
+        for micros in UInt64(1) ... 1_000 {
+            latency.record(nanoseconds: micros * 1_000, expectedIntervalNanos: 20_000_000)
+        }
+        var sendLag = LatencyRecorder()
+        for _ in 0 ..< 100 {
+            sendLag.recordRaw(nanoseconds: 10_000)
+        }
+        return BenchMeasurements(
+            sessions: 10,
+            members: 4,
+            payloadBytes: 64,
+            ratePerMember: 50,
+            fanout: 3,
+            durationSeconds: 10,
+            warmupSeconds: 2,
+            target: "127.0.0.1:7400",
+            protocolName: "gamerelay",
+            sent: 3_000,
+            expected: 1_000,
+            delivered: 990,
+            duplicates: 4,
+            reordered: 2,
+            sendFailures: 0,
+            latency: latency,
+            sendLag: sendLag,
+            generatorCPUNanos: 1_000_000_000,
+            relayCPUNanos: 2_000_000,
+            relayPeakRSSBytes: 10 * 1_048_576,
+            relayRateLimitDrops: 0,
+            memberPacketRateLimit: 100,
+            startedAt: "2025-01-02T03:04:05Z",
+            hardware: "2 cores, Linux"
+        )
+    }
+}
