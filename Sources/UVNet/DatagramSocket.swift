@@ -188,9 +188,13 @@ public final class DatagramSocket: LoopHandle {
     /// Hot-path send: one `sendmsg` of `bytes` to `destination` with no size check and no queueing.
     ///
     /// - Returns: the bytes sent, or a negative libuv error code; `UV_EAGAIN` means the kernel's
-    ///   buffer was full (or libuv still has queued sends) and nothing was sent.
+    ///   buffer was full (or libuv still has queued sends) and nothing was sent; `UV_EBADF` means
+    ///   the socket is closed.
     @inline(__always)
     public func trySendUnchecked(_ bytes: UnsafeRawBufferPointer, to destination: SocketAddress?) -> Int32 {
+        // After close the handle's memory is libuv's to free: touching it would be a use after
+        // free, and libuv would even open a fresh descriptor on it to send from.
+        guard !isClosed else { return Int32(UV_EBADF.rawValue) }
         var buf = uv_buf_init(UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: CChar.self)), UInt32(bytes.count))
         if let destination, remote == nil {
             return destination.withSockAddr { sa, _ in uv_udp_try_send(handle, &buf, 1, sa) }
@@ -275,8 +279,10 @@ public final class DatagramSocket: LoopHandle {
     /// The connected port, or 0 (flash.net `remotePort`).
     public var remotePort: Int { remote?.port ?? 0 }
 
-    /// The socket's file descriptor, for socket options libuv does not wrap; -1 when there is none.
+    /// The socket's file descriptor, for socket options libuv does not wrap; -1 when there is
+    /// none, and once the socket is closed.
     public var fileDescriptor: Int32 {
+        guard !isClosed else { return -1 }
         var fd = uv_os_fd_t()
         return uv_fileno(UVHandle.generic(handle), &fd) == 0 ? fd : -1
     }

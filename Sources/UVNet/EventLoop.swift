@@ -19,8 +19,8 @@ public final class EventLoop: @unchecked Sendable {
     let uvLoop: UnsafeMutablePointer<uv_loop_t>
     private let wakeup: UnsafeMutableRawPointer
     private let threadID = Atomic<UInt>(0)
-    private let state = Mutex(SharedState())
-    private let exited = Mutex(ExitState())
+    private let state = Locked(SharedState())
+    private let exited = Locked(ExitState())
 
     /// Shared receive buffer for every socket on this loop. Loop thread only; safe to share because
     /// libuv delivers each batch synchronously before it reads another socket.
@@ -35,6 +35,37 @@ public final class EventLoop: @unchecked Sendable {
     private struct ExitState {
         var done = false
         var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    /// A value behind a `pthread_mutex_t`, for the state other threads share with the loop.
+    ///
+    /// Not `Synchronization.Mutex`: on Linux (Swift 6.3) a thread that has to wait for a `Mutex`
+    /// acquires it in the uninstrumented Synchronization library, so ThreadSanitizer misses that
+    /// ordering and reports false races on the guarded state whenever threads contend (as
+    /// `execute` from many threads does). TSan intercepts `pthread_mutex_lock`, so with this lock
+    /// it checks the loop's cross-thread state for real.
+    private final class Locked<Value>: @unchecked Sendable {
+        // @unchecked: `value` is touched only between `pthread_mutex_lock` and `pthread_mutex_unlock`.
+        private let mutex: UnsafeMutablePointer<pthread_mutex_t> = .allocate(capacity: 1)
+        private var value: Value
+
+        init(_ value: Value) {
+            self.value = value
+            mutex.initialize(to: pthread_mutex_t())
+            let rc = pthread_mutex_init(mutex, nil)
+            precondition(rc == 0, "pthread_mutex_init failed: \(rc)")
+        }
+
+        deinit {
+            pthread_mutex_destroy(mutex)
+            mutex.deallocate()
+        }
+
+        func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+            pthread_mutex_lock(mutex)
+            defer { pthread_mutex_unlock(mutex) }
+            return try body(&value)
+        }
     }
 
     /// libuv writes to TCP with plain `write`, which raises SIGPIPE when the peer has gone; the

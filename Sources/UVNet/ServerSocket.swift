@@ -91,12 +91,16 @@ public final class ServerSocket: LoopHandle {
     }
 
     /// Stops listening and releases the socket. Accepted sockets stay open. Safe to call twice.
+    ///
+    /// Both handlers are dropped, so a handler that captures the server (such as one that closes
+    /// it on error) does not keep it alive.
     public func close() {
         loop.assertInEventLoop()
         guard !isClosed else { return }
         isClosed = true
         listening = false
         onConnect = nil
+        onIOError = nil
         UVHandle.close(UVHandle.generic(handle))
     }
 

@@ -237,7 +237,8 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
     /// Stops reading from the kernel until ``resumeReading()``: the peer is slowed by TCP flow control.
     public func pauseReading() {
         loop.assertInEventLoop()
-        guard reading, !readPaused else { return }
+        // `reading` stays set through close(), and a closed socket's handle may already be freed.
+        guard reading, !readPaused, !isClosed else { return }
         uv_read_stop(stream)
         readPaused = true
         reading = false

@@ -3,14 +3,21 @@ import CLibUV
 /// A one-shot or repeating timer on an ``EventLoop`` (`uv_timer_t`).
 ///
 /// Loop-bound: create and use it on its loop's thread only. A timer fires no earlier than its
-/// timeout: the loop's cached clock is refreshed before every start, and timeouts round up to
-/// whole milliseconds, libuv's resolution.
+/// delay, measured with ``EventLoop/nowNanos``. libuv alone does not promise that: its clock
+/// counts whole milliseconds, truncated (and on kernels whose `CLOCK_MONOTONIC_COARSE` ticks
+/// every millisecond, coarse as well), so a timer started late in one millisecond could fire
+/// up to two milliseconds early. The first firing is therefore checked against the precise
+/// clock and re-armed for the remainder when early. Repeats then follow every `interval` on
+/// libuv's millisecond clock.
 public final class Timer: LoopHandle {
     /// The loop that owns this timer.
     public let loop: EventLoop
     private let handle: UnsafeMutablePointer<uv_timer_t>
     private var handler: (() -> Void)?
     private var closeWhenFired = false
+    /// `uv_hrtime()` before which the pending first firing would be early; 0 once it has fired.
+    private var earliest: UInt64 = 0
+    private var repeatMillis: UInt64 = 0
     /// Whether ``close()`` has been called.
     public private(set) var isClosed = false
 
@@ -28,12 +35,19 @@ public final class Timer: LoopHandle {
         loop.assertInEventLoop()
         guard !isClosed else { return }
         self.handler = handler
+        repeatMillis = interval.map(Self.milliseconds) ?? 0
+        let (deadline, overflow) = uv_hrtime().addingReportingOverflow(Self.nanoseconds(delay))
+        earliest = overflow ? .max : max(1, deadline)
+        arm(Self.milliseconds(delay))
+    }
+
+    private func arm(_ millis: UInt64) {
         uv_update_time(loop.uvLoop)
         uv_timer_start(handle, { handle in
             guard let data = handle?.pointee.data else { return }
             let timer = Unmanaged<Timer>.fromOpaque(data).takeUnretainedValue()
             timer.fire()
-        }, Self.milliseconds(delay), interval.map(Self.milliseconds) ?? 0)
+        }, millis, repeatMillis)
     }
 
     /// Stops the timer; it can be started again.
@@ -56,17 +70,31 @@ public final class Timer: LoopHandle {
 
     private func fire() {
         guard let handler else { return }
+        if earliest != 0 {
+            let now = uv_hrtime()
+            if now < earliest {
+                // Early by libuv's millisecond clock: wait out the rest (at most 2 ms).
+                arm((earliest - now + 999_999) / 1_000_000)
+                return
+            }
+            earliest = 0
+        }
         if closeWhenFired { close() }
         handler()
     }
 
     /// Whole milliseconds, rounded up so a timer never fires early.
     static func milliseconds(_ duration: Duration) -> UInt64 {
+        let millis = (Int128(nanoseconds(duration)) + 999_999) / 1_000_000
+        return UInt64(clamping: millis)
+    }
+
+    /// Whole nanoseconds, rounded up; 0 for negative durations.
+    static func nanoseconds(_ duration: Duration) -> UInt64 {
         let (seconds, attoseconds) = duration.components
         guard seconds >= 0, attoseconds >= 0 || seconds > 0 else { return 0 }
-        let nanos = Int128(seconds) * 1_000_000_000 + Int128(attoseconds / 1_000_000_000)
-        let millis = (nanos + 999_999) / 1_000_000
-        return UInt64(clamping: millis)
+        let nanos = Int128(seconds) * 1_000_000_000 + (Int128(attoseconds) + 999_999_999) / 1_000_000_000
+        return UInt64(clamping: nanos)
     }
 
     fileprivate func arm(after delay: Duration, _ handler: @escaping () -> Void) {

@@ -4,6 +4,10 @@
 /// is delivered to ``onData`` whatever way TCP split or joined it. A message longer than
 /// ``maxMessageSize`` bytes is an error that closes the connection, so a peer can't make the
 /// buffer grow without bound. Loop-bound, like the socket under it.
+///
+/// Lifetime: the socket's handlers hold the XMLSocket until the socket's handle has closed, just
+/// as the handle holds the ``Socket``, so an XMLSocket nobody else keeps (say, one made in a
+/// ``ServerSocket/onConnect`` handler) still delivers its messages.
 public final class XMLSocket {
     /// The TCP connection the messages travel on.
     public let socket: Socket
@@ -30,10 +34,14 @@ public final class XMLSocket {
     /// Wraps an existing socket, such as one accepted by a ``ServerSocket``; takes over its events.
     public init(socket: Socket) {
         self.socket = socket
-        socket.onConnect = { [weak self] in self?.onConnect?() }
-        socket.onClose = { [weak self] in self?.onClose?() }
-        socket.onIOError = { [weak self] error in self?.onIOError?(error) }
-        socket.onData = { [weak self] _ in self?.drain() }
+        // Strong on purpose: the cycle keeps this object alive while the connection is, and the
+        // socket breaks it by dropping its handlers once its handle has closed. A closed socket
+        // fires no more events and may have dropped its handlers already: nothing to install.
+        guard !socket.isClosed else { return }
+        socket.onConnect = { self.onConnect?() }
+        socket.onClose = { self.onClose?() }
+        socket.onIOError = { error in self.onIOError?(error) }
+        socket.onData = { _ in self.drain() }
         if socket.bytesAvailable > 0 { drain() }
     }
 

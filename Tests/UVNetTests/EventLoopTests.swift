@@ -11,7 +11,7 @@ import UVNet
             let threads = 8
             let perThread = 500
             // Loop-thread state: the last sequence number seen from each thread.
-            let seen = Mutex([Int](repeating: -1, count: threads))
+            let seen = Locked([Int](repeating: -1, count: threads))
             let offLoop = Counter()
             let outOfOrder = Counter()
             let refused = Counter()
@@ -69,7 +69,7 @@ import UVNet
                 return results
             }
             #expect(results.map(\.0).sorted() == Array(0..<200))
-            #expect(results.allSatisfy(\.1))
+            #expect(results.allSatisfy { $0.1 })
         }
     }
 
@@ -239,7 +239,7 @@ import UVNet
             let (first, second) = try await loop.submit { (loop.nowNanos, loop.nowNanos) }
             #expect(second >= first)
             let fired = Inbox<UInt64>()
-            try await loop.submit { loop.schedule(after: .milliseconds(2)) { fired.put(loop.nowNanos) } }
+            try await loop.submit { _ = loop.schedule(after: .milliseconds(2)) { fired.put(loop.nowNanos) } }
             #expect(try await fired.next("a 2 ms timer") >= second + 2_000_000)
         }
     }

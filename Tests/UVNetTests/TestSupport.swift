@@ -48,7 +48,7 @@ final class Inbox<Element: Sendable>: Sendable {
         var nextID: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init() {}
 
@@ -114,6 +114,34 @@ final class Inbox<Element: Sendable>: Sendable {
 
     /// Whether no event is waiting to be taken.
     var isEmpty: Bool { state.withLock { $0.items.isEmpty } }
+}
+
+/// A value behind a `pthread_mutex_t`.
+///
+/// Not `Synchronization.Mutex`: ThreadSanitizer does not see the ordering a contended `Mutex`
+/// establishes on Linux (its slow path is in the uninstrumented Synchronization library) and
+/// reports false races, while it intercepts `pthread_mutex_lock`.
+final class Locked<Value>: @unchecked Sendable {
+    // @unchecked: `value` is touched only while `mutex` is held.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = .allocate(capacity: 1)
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
+    }
 }
 
 /// A thread-safe counter for events too many to queue one by one.
@@ -191,4 +219,181 @@ func peekQueuedSource(fd: Int32, timeoutMilliseconds: Int32 = 5_000) -> SocketAd
             return received >= 0 ? SocketAddress(sa) : nil
         }
     }
+}
+
+/// An error thrown by test code running on a loop thread, where `#require` has no test to report to.
+struct LoopSideFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Unwraps `value` on a loop thread, or throws ``LoopSideFailure`` naming `what`; the error
+/// travels back through ``EventLoop/submit(_:)`` and fails the awaiting test.
+func required<T>(_ value: T?, _ what: String) throws(LoopSideFailure) -> T {
+    guard let value else { throw LoopSideFailure(description: "missing: \(what)") }
+    return value
+}
+
+// MARK: TCP helpers
+
+/// What a ``Socket`` reported, copied off the loop thread.
+enum StreamEvent: Sendable, Equatable, CustomStringConvertible {
+    case connected
+    case data(Int)
+    case closed
+    case failed(SocketError)
+
+    var description: String {
+        switch self {
+        case .connected: "connected"
+        case .data(let count): "data(\(count))"
+        case .closed: "closed"
+        case .failed(let error): "failed(\(error))"
+        }
+    }
+}
+
+extension Socket {
+    /// Routes every event of this socket to `events`. Loop thread only.
+    func report(to events: Inbox<StreamEvent>) {
+        onConnect = { events.put(.connected) }
+        onData = { events.put(.data($0)) }
+        onClose = { events.put(.closed) }
+        onIOError = { events.put(.failed($0)) }
+    }
+}
+
+/// A connected client and the server's side of the same connection, on one loop.
+struct TCPPair: Sendable {
+    let listener: LoopBound<ServerSocket>
+    let client: LoopBound<Socket>
+    let server: LoopBound<Socket>
+    let clientEvents: Inbox<StreamEvent>
+    let serverEvents: Inbox<StreamEvent>
+    let port: Int
+
+    /// Listens on `address`:0, connects a client to `host` (default: `address`) and waits until
+    /// both sides are up.
+    static func connect(on loop: EventLoop, address: String = "127.0.0.1", host: String? = nil) async throws -> TCPPair {
+        let clientEvents = Inbox<StreamEvent>()
+        let serverEvents = Inbox<StreamEvent>()
+        let accepted = Inbox<LoopBound<Socket>>()
+        let (listener, client, port) = try await loop.submit {
+            let listener = ServerSocket(loop: loop)
+            try listener.bind(localPort: 0, localAddress: address)
+            try listener.listen()
+            listener.onConnect = { socket in
+                socket.report(to: serverEvents)
+                accepted.put(LoopBound(socket, loop: loop))
+            }
+            let client = Socket(loop: loop)
+            client.report(to: clientEvents)
+            try client.connect(host: host ?? address, port: listener.localPort)
+            return (LoopBound(listener, loop: loop), LoopBound(client, loop: loop), listener.localPort)
+        }
+        let connected = try await clientEvents.next("the client's connect event")
+        guard connected == .connected else { throw LoopSideFailure(description: "client reported \(connected) instead of connecting") }
+        let server = try await accepted.next("the accepted connection")
+        return TCPPair(listener: listener, client: client, server: server,
+                       clientEvents: clientEvents, serverEvents: serverEvents, port: port)
+    }
+}
+
+/// Waits until `count` bytes have arrived (see ``waitForBytes(_:events:_:)``), then takes them
+/// from `socket`.
+func receive(_ count: Int, from socket: LoopBound<Socket>, events: Inbox<StreamEvent>, _ what: String) async throws -> [UInt8] {
+    try await waitForBytes(count, events: events, what)
+    return try await socket.loop.submit {
+        var input = socket.value
+        return try input.readBytes(count)
+    }
+}
+
+/// Waits for `.data` events on `events` until at least `count` bytes have arrived in total.
+/// Fails on any other event.
+func waitForBytes(_ count: Int, events: Inbox<StreamEvent>, _ what: String) async throws {
+    var arrived = 0
+    while arrived < count {
+        let event = try await events.next("\(what): \(arrived) of \(count) bytes so far")
+        guard case .data(let more) = event else {
+            throw LoopSideFailure(description: "\(what): \(event) after \(arrived) of \(count) bytes")
+        }
+        arrived += more
+    }
+}
+
+/// Writes `bytes` to `socket` and flushes.
+func send(_ bytes: [UInt8], on socket: LoopBound<Socket>) async throws {
+    try await socket.loop.submit {
+        var output = socket.value
+        output.writeBytes(bytes)
+        output.flush()
+    }
+}
+
+/// The ``SocketError`` that `body` throws, or nil when it returns normally; any other error is
+/// reported as an `.io` error naming it, so a comparison with the expected code fails clearly.
+func thrownError(_ body: () throws -> Void) -> SocketError? {
+    do {
+        try body()
+        return nil
+    } catch let error as SocketError {
+        return error
+    } catch {
+        return SocketError(.io, operation: "unexpected error type", message: "\(error)")
+    }
+}
+
+/// The code of the ``SocketError`` that `body` throws, or nil when it returns normally.
+func thrownCode(_ body: () throws -> Void) -> SocketError.Code? {
+    thrownError(body)?.code
+}
+
+extension DatagramSocket {
+    /// Sends `payload` as one datagram (see ``send(_:to:)``).
+    func send(_ payload: [UInt8], to destination: SocketAddress? = nil) throws {
+        try payload.withUnsafeBytes { raw in try send(raw, to: destination) }
+    }
+}
+
+// MARK: References to loop-bound objects
+
+/// A reference to a loop-bound value, so a closure on the loop can fill it in later.
+final class Box<Value>: @unchecked Sendable {
+    // @unchecked: `_value` is touched only through `value`, which checks the loop thread.
+    private var _value: Value
+    let loop: EventLoop
+    init(_ value: Value, loop: EventLoop) {
+        loop.preconditionInEventLoop()
+        _value = value
+        self.loop = loop
+    }
+    var value: Value {
+        get {
+            loop.preconditionInEventLoop()
+            return _value
+        }
+        set {
+            loop.preconditionInEventLoop()
+            _value = newValue
+        }
+    }
+}
+
+/// A weak reference to a loop-bound object, read on its loop's thread only.
+final class WeakBox<Object: AnyObject>: @unchecked Sendable {
+    // @unchecked: `_value` is read only through `value`, which checks the loop thread.
+    private weak var _value: Object?
+    let loop: EventLoop
+    init(_ value: Object, loop: EventLoop) {
+        loop.preconditionInEventLoop()
+        _value = value
+        self.loop = loop
+    }
+    var value: Object? {
+        loop.preconditionInEventLoop()
+        return _value
+    }
+    /// The referent, read from any thread once the loop's thread has exited (after
+    /// ``EventLoop/shutdown()`` has returned), when nothing can touch it concurrently any more.
+    var afterLoopExit: Object? { _value }
 }
