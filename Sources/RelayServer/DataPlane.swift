@@ -1,7 +1,6 @@
 import CLibUV
 import CoreMetrics
 import RelayWire
-import Synchronization
 import UVNet
 
 /// What a data-plane loop tells the control loop.
@@ -205,16 +204,19 @@ final class DataPlane {
 }
 
 /// One loop's counters as last published, readable from any thread.
-final class PublishedCounters: Sendable {
-    private let value = Mutex(RelayCounters())
+final class PublishedCounters: @unchecked Sendable {
+    // @unchecked: `value` is only touched under `lock` (a pthread mutex, which the thread
+    // sanitizer understands, unlike Synchronization.Mutex on this toolchain).
+    private let lock = Lock()
+    private var value = RelayCounters()
 
     /// Replaces the published counters.
     func store(_ counters: RelayCounters) {
-        value.withLock { $0 = counters }
+        lock.withLock { value = counters }
     }
 
     /// The counters as last published.
     func load() -> RelayCounters {
-        value.withLock { $0 }
+        lock.withLock { value }
     }
 }

@@ -17,7 +17,7 @@ final class MetricsEndpoint {
 
     let socket: ServerSocket
     private let handlers: Handlers
-    private var open: [ObjectIdentifier: Socket] = [:]
+    private var openConnections: [ObjectIdentifier: Socket] = [:]
     static let maxRequestBytes = 8192
 
     init(loop: EventLoop, host: String, port: Int, handlers: Handlers) throws(SocketError) {
@@ -35,7 +35,7 @@ final class MetricsEndpoint {
 
     private func accept(_ connection: Socket) {
         let key = ObjectIdentifier(connection)
-        open[key] = connection
+        openConnections[key] = connection
         var request: [UInt8] = []
         let deadline = connection.loop.schedule(after: .seconds(5)) { [weak self] in self?.finish(connection) }
         connection.onClose = { [weak self] in self?.forget(connection, deadline) }
@@ -112,18 +112,18 @@ final class MetricsEndpoint {
 
     private func finish(_ connection: Socket) {
         connection.close()
-        open[ObjectIdentifier(connection)] = nil
+        openConnections[ObjectIdentifier(connection)] = nil
     }
 
     private func forget(_ connection: Socket, _ deadline: Timer) {
         deadline.close()
-        open[ObjectIdentifier(connection)] = nil
+        openConnections[ObjectIdentifier(connection)] = nil
     }
 
     /// Stops listening and closes open requests.
     func close() {
         socket.close()
-        for connection in open.values { connection.close() }
-        open.removeAll()
+        for connection in openConnections.values { connection.close() }
+        openConnections.removeAll()
     }
 }

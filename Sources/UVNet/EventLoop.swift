@@ -90,10 +90,12 @@ public final class EventLoop: @unchecked Sendable {
         receiveBuffer = .allocate(byteCount: Self.receiveBatchCount * Self.receiveSlotSize, alignment: 16)
         wakeup = .allocate(byteCount: uv_handle_size(UV_ASYNC), alignment: 16)
         let async = wakeup.assumingMemoryBound(to: uv_async_t.self)
-        uv_async_init(uvLoop, async) { handle in
+        let asyncRC = uv_async_init(uvLoop, async) { handle in
             guard let loop = handle?.pointee.loop.pointee.data else { return }
             Unmanaged<EventLoop>.fromOpaque(loop).takeUnretainedValue().runPending()
         }
+        // Fails only for invalid arguments: a programming error, not a runtime condition.
+        precondition(asyncRC == 0, "uv_async_init failed: \(asyncRC)")
         async.pointee.data = nil
         uvLoop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
 

@@ -19,7 +19,8 @@ public final class SignalWatcher: LoopHandle {
         self.loop = loop
         self.handler = handler
         handle = UVHandle.allocate(UV_SIGNAL, as: uv_signal_t.self)
-        uv_signal_init(loop.uvLoop, handle)
+        let initialised = uv_signal_init(loop.uvLoop, handle)
+        precondition(initialised == 0, "uv_signal_init failed: \(initialised)")
         UVHandle.attach(self, to: UVHandle.generic(handle))
         let rc = uv_signal_start(handle, { handle, signal in
             guard let data = handle?.pointee.data else { return }

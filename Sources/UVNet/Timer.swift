@@ -26,7 +26,8 @@ public final class Timer: LoopHandle {
         loop.preconditionInEventLoop()
         self.loop = loop
         handle = UVHandle.allocate(UV_TIMER, as: uv_timer_t.self)
-        uv_timer_init(loop.uvLoop, handle)
+        let rc = uv_timer_init(loop.uvLoop, handle)
+        precondition(rc == 0, "uv_timer_init failed: \(rc)")
         UVHandle.attach(self, to: UVHandle.generic(handle))
     }
 
@@ -43,11 +44,13 @@ public final class Timer: LoopHandle {
 
     private func arm(_ millis: UInt64) {
         uv_update_time(loop.uvLoop)
-        uv_timer_start(handle, { handle in
+        let rc = uv_timer_start(handle, { handle in
             guard let data = handle?.pointee.data else { return }
             let timer = Unmanaged<Timer>.fromOpaque(data).takeUnretainedValue()
             timer.fire()
         }, millis, repeatMillis)
+        // uv_timer_start fails only on a closing handle, which `isClosed` already rules out.
+        assert(rc == 0, "uv_timer_start failed: \(rc)")
     }
 
     /// Stops the timer; it can be started again.

@@ -80,16 +80,24 @@ public final class XMLSocket {
         var input = socket
         guard available > 0, let chunk = try? input.readBytes(available) else { return }
         pending.append(contentsOf: chunk)
+        // Messages are cut from `start` on and the buffer compacted once per read, so many
+        // messages in one read cost linear time; `scanned` resumes the search across reads.
+        var start = 0
+        defer {
+            if start > 0, !pending.isEmpty {
+                pending.removeSubrange(..<start)
+                scanned = max(0, scanned - start)
+            }
+        }
         while !socket.isClosed {
-            // Resume the scan where the last one stopped, so many small reads stay linear.
-            guard let end = pending[scanned...].firstIndex(of: 0) else {
+            guard let end = pending[max(scanned, start)...].firstIndex(of: 0) else {
                 scanned = pending.count
-                if pending.count > maxMessageSize { reject(.messageTooLarge, "a message exceeds \(maxMessageSize) bytes") }
+                if pending.count - start > maxMessageSize { reject(.messageTooLarge, "a message exceeds \(maxMessageSize) bytes") }
                 return
             }
-            let body = pending[..<end]
-            pending.removeSubrange(...end)
-            scanned = 0
+            let body = pending[start..<end]
+            start = end + 1
+            scanned = start
             guard body.count <= maxMessageSize else {
                 reject(.messageTooLarge, "a message exceeds \(maxMessageSize) bytes")
                 return
