@@ -6,6 +6,7 @@
 #define CLIBUV_SHIM_H
 
 #include <uv.h>
+#include <errno.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
 #include <netinet/in.h>
@@ -15,6 +16,26 @@
 // prctl is variadic, which Swift cannot call; names the calling thread (15 bytes kept).
 static inline int cuv_set_thread_name(const char *name) {
     return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+}
+
+// sendmmsg sends a whole batch of datagrams in one system call. glibc declares it, and
+// struct mmsghdr, only under _GNU_SOURCE, which can't be defined here without changing
+// struct layouts other modules see; so the struct is restated (same layout as the kernel's)
+// and the function bound to glibc's symbol by name.
+struct cuv_mmsghdr {
+    struct msghdr msg_hdr;
+    unsigned int msg_len;
+};
+
+extern int cuv_sendmmsg_raw(int fd, struct cuv_mmsghdr *messages, unsigned int count, int flags) __asm__("sendmmsg");
+
+static inline int cuv_sendmmsg(int fd, struct cuv_mmsghdr *messages, unsigned int count) {
+    return cuv_sendmmsg_raw(fd, messages, count, MSG_DONTWAIT);
+}
+
+// errno is a macro over a thread-local; this reads it right after the call that set it.
+static inline int cuv_errno(void) {
+    return errno;
 }
 
 #endif

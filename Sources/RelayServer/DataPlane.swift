@@ -13,13 +13,22 @@ enum DataPlaneEvent: Sendable {
 /// PING/PONG, checked in the order of PROTOCOL.md §2.3 with every drop counted under its reason.
 ///
 /// Loop-bound to its own loop; with `--threads N` there is one per loop, each with its own
-/// socket on the shared port. Decisions are taken under the ``SharedRegistry`` lock and the
-/// sends made after it is released. Forwarded bytes go out unchanged, straight from the
-/// receive buffer, with a synchronous send per target; nothing is queued, so a full kernel
-/// buffer drops the datagram (counted) rather than keeping a pointer the next receive overwrites.
+/// socket on the shared port. Decisions are taken under the ``SharedRegistry`` lock. Forwarded
+/// bytes go out unchanged, straight from the receive buffer: every copy a receive batch forwards
+/// is queued in a ``DatagramBatch`` and sent with one `sendmmsg` when the batch ends, before the
+/// next receive can overwrite the buffer. Nothing outlives the batch, so a full kernel buffer
+/// drops the datagram (counted).
 final class DataPlane {
-    let socket: DatagramSocket
-    let loop: EventLoop
+    /// Where the datagrams go: the loop's socket, or functions that stand in for it in benchmarks.
+    enum Output {
+        /// The loop's UDP socket: replies with `sendmsg`, forwards with one `sendmmsg` per batch.
+        case socket(DatagramSocket)
+        /// Stand-ins: `flush` takes the batch of forwards, `reply` one BIND_ACK or PONG.
+        case injected(flush: (DatagramBatch) -> DatagramBatch.Outcome, reply: (UnsafeRawBufferPointer, SocketAddress) -> Bool)
+    }
+
+    /// The socket, when the output is one.
+    let socket: DatagramSocket?
     private let shared: SharedRegistry
     private let config: RelayConfig
     private let cookies: BindCookie
@@ -28,8 +37,10 @@ final class DataPlane {
     private(set) var counters = RelayCounters()
     /// The counters as of the last receive batch, readable from any thread.
     let published: PublishedCounters
-    /// The bound addresses of the current datagram's targets, reused so fan-out never allocates.
-    private var targets: [SocketAddress] = []
+    /// The forwards of the current receive batch, sent in one `sendmmsg` when it ends.
+    private let batch: DatagramBatch
+    private let flushBatch: (DatagramBatch) -> DatagramBatch.Outcome
+    private let sendReply: (UnsafeRawBufferPointer, SocketAddress) -> Bool
     /// Room for a BIND_ACK or PONG: at most the 16-byte header plus a 64-byte PING payload.
     private let reply = UnsafeMutableRawBufferPointer.allocate(byteCount: PacketHeader.size + 64, alignment: 8)
 
@@ -51,23 +62,34 @@ final class DataPlane {
         case bound(memberKey: UInt64)
     }
 
-    init(socket: DatagramSocket, shared: SharedRegistry, config: RelayConfig, cookies: BindCookie,
+    init(output: Output, shared: SharedRegistry, config: RelayConfig, cookies: BindCookie,
          published: PublishedCounters, notify: @escaping @Sendable (DataPlaneEvent) -> Void) {
-        self.socket = socket
         self.published = published
-        self.loop = socket.loop
         self.shared = shared
         self.config = config
         self.cookies = cookies
         self.notify = notify
-        targets.reserveCapacity(config.maxSessionCapacity)
-        socket.onData = { [unowned self] datagram in self.handle(datagram) }
-        socket.onReceiveBatchEnd = { [unowned self] in self.batchEnded() }
+        // Room for a full receive batch at a typical fan-out, and always for one datagram to a full session.
+        batch = DatagramBatch(capacity: max(1024, 2 * config.maxSessionCapacity))
+        switch output {
+        case .socket(let socket):
+            self.socket = socket
+            flushBatch = { [unowned socket] batch in batch.flush(on: socket) }
+            sendReply = { [unowned socket] bytes, address in socket.trySendUnchecked(bytes, to: address) >= 0 }
+        case .injected(let flush, let reply):
+            socket = nil
+            flushBatch = flush
+            sendReply = reply
+        }
+        socket?.onData = { [unowned self] datagram in self.handle(datagram) }
+        socket?.onReceiveBatchEnd = { [unowned self] in self.batchEnded() }
     }
 
     deinit { reply.deallocate() }
 
-    private func batchEnded() {
+    /// Sends the batch's forwards and publishes the counters: the end of a receive batch.
+    func batchEnded() {
+        flush()
         if batchStart != 0 {
             // One histogram update per batch, not per datagram: its lock stays off the per-datagram path.
             batchTimer?.recordNanoseconds(Int64(clamping: uv_hrtime() &- batchStart))
@@ -98,8 +120,8 @@ final class DataPlane {
             handleBind(header, datagram, now: now)
             return
         }
-        targets.removeAll(keepingCapacity: true)
-        let verdict = shared.withLock { registry in decide(header, size: bytes.count, source: datagram.source, now: now, registry) }
+        if batch.count + config.maxSessionCapacity > batch.capacity { flush() }
+        let verdict = shared.withLock { registry in decide(header, bytes, source: datagram.source, now: now, registry) }
         switch verdict {
         case .drop(let reason):
             counters.drop(reason)
@@ -107,12 +129,23 @@ final class DataPlane {
             answer(header, type: PacketType.pong, payload: UnsafeRawBufferPointer(rebasing: bytes[PacketHeader.size...]), to: datagram.source)
             counters.pongsSent &+= 1
         case .forward:
-            for address in targets { send(bytes, to: address) }
+            break
         }
     }
 
-    /// The checks of §2.3 for DATA and PING; fills ``targets`` for a forward. Under the lock.
-    private func decide(_ header: PacketHeader, size: Int, source: SocketAddress, now: UInt64, _ registry: SessionRegistry) -> Verdict {
+    private func flush() {
+        guard batch.count > 0 else { return }
+        let outcome = flushBatch(batch)
+        batch.removeAll()
+        counters.datagramsForwarded &+= UInt64(outcome.sent)
+        counters.bytesForwarded &+= UInt64(outcome.bytesSent)
+        counters.sendFailures &+= UInt64(outcome.failed)
+    }
+
+    /// The checks of §2.3 for DATA and PING; queues a forward's copies in ``batch``. Under the lock.
+    private func decide(_ header: PacketHeader, _ bytes: UnsafeRawBufferPointer, source: SocketAddress, now: UInt64,
+                        _ registry: SessionRegistry) -> Verdict {
+        let size = bytes.count
         guard let sender = registry.member(session: header.session, member: header.member), let binding = sender.binding else {
             return .drop(.unbound)
         }
@@ -124,29 +157,22 @@ final class DataPlane {
         }
         guard sender.replay.isFresh(header.sequence) else { return .drop(.duplicate) }
         if header.isLatest, sender.latest.isStale(header.sequence) { return .drop(.stale) }
+        let mark = batch.count
         if header.target == PacketHeader.broadcastTarget {
             for member in sender.session.members where member !== sender {
-                if let address = member.binding { targets.append(address) }
+                if let address = member.binding { _ = batch.append(bytes, to: address) }
             }
         } else if let target = sender.session.member(id: header.target), target !== sender, let address = target.binding {
-            targets.append(address)
+            _ = batch.append(bytes, to: address)
         }
-        guard !targets.isEmpty else { return .drop(.noTarget) }
-        guard sender.limiter.admit(bytes: size, nowNanos: now) else { return .drop(.rateLimited) }
+        guard batch.count > mark else { return .drop(.noTarget) }
+        guard sender.limiter.admit(bytes: size, nowNanos: now) else {
+            batch.truncate(to: mark)
+            return .drop(.rateLimited)
+        }
         sender.replay.record(header.sequence)
         if header.isLatest { sender.latest.record(header.sequence) }
         return .forward
-    }
-
-    @inline(__always)
-    private func send(_ bytes: UnsafeRawBufferPointer, to address: SocketAddress) {
-        let result = socket.trySendUnchecked(bytes, to: address)
-        if result >= 0 {
-            counters.datagramsForwarded &+= 1
-            counters.bytesForwarded &+= UInt64(bytes.count)
-        } else {
-            counters.sendFailures &+= 1
-        }
     }
 
     private func handleBind(_ header: PacketHeader, _ datagram: Datagram, now: UInt64) {
@@ -193,8 +219,8 @@ final class DataPlane {
         if payload.count > 0 {
             UnsafeMutableRawBufferPointer(rebasing: reply[PacketHeader.size...]).copyMemory(from: payload)
         }
-        let result = socket.trySendUnchecked(UnsafeRawBufferPointer(rebasing: reply[..<(PacketHeader.size + payload.count)]), to: address)
-        if result < 0 {
+        let sent = sendReply(UnsafeRawBufferPointer(rebasing: reply[..<(PacketHeader.size + payload.count)]), address)
+        if !sent {
             counters.sendFailures &+= 1
         } else if type == PacketType.bindAck {
             counters.bindAcksSent &+= 1

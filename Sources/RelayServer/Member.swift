@@ -14,8 +14,8 @@ final class Member {
     let token: MemberToken
     /// The session this membership belongs to.
     unowned let session: Session
-    /// The control connection that joined; receives this member's events.
-    unowned let connection: ControlConnection
+    /// The control connection that joined; receives this member's events (nil in benchmarks).
+    weak var connection: ControlConnection?
 
     /// The proven UDP address, or nil before the first BIND and after an idle unbind.
     var binding: SocketAddress?
@@ -32,7 +32,7 @@ final class Member {
     /// False once the membership has been revoked; a revoked member never forwards or receives.
     var isLive = true
 
-    init(id: UInt16, name: String, token: MemberToken, session: Session, connection: ControlConnection,
+    init(id: UInt16, name: String, token: MemberToken, session: Session, connection: ControlConnection?,
          config: RelayConfig, nowNanos: UInt64) {
         self.id = id
         self.name = name

@@ -80,7 +80,7 @@ extension RelayServer {
                 json.field("owner", integer: ownerID ?? member.id)
             })
             let joined = ControlEvent.joined(member: member.id, name: name)
-            for other in others { other.connection.send(joined) }
+            for other in others { other.connection?.send(joined) }
 
         case .leave:
             guard let member = connection.member else { return fail(.notJoined, "this connection is not a member of a session") }
@@ -96,10 +96,10 @@ extension RelayServer {
             guard let target = found else { return fail(.notFound, "no member \(memberID) in this session") }
             connection.reply(ControlReply.success(id: id) { _ in })
             let kicked = target.connection
-            kicked.member = nil
-            kicked.send(ControlEvent.kicked)
+            kicked?.member = nil
+            kicked?.send(ControlEvent.kicked)
             removeMember(target, reason: .kick)
-            kicked.linger()
+            kicked?.linger()
 
         case .ping:
             connection.reply(ControlReply.success(id: id) { _ in })

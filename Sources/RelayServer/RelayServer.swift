@@ -158,7 +158,7 @@ public final class RelayServer {
         publishedCounters.append(published)
         let control = LoopBound(self, loop: loop)
         let controlLoop = loop
-        return DataPlane(socket: socket, shared: shared, config: config, cookies: cookies, published: published) { event in
+        return DataPlane(output: .socket(socket), shared: shared, config: config, cookies: cookies, published: published) { event in
             if controlLoop.inEventLoop {
                 control.value.dataPlaneEvent(event)
             } else {
@@ -185,7 +185,7 @@ public final class RelayServer {
                 gate.finish(.failure(error))
                 return
             }
-            let plane = DataPlane(socket: socket, shared: shared, config: config, cookies: cookies, published: published) { event in
+            let plane = DataPlane(output: .socket(socket), shared: shared, config: config, cookies: cookies, published: published) { event in
                 controlLoop.execute { control.value.dataPlaneEvent(event) }
             }
             gate.finish(.success(LoopBound(plane, loop: dataLoop)))
@@ -205,6 +205,7 @@ public final class RelayServer {
         switch event {
         case .bound(let key, let address):
             let connection = shared.withLock { registry in registry.member(key: key)?.connection }
+            // The member may have left between the BIND and this hop to the control loop.
             connection?.send(ControlEvent.bound(address: address.description))
         }
     }
@@ -259,9 +260,9 @@ public final class RelayServer {
         metricsTimer?.close()
         metricsEndpoint?.close()
         controlSocket?.close()
-        dataPlane?.socket.close()
+        dataPlane?.socket?.close()
         for (planeLoop, plane) in extraPlanes {
-            planeLoop.execute { plane.value.socket.close() }
+            planeLoop.execute { plane.value.socket?.close() }
             planeLoop.syncShutdown()
         }
         extraPlanes.removeAll()
@@ -333,7 +334,7 @@ public final class RelayServer {
         controlCounters.leaves &+= 1
         let (remaining, newOwner, deleted) = shared.withLock { registry in
             let (newOwner, deleted) = registry.remove(member)
-            return (session.members.map(\.connection), newOwner, deleted)
+            return (session.members.compactMap(\.connection), newOwner, deleted)
         }
         if deleted {
             controlCounters.sessionsClosed &+= 1
@@ -358,7 +359,7 @@ public final class RelayServer {
             var unbound: [ControlConnection] = []
             for member in registry.allMembers where member.binding != nil && now &- member.lastSeen >= idle {
                 member.binding = nil
-                unbound.append(member.connection)
+                if let connection = member.connection { unbound.append(connection) }
             }
             let expired = registry.sessions.values.filter { !$0.everJoined && now &- $0.createdAt >= emptyTimeout }
             for session in expired { registry.delete(session) }

@@ -24,7 +24,7 @@ final class Session {
     /// The owner's member id.
     private(set) var ownerID: UInt16?
 
-    init(id: SessionID, code: JoinCode, capacity: Int, createdAt: UInt64, creator: ControlConnection) {
+    init(id: SessionID, code: JoinCode, capacity: Int, createdAt: UInt64, creator: ControlConnection?) {
         self.id = id
         self.code = code
         self.capacity = capacity

@@ -24,7 +24,7 @@ final class SessionRegistry {
     var boundMemberCount: Int { members.values.reduce(0) { $0 + ($1.binding == nil ? 0 : 1) } }
 
     /// Creates a session whose low 32 id bits and join code are unique among live sessions.
-    func createSession(capacity: Int, creator: ControlConnection, nowNanos: UInt64) -> Session {
+    func createSession(capacity: Int, creator: ControlConnection?, nowNanos: UInt64) -> Session {
         var id = SessionID.random(using: &random)
         while byLow32[id.low32] != nil { id = SessionID.random(using: &random) }
         var code = JoinCode.random(using: &random)
@@ -47,7 +47,7 @@ final class SessionRegistry {
     }
 
     /// Adds a new member to `session`, which the caller checked is not full.
-    func join(_ session: Session, name: String, connection: ControlConnection, config: RelayConfig, nowNanos: UInt64) -> Member {
+    func join(_ session: Session, name: String, connection: ControlConnection?, config: RelayConfig, nowNanos: UInt64) -> Member {
         let member = Member(id: session.allocateMemberID(), name: name, token: MemberToken.random(using: &random),
                             session: session, connection: connection, config: config, nowNanos: nowNanos)
         session.add(member)

@@ -35,7 +35,8 @@ struct EndToEndTests {
         _ = try creator.expectEvent("shutdown")
         let refused = try members[0].client.request(#"{"op":"join","session":"\#(session)"}"#)
         #expect((refused["error"] as? [String: Any])?["code"] as? String == "shutting_down")
-        #expect(try await relay.waitForExit(timeout: .milliseconds(200)) == nil, "the relay must wait for open connections")
+        let early = try await relay.waitForExit(timeout: .milliseconds(200))
+        #expect(early == nil, "the relay must wait for open connections; it exited with \(String(describing: early)): \(early == nil ? "" : relay.stderrText())")
         for member in members { member.client.close() }
         creator.close()
         #expect(try await relay.waitForExit() == 0)
