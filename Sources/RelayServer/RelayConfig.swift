@@ -76,7 +76,7 @@ public struct RelayConfig: Sendable, Hashable {
 
 /// A configuration value out of range, naming the setting.
 public struct RelayConfigError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The flag (or other name) of the setting.
+    /// The setting as the user gave it: a flag, an environment variable, or `file: key`.
     public var setting: String
     /// What the value must be.
     public var message: String

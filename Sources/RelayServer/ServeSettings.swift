@@ -33,9 +33,10 @@ public struct ServeSettings: Sendable, Equatable {
     ///   - flags: Values given as flags, keyed by setting name, as text.
     ///   - environment: The process environment (only `GAMERELAY_*` variables are read).
     ///   - configFile: The YAML text of the config file, if any, and its path for messages.
-    /// - Throws: ``ServeSettingsError`` naming the setting and where its bad value came from.
+    /// - Throws: ``RelayConfigError`` naming the setting by where its bad value came from (the
+    ///   flag, the environment variable, or `file: key`).
     public static func resolve(flags: [String: String], environment: [String: String],
-                               configFile: (path: String, text: String)?) throws(ServeSettingsError) -> ServeSettings {
+                               configFile: (path: String, text: String)?) throws(RelayConfigError) -> ServeSettings {
         var file: [String: String] = [:]
         if let configFile { file = try parseFile(configFile.text, path: configFile.path) }
         var settings = ServeSettings()
@@ -53,50 +54,46 @@ public struct ServeSettings: Sendable, Equatable {
             }
             try settings.apply(name, text, source: source)
         }
-        do throws(RelayConfigError) {
-            try settings.config.validate()
-        } catch {
-            throw ServeSettingsError(source: error.setting, message: error.message)
-        }
+        try settings.config.validate()
         return settings
     }
 
-    private static func parseFile(_ text: String, path: String) throws(ServeSettingsError) -> [String: String] {
+    private static func parseFile(_ text: String, path: String) throws(RelayConfigError) -> [String: String] {
         let loaded: Any?
         do {
             loaded = try Yams.load(yaml: text)
         } catch {
-            throw ServeSettingsError(source: path, message: "is not valid YAML: \(error)")
+            throw RelayConfigError(setting: path, message: "is not valid YAML: \(error)")
         }
         guard let loaded else { return [:] }
         guard let mapping = loaded as? [String: Any] else {
-            throw ServeSettingsError(source: path, message: "must be a mapping of setting names to values")
+            throw RelayConfigError(setting: path, message: "must be a mapping of setting names to values")
         }
         var values: [String: String] = [:]
         for (key, value) in mapping {
             guard names.contains(key) else {
-                throw ServeSettingsError(source: "\(path): \(key)", message: "is not a setting; known: \(names.joined(separator: ", "))")
+                throw RelayConfigError(setting: "\(path): \(key)", message: "is not a setting; known: \(names.joined(separator: ", "))")
             }
             switch value {
             case let string as String: values[key] = string
             case let int as Int: values[key] = String(int)
             case let double as Double: values[key] = String(double)
-            default: throw ServeSettingsError(source: "\(path): \(key)", message: "must be a number or a string")
+            default: throw RelayConfigError(setting: "\(path): \(key)", message: "must be a number or a string")
             }
         }
         return values
     }
 
-    private mutating func apply(_ name: String, _ text: String, source: String) throws(ServeSettingsError) {
-        func integer(_ range: ClosedRange<Int>) throws(ServeSettingsError) -> Int {
+    private mutating func apply(_ name: String, _ text: String, source: String) throws(RelayConfigError) {
+        func integer(_ range: ClosedRange<Int>) throws(RelayConfigError) -> Int {
             guard let value = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
-                throw ServeSettingsError(source: source, message: "must be a whole number in \(range.lowerBound)...\(range.upperBound), not '\(text)'")
+                throw RelayConfigError(setting: source, message: "must be a whole number in \(range.lowerBound)...\(range.upperBound), not '\(text)'")
             }
             return value
         }
-        func seconds() throws(ServeSettingsError) -> Duration {
+        func seconds() throws(RelayConfigError) -> Duration {
             guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, value > 0 else {
-                throw ServeSettingsError(source: source, message: "must be a number of seconds greater than 0, not '\(text)'")
+                throw RelayConfigError(setting: source, message: "must be a number of seconds greater than 0, not '\(text)'")
             }
             // Beyond about 292 years the nanosecond count saturates, which is the same as forever.
             let nanos = (value * 1e9).rounded(.up)
@@ -120,30 +117,14 @@ public struct ServeSettings: Sendable, Equatable {
         case "log-level":
             let level = text.lowercased()
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
-                throw ServeSettingsError(source: source, message: "must be one of trace, debug, info, notice, warning, error, critical")
+                throw RelayConfigError(setting: source, message: "must be one of trace, debug, info, notice, warning, error, critical")
             }
             logLevel = level
         case "log-format":
-            guard ["text", "json"].contains(text) else { throw ServeSettingsError(source: source, message: "must be text or json") }
+            guard ["text", "json"].contains(text) else { throw RelayConfigError(setting: source, message: "must be text or json") }
             logFormat = text
         default:
-            throw ServeSettingsError(source: source, message: "is not a setting")
+            throw RelayConfigError(setting: source, message: "is not a setting")
         }
     }
-}
-
-/// A setting with a bad value, naming where the value came from.
-public struct ServeSettingsError: Error, Hashable, Sendable, CustomStringConvertible {
-    /// The flag, environment variable, or `file: key` the value came from.
-    public var source: String
-    /// What is wrong with it.
-    public var message: String
-
-    /// Creates an error.
-    public init(source: String, message: String) {
-        self.source = source
-        self.message = message
-    }
-
-    public var description: String { "\(source) \(message)" }
 }

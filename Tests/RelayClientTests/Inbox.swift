@@ -14,7 +14,7 @@ final class Inbox<Value: Sendable>: Sendable {
 
     /// Waits until at least `count` values arrived, or throws after `timeout`.
     @discardableResult
-    func wait(for count: Int = 1, timeout: Duration = .seconds(5), _ what: String) async throws -> [Value] {
+    func wait(for count: Int = 1, timeout: Duration = .seconds(15), _ what: String) async throws -> [Value] {
         let deadline = ContinuousClock.now + timeout
         while true {
             let snapshot = all

@@ -55,7 +55,7 @@ final class ControlTestClient {
     }
 
     /// Reads one frame (bytes before the next `\0` or `\n`), waiting at most `timeout`.
-    func readFrame(timeout: Duration = .seconds(5)) throws -> (text: String, terminator: UInt8) {
+    func readFrame(timeout: Duration = .seconds(10)) throws -> (text: String, terminator: UInt8) {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let end = buffer.firstIndex(where: { $0 == 0 || $0 == 10 }) {
@@ -69,7 +69,7 @@ final class ControlTestClient {
     }
 
     /// Reads one frame and parses it as a JSON object.
-    func readObject(timeout: Duration = .seconds(5)) throws -> [String: Any] {
+    func readObject(timeout: Duration = .seconds(10)) throws -> [String: Any] {
         let frame = try readFrame(timeout: timeout)
         guard let object = try JSONSerialization.jsonObject(with: Data(frame.text.utf8)) as? [String: Any] else {
             throw TestFailure("not a JSON object: \(frame.text)")
@@ -86,14 +86,14 @@ final class ControlTestClient {
     }
 
     /// Waits for the next event with the given name, failing on any other frame.
-    func expectEvent(_ name: String, timeout: Duration = .seconds(5)) throws -> [String: Any] {
+    func expectEvent(_ name: String, timeout: Duration = .seconds(10)) throws -> [String: Any] {
         let object = try readObject(timeout: timeout)
         guard object["event"] as? String == name else { throw TestFailure("expected event \(name), got \(object)") }
         return object
     }
 
     /// Whether the peer closed the connection within `timeout` (any unread frames are discarded).
-    func waitForClose(timeout: Duration = .seconds(5)) throws -> Bool {
+    func waitForClose(timeout: Duration = .seconds(10)) throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             buffer.removeAll()

@@ -10,7 +10,7 @@ import Glibc
 @Suite("gamerelay serve (process)")
 struct EndToEndTests {
     @Test func servesAnExchangeAndDrainsOnSIGTERM() async throws {
-        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--drain-timeout", "5", "--log-level", "warning"])
+        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--drain-timeout", "30", "--log-level", "warning"])
         let (control, udp, line) = try relay.waitForListening()
         #expect(line == #"{"event":"listening","control":"\#(control)","udp":"\#(udp)"}"#)
         #expect(control.hasPrefix("127.0.0.1:") && control == udp)
@@ -31,7 +31,7 @@ struct EndToEndTests {
         #expect(try members[0].udp.expectDatagram() == datagram)
 
         relay.signal(SIGTERM)
-        for member in members { #expect(try member.client.expectEvent("shutdown")["drainMs"] as? Int == 5000) }
+        for member in members { #expect(try member.client.expectEvent("shutdown")["drainMs"] as? Int == 30000) }
         _ = try creator.expectEvent("shutdown")
         let refused = try members[0].client.request(#"{"op":"join","session":"\#(session)"}"#)
         #expect((refused["error"] as? [String: Any])?["code"] as? String == "shutting_down")

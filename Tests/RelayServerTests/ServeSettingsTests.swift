@@ -42,13 +42,13 @@ struct ServeSettingsTests {
         #expect {
             try ServeSettings.resolve(flags: flags, environment: environment, configFile: nil)
         } throws: { error in
-            (error as? ServeSettingsError)?.source == source
+            (error as? RelayConfigError)?.setting == source
         }
     }
 
     @Test(arguments: ["prot: 1", "- 1\n- 2", "port: [1, 2]", "port: 70000", "{{{"])
     func badConfigFilesAreRefused(text: String) {
-        #expect(throws: ServeSettingsError.self) {
+        #expect(throws: RelayConfigError.self) {
             try ServeSettings.resolve(flags: [:], environment: [:], configFile: ("relay.yaml", text))
         }
     }
