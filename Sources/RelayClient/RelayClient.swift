@@ -30,8 +30,17 @@ import UVNet
 /// }
 /// ```
 ///
-/// Voice works the same way: 50 Opus frames per second, each a `send` without `latest` (every
-/// frame counts), to the session or to one member with `to: memberID`.
+/// Voice: 50 Opus frames per second, each a `send` without `latest` (every frame counts, in
+/// order), to the whole session or to one member:
+///
+/// ```swift
+/// let frames = Timer(loop: loop)
+/// frames.start(after: .zero, repeating: .milliseconds(20)) {
+///     let frame: [UInt8] = encoder.nextOpusFrame()   // about 60-120 bytes at 24-48 kbit/s
+///     frame.withUnsafeBytes { try? client.send($0, to: whisperTarget) }   // nil: everyone
+/// }
+/// client.onData = { data in decoder.push(data.payload, from: data.sender, sequence: data.sequence) }
+/// ```
 public final class RelayClient {
     /// The loop the client runs on.
     public let loop: EventLoop

@@ -45,7 +45,7 @@ public struct ServeSettings: Sendable, Equatable {
             let text: String
             if let value = flags[name] {
                 (source, text) = ("--\(name)", value)
-            } else if let value = environment[environmentName(name)] {
+            } else if let value = environment[environmentName(name)], !isServiceLink(value) {
                 (source, text) = (environmentName(name), value)
             } else if let value = file[name], let configFile {
                 (source, text) = ("\(configFile.path): \(name)", value)
@@ -56,6 +56,12 @@ public struct ServeSettings: Sendable, Equatable {
         }
         try settings.config.validate()
         return settings
+    }
+
+    /// Kubernetes injects `GAMERELAY_PORT=tcp://10.0.0.7:7400` into pods when a Service is named
+    /// `gamerelay`; such a value is an address, never one of our settings, so it is ignored.
+    static func isServiceLink(_ value: String) -> Bool {
+        value.hasPrefix("tcp://") || value.hasPrefix("udp://")
     }
 
     private static func parseFile(_ text: String, path: String) throws(RelayConfigError) -> [String: String] {

@@ -24,6 +24,14 @@ struct ServeSettingsTests {
         #expect(settings.config.maxDatagram == 1200 && settings.config.drainTimeout == .seconds(5))
     }
 
+    @Test func kubernetesServiceLinksAreNotSettings() throws {
+        let settings = try ServeSettings.resolve(
+            flags: [:], environment: ["GAMERELAY_PORT": "tcp://10.0.0.7:7400", "GAMERELAY_METRICS_PORT": "tcp://10.0.0.8:9400"],
+            configFile: (path: "relay.yaml", text: "port: 7100"))
+        #expect(settings.config.port == 7100)
+        #expect(settings.config.metricsPort == nil)
+    }
+
     @Test func noSourcesMeansTheDefaults() throws {
         let settings = try ServeSettings.resolve(flags: [:], environment: [:], configFile: nil)
         #expect(settings.config == RelayConfig())
