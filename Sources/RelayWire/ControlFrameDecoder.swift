@@ -126,7 +126,8 @@ public struct ControlFrameDecoder: Sendable {
 
     private mutating func compact() {
         if start == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
+            // Released, not kept: an idle connection should hold no buffer.
+            buffer.removeAll()
         } else if start >= Self.compactionThreshold && start * 2 >= buffer.count {
             buffer.removeFirst(start)
         } else {

@@ -271,7 +271,8 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
         guard case .success = result else { return try result.get() }
         readIndex += count
         if readIndex == input.count {
-            input.removeAll(keepingCapacity: input.count <= 65_536)
+            // Released rather than kept: thousands of mostly idle connections should hold no buffers.
+            input.removeAll()
             readIndex = 0
         }
         return try result.get()
@@ -300,7 +301,7 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
         let request = memory.bindMemory(to: uv_write_t.self, capacity: 1)
         let payload = memory + MemoryLayout<uv_write_t>.size
         output.withUnsafeBytes { payload.copyMemory(from: $0.baseAddress!, byteCount: count) }
-        output.removeAll(keepingCapacity: count <= 65_536)
+        output.removeAll()
         var buf = uv_buf_init(payload.assumingMemoryBound(to: CChar.self), UInt32(count))
         let rc = uv_write(request, stream, &buf, 1) { request, status in
             guard let request else { return }
