@@ -46,6 +46,7 @@ let package = Package(
             name: "RelayClient",
             dependencies: ["UVNet", "RelayWire"]
         ),
+        .target(name: "TurnClient", dependencies: ["UVNet", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "RelayBench",
             dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")]
@@ -56,6 +57,7 @@ let package = Package(
                 "RelayServer",
                 "RelayClient",
                 "RelayBench",
+                "TurnClient",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 "UVNet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -65,6 +67,7 @@ let package = Package(
         .testTarget(name: "UVNetTests", dependencies: ["UVNet"]),
         .testTarget(name: "RelayWireTests", dependencies: ["RelayWire"]),
         .testTarget(name: "RelayBenchTests", dependencies: ["RelayBench"]),
+        .testTarget(name: "TurnClientTests", dependencies: ["TurnClient", "UVNet"]),
         .testTarget(name: "RelayClientTests", dependencies: ["RelayClient", "RelayServer", "UVNet"]),
         .testTarget(
             name: "RelayServerTests",

@@ -10,6 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
+# The TURN client's integration tests run against coturn's turnserver.
+if ! command -v turnserver >/dev/null 2>&1; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq coturn >/dev/null
+fi
 swift build --build-tests
 swift test --skip-build "$@"
 if [ "${GAMERELAY_SKIP_DEPLOY_TESTS:-0}" != "1" ]; then

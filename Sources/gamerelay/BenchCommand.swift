@@ -4,6 +4,7 @@ import Logging
 import RelayBench
 import RelayServer
 import Synchronization
+import TurnClient
 import UVNet
 
 #if canImport(Glibc)
@@ -18,12 +19,27 @@ struct BenchCommand: ParsableCommand {
         discussion: """
         Without --relay, an in-process relay on 127.0.0.1 is measured (its per-member rate limit \
         raised so it measures capacity). Latency is one-way, receive time minus send time, on the \
-        generator's clock, with HdrHistogram's coordinated-omission correction at the send interval.
+        generator's clock, with HdrHistogram's coordinated-omission correction at the send interval. \
+        With --protocol turn the same schedule runs against a TURN server (e.g. coturn): every \
+        member holds an allocation with a channel bound to each other member of its session, and \
+        sends one ChannelData per receiver.
         """
     )
 
     @Option(help: "The relay to measure, HOST:PORT (default: an in-process relay).")
     var relay: HostPort?
+
+    @Option(name: .customLong("protocol"), help: "The relay's protocol: gamerelay or turn (turn needs --relay).")
+    var protocolKind: BenchProtocol = .gamerelay
+
+    @Option(help: "TURN long-term credential username (with --turn-password); without, the server must allow anonymous use.")
+    var turnUser: String?
+
+    @Option(help: "TURN long-term credential password.")
+    var turnPassword: String?
+
+    @Option(help: "The TURN realm to insist on (default: whatever the server announces).")
+    var turnRealm: String?
 
     @Option(help: "PID of the relay process, to report its CPU per forwarded datagram and peak RSS.")
     var relayPid: Int32?
@@ -66,6 +82,32 @@ struct BenchCommand: ParsableCommand {
         guard duration > 0, duration <= 3600 else { throw ValidationError("--duration must lie in (0, 3600]") }
         guard warmup >= 0, warmup <= 600 else { throw ValidationError("--warmup must lie in [0, 600]") }
         guard sessions * members <= 8000 else { throw ValidationError("--sessions × --members must be at most 8000") }
+        if protocolKind == .turn {
+            guard relay != nil else { throw ValidationError("--protocol turn needs --relay HOST:PORT of the TURN server") }
+            guard members <= ChannelData.bindableChannels.count else {
+                throw ValidationError("--protocol turn allows at most \(ChannelData.bindableChannels.count) members per session (one channel each)")
+            }
+            guard (turnUser == nil) == (turnPassword == nil) else { throw ValidationError("--turn-user and --turn-password go together") }
+            guard turnRealm == nil || turnUser != nil else { throw ValidationError("--turn-realm needs --turn-user and --turn-password") }
+        } else {
+            guard turnUser == nil, turnPassword == nil, turnRealm == nil else {
+                throw ValidationError("--turn-user, --turn-password and --turn-realm need --protocol turn")
+            }
+        }
+    }
+
+    /// The TURN credentials from the flags, if any.
+    private var turnCredentials: TurnCredentials? {
+        guard let turnUser, let turnPassword else { return nil }
+        return TurnCredentials(username: turnUser, password: turnPassword, realm: turnRealm)
+    }
+
+    /// How the summary names the relay: its address, `in-process`, or a `turn:` URI (RFC 7065).
+    private func targetName(_ target: HostPort, inProcess: Bool) -> String {
+        switch protocolKind {
+        case .turn: "turn:\(target)"
+        case .gamerelay: inProcess ? "in-process" : target.description
+        }
     }
 
     func run() throws {
@@ -120,8 +162,13 @@ struct BenchCommand: ParsableCommand {
         let runner = Blocking<LoopBound<BenchRunner>>.run(on: loop) { done in
             done.finish(LoopBound(BenchRunner(loop: loop, workload: workload), loop: loop))
         }!
+        let protocolKind = self.protocolKind
+        let credentials = turnCredentials
         let setUp = Blocking<String?>.run(on: loop, timeout: .seconds(120)) { done in
-            runner.value.setUp(host: target.host, port: target.port) { done.finish($0) }
+            switch protocolKind {
+            case .gamerelay: runner.value.setUp(host: target.host, port: target.port) { done.finish($0) }
+            case .turn: runner.value.setUpTurn(host: target.host, port: target.port, credentials: credentials) { done.finish($0) }
+            }
         }
         guard let setUpResult = setUp else { throw ValidationError("setting up \(workload.sessions * workload.members) members timed out") }
         if let failure = setUpResult { throw ValidationError("setting up the members failed: \(failure)") }
@@ -158,13 +205,13 @@ struct BenchCommand: ParsableCommand {
         let measurements = BenchMeasurements(
             sessions: workload.sessions, members: workload.members, payloadBytes: workload.payload,
             ratePerMember: workload.rate, fanout: workload.members - 1, durationSeconds: outcome.measuredSeconds,
-            warmupSeconds: Double(workload.warmup.components.seconds), target: inProcess == nil ? target.description : "in-process",
-            protocolName: "gamerelay", sent: outcome.sent, expected: outcome.expected, delivered: outcome.delivered,
+            warmupSeconds: Double(workload.warmup.components.seconds), target: targetName(target, inProcess: inProcess != nil),
+            protocolName: protocolKind.rawValue, sent: outcome.sent, expected: outcome.expected, delivered: outcome.delivered,
             duplicates: outcome.duplicates, reordered: outcome.reordered, sendFailures: outcome.sendFailures,
             latency: outcome.latency, sendLag: outcome.sendLag, generatorCPUNanos: outcome.generatorCPUNanos,
             relayCPUNanos: relayCPUNanos, relayPeakRSSBytes: rss,
             relayRateLimitDrops: counters.map { $0.drops(.rateLimited) },
-            memberPacketRateLimit: inProcess == nil ? 240 : nil,
+            memberPacketRateLimit: inProcess == nil && protocolKind == .gamerelay ? 240 : nil,
             startedAt: startedAt, hardware: Hardware.summary)
         return (BenchSummary(measurements), measurements)
     }

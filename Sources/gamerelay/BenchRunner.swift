@@ -1,10 +1,16 @@
 import CLibUV
 import RelayBench
 import RelayClient
+import TurnClient
 import UVNet
 
 /// The load generator of `gamerelay bench`: simulated members on one event loop that join
 /// sessions, send timestamped DATA on a fixed schedule and record what the others receive.
+///
+/// Each member reaches the relay through a ``BenchTransport``: a GameRelay client, or a TURN
+/// allocation with a channel bound to every other member of its session. The schedule, payload,
+/// receivers, sequence tracking and latency recording are the same for both; a TURN sender sends
+/// one ChannelData per receiver, and "expected" counts each of those.
 ///
 /// Loop-bound to the generator loop. Sends follow the schedule whatever the relay does (open
 /// loop, no coordinated omission): a member that falls behind sends the missed datagrams at once
@@ -36,11 +42,11 @@ final class BenchRunner {
     }
 
     private final class Member {
-        let client: RelayClient
+        var transport: BenchTransport
         var id: UInt16 = 0
         var nextPlanned: UInt64 = 0
         var trackers: [UInt16: SequenceTracker] = [:]
-        init(client: RelayClient) { self.client = client }
+        init(transport: BenchTransport) { self.transport = transport }
     }
 
     let loop: EventLoop
@@ -101,9 +107,11 @@ final class BenchRunner {
                     }
                     for index in 0..<workload.members {
                         let client = index == 0 ? creator : RelayClient(loop: loop)
-                        let member = Member(client: client)
+                        let member = Member(transport: .gamerelay(client))
                         members.append(member)
-                        client.onData = { [unowned self, unowned member] data in received(data, by: member) }
+                        client.onData = { [unowned self, unowned member] data in
+                            received(from: data.sender, sequence: data.sequence, payload: data.payload, by: member)
+                        }
                         let join = {
                             client.join(session: session.session, name: "bench") { joined in
                                 switch joined {
@@ -126,6 +134,85 @@ final class BenchRunner {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// Allocates a TURN relayed address for every member, then binds, on each member's
+    /// allocation, channel `0x4000 + j` to the relayed address of member `j` of the same session;
+    /// calls back with nil or an error.
+    ///
+    /// - Parameters:
+    ///   - host: The TURN server's IP literal.
+    ///   - credentials: Long-term credentials, or nil for a server without authentication.
+    func setUpTurn(host: String, port: Int, credentials: TurnCredentials?, _ completion: @escaping (String?) -> Void) {
+        let size = workload.members
+        var remaining = workload.sessions * size * (size - 1)
+        var failed = false
+        func fail(_ message: String) {
+            guard !failed else { return }
+            failed = true
+            completion(message)
+        }
+        for _ in 0..<workload.sessions {
+            var session: [(member: Member, allocation: TurnAllocation)] = []
+            var relayed = [SocketAddress?](repeating: nil, count: size)
+            var allocated = 0
+            for index in 0..<size {
+                let allocation = TurnAllocation(loop: loop, credentials: credentials)
+                let member = Member(transport: .turn(allocation, channels: []))
+                members.append(member)
+                session.append((member, allocation))
+                allocation.onChannelData = { [unowned self, unowned member] channel, payload in
+                    received(from: channel &- ChannelData.bindableChannels.lowerBound, sequence: nil, payload: payload, by: member)
+                }
+                do {
+                    try allocation.connect(host: host, port: port)
+                } catch {
+                    return fail("connect to \(host):\(port): \(error)")
+                }
+                allocation.allocate { [self] result in
+                    switch result {
+                    case .failure(let error): fail("allocate: \(error)")
+                    case .success(let address):
+                        relayed[index] = address
+                        allocated += 1
+                        guard allocated == size else { return }
+                        bindChannels(session, relayed.compactMap { $0 }) { error in
+                            if let error { return fail(error) }
+                            remaining -= size * (size - 1)
+                            if remaining == 0, !failed { completion(nil) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Binds every allocation of one session to every other's relayed address; channel numbers
+    /// name the sender's index in the session.
+    private func bindChannels(_ session: [(member: Member, allocation: TurnAllocation)], _ relayed: [SocketAddress],
+                              _ completion: @escaping (String?) -> Void) {
+        let size = session.count
+        var pending = size * (size - 1)
+        var failed = false
+        for (index, entry) in session.enumerated() {
+            for peer in 0..<size where peer != index {
+                let channel = ChannelData.bindableChannels.lowerBound + UInt16(peer)
+                entry.allocation.bindChannel(to: relayed[peer], channel: channel) { result in
+                    guard !failed else { return }
+                    if case .failure(let error) = result {
+                        failed = true
+                        return completion("channel bind: \(error)")
+                    }
+                    pending -= 1
+                    guard pending == 0 else { return }
+                    for (position, entry) in session.enumerated() {
+                        let channels = (0..<size).filter { $0 != position }.map { ChannelData.bindableChannels.lowerBound + UInt16($0) }
+                        entry.member.transport = .turn(entry.allocation, channels: channels)
+                    }
+                    completion(nil)
                 }
             }
         }
@@ -163,7 +250,6 @@ final class BenchRunner {
 
     private func tick() {
         let now = uv_hrtime()
-        let fanout = UInt64(workload.members - 1)
         for member in members {
             while member.nextPlanned <= now, member.nextPlanned < sendEnd {
                 let planned = member.nextPlanned
@@ -173,15 +259,15 @@ final class BenchRunner {
                     bytes.storeBytes(of: planned.bigEndian, toByteOffset: 0, as: UInt64.self)
                     bytes.storeBytes(of: sentAt.bigEndian, toByteOffset: 8, as: UInt64.self)
                 }
-                let ok = payload.withUnsafeBytes { (try? member.client.send($0)) != nil }
+                let transport = member.transport
+                let result = payload.withUnsafeBytes { transport.send($0) }
                 guard planned >= measureStart else { continue }
                 sendLag.recordRaw(nanoseconds: sentAt &- planned)
-                if ok {
+                if result.sent > 0 {
                     sent += 1
-                    expected += fanout
-                } else {
-                    sendFailures += 1
+                    expected += UInt64(fanout(of: transport, sent: result.sent))
                 }
+                sendFailures += UInt64(result.failed)
             }
         }
         if now - lastProgress >= 1_000_000_000, let onProgress {
@@ -192,13 +278,25 @@ final class BenchRunner {
         }
     }
 
-    private func received(_ data: ReceivedData, by member: Member) {
+    /// The receivers one send reaches: the relay fans a GameRelay DATA out to the other
+    /// members; each ChannelData the kernel took reaches one.
+    @inline(__always)
+    private func fanout(of transport: BenchTransport, sent: Int) -> Int {
+        if case .gamerelay = transport { return workload.members - 1 }
+        return sent
+    }
+
+    /// Records one delivery. `sequence` nil (TURN, whose frames carry none) derives it from the
+    /// planned send time: a sender's planned times step by exactly `interval`, so
+    /// `planned / interval` counts up by one per message.
+    private func received(from sender: UInt16, sequence: UInt32?, payload: UnsafeRawBufferPointer, by member: Member) {
         let now = uv_hrtime()
-        guard data.payload.count >= 16 else { return }
-        let planned = UInt64(bigEndian: data.payload.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
-        let sentAt = UInt64(bigEndian: data.payload.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        guard payload.count >= 16 else { return }
+        let planned = UInt64(bigEndian: payload.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        let sentAt = UInt64(bigEndian: payload.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         guard planned >= measureStart, planned < sendEnd else { return }
-        switch member.trackers[data.sender, default: SequenceTracker()].record(data.sequence) {
+        let sequence = sequence ?? UInt32(truncatingIfNeeded: planned / interval)
+        switch member.trackers[sender, default: SequenceTracker()].record(sequence) {
         case .duplicate:
             duplicates += 1
             return
@@ -218,10 +316,10 @@ final class BenchRunner {
                 measuredSeconds: Double(sendEnd - measureStart) / 1e9)
     }
 
-    /// Closes every client.
+    /// Closes every client and allocation.
     func tearDown() {
         ticker?.close()
-        for member in members { member.client.close() }
+        for member in members { member.transport.close() }
         members.removeAll()
     }
 }

@@ -28,6 +28,9 @@ struct RelayClientTests {
                 var config = RelayConfig()
                 config.host = host
                 config.port = 0
+                // Setting up many clients on a loaded machine can take longer than the default 10 s
+                // binding idle timeout; the tests here are not about idling.
+                config.idleTimeout = .seconds(300)
                 configure(&config)
                 var logger = Logger(label: "client-test")
                 logger.logLevel = .warning

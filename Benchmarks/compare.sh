@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Compares gamerelay with coturn on loopback, with the same load generator (`gamerelay bench`,
+# `--protocol gamerelay|turn`): the relay under test pinned to core 0, one at a time, the
+# generator pinned to core 1. Workloads, each run on both relays in turn (order flipped from one
+# workload to the next):
+#   (a) fan-out 1 (2 members/session): highest delivered rate with < 1 % loss (fixed ladder)
+#   (b) fan-out 7 (8 members/session): the same
+#   (c) fan-out 7 at a fixed load below saturation (~150k delivered/s): relay CPU µs per delivery
+#   (d) 50 sessions × 8 members at 30 Hz, 100 B: one-way latency p50/p99
+# Prints a table with both relays' figures and gamerelay/coturn ratios; flags runs whose JSON
+# summary carries a "generator-bound" warning. Loopback (127.0.0.1) only; stops itself within
+# 5 minutes and kills everything it started.
+#
+# Needs: swift, coturn (turnserver, turnutils_stunclient), jq, taskset (util-linux). Run from anywhere.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUDGET_SECONDS=${COMPARE_BUDGET_SECONDS:-290}
+WORK="$(mktemp -d /tmp/gamerelay-compare.XXXXXX)"
+RELAY_PID=""
+WATCHDOG_PID=""
+START=$SECONDS
+
+cleanup() {
+    local status=$?
+    stop_relay
+    if [[ -n "$WATCHDOG_PID" ]] && kill -0 "$WATCHDOG_PID" 2>/dev/null; then
+        pkill -P "$WATCHDOG_PID" sleep 2>/dev/null || true   # its sleep, by parent pid
+        kill "$WATCHDOG_PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'echo "compare.sh: interrupted" >&2; exit 130' INT TERM
+
+# The watchdog ends the script (and through the EXIT trap everything it started) at the budget.
+( sleep "$BUDGET_SECONDS"; echo "compare.sh: the ${BUDGET_SECONDS}s budget ran out; stopping" >&2; kill -TERM $$ ) &
+WATCHDOG_PID=$!
+
+for tool in swift turnserver turnutils_stunclient jq taskset; do
+    command -v "$tool" >/dev/null || { echo "compare.sh: $tool is missing (apt-get install -y coturn jq util-linux)" >&2; exit 2; }
+done
+[[ $(nproc) -ge 2 ]] || { echo "compare.sh: needs 2 cores (relay on 0, generator on 1)" >&2; exit 2; }
+
+remaining() { echo $(( BUDGET_SECONDS - (SECONDS - START) )); }
+
+echo "== building (release)"
+( cd "$REPO" && timeout "$(remaining)" swift build -c release --product gamerelay 2>&1 | tail -n 3 )
+BIN="$(cd "$REPO" && swift build -c release --product gamerelay --show-bin-path)/gamerelay"
+[[ -x "$BIN" ]] || { echo "compare.sh: no gamerelay binary at $BIN" >&2; exit 1; }
+
+free_port() {
+    # A TCP+UDP port on 127.0.0.1 that nothing listens on right now.
+    local port
+    for _ in $(seq 50); do
+        port=$(( 20000 + RANDOM % 20000 ))
+        if ! grep -qi ":$(printf '%04X' "$port") " /proc/net/udp /proc/net/tcp 2>/dev/null; then echo "$port"; return; fi
+    done
+    echo "compare.sh: no free port" >&2; exit 1
+}
+
+wait_udp_port() {
+    local hex; hex=$(printf '%04X' "$1")
+    for _ in $(seq 100); do
+        grep -qi "0100007F:$hex " /proc/net/udp && return 0
+        sleep 0.05
+    done
+    echo "compare.sh: nothing listens on udp 127.0.0.1:$1" >&2; return 1
+}
+
+stop_relay() {
+    if [[ -n "$RELAY_PID" ]] && kill -0 "$RELAY_PID" 2>/dev/null; then
+        kill -TERM "$RELAY_PID" 2>/dev/null || true
+        for _ in $(seq 40); do kill -0 "$RELAY_PID" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$RELAY_PID" 2>/dev/null || true
+        wait "$RELAY_PID" 2>/dev/null || true
+    fi
+    RELAY_PID=""
+}
+
+PORT=""
+start_gamerelay() {
+    PORT=$(free_port)
+    taskset -c 0 "$BIN" serve --host 127.0.0.1 --port "$PORT" --threads 1 \
+        --member-packet-rate 1000000 --member-byte-rate 1000000000 >"$WORK/gamerelay.log" 2>&1 &
+    RELAY_PID=$!
+    wait_udp_port "$PORT"
+}
+
+# coturn 4.6: -n ignores /etc/turnserver.conf; --relay-threads 1 gives one relay thread (the
+# listener, auth and admin threads are mostly idle, and taskset keeps them all on core 0).
+TURN_ARGS=(-n --no-auth --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --allow-loopback-peers
+           --relay-threads 1 --no-cli --no-tls --no-dtls --no-tcp --no-rfc5780 --no-software-attribute
+           --min-port 49152 --max-port 65535 --simple-log)
+start_coturn() {
+    PORT=$(free_port)
+    taskset -c 0 turnserver "${TURN_ARGS[@]}" --listening-port "$PORT" --log-file "$WORK/turnserver.log" \
+        --pidfile "$WORK/turnserver.pid" --db "$WORK/turndb" >/dev/null 2>&1 &
+    RELAY_PID=$!
+    wait_udp_port "$PORT"
+    # The port is bound before coturn serves it: wait for an answer to a STUN Binding request.
+    for _ in $(seq 100); do
+        timeout 1 turnutils_stunclient -p "$PORT" 127.0.0.1 >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "compare.sh: coturn does not answer on 127.0.0.1:$PORT" >&2; return 1
+}
+
+start_relay() { if [[ $1 == gamerelay ]]; then start_gamerelay; else start_coturn; fi; }
+
+# bench RELAY NAME ARGS...: one generator run on core 1; the JSON summary lands in $WORK/NAME.json.
+bench() {
+    local relay=$1 name=$2; shift 2
+    local proto=()
+    [[ $relay == coturn ]] && proto=(--protocol turn)
+    local limit; limit=$(remaining)
+    (( limit > 5 )) || { echo "compare.sh: out of time before $name" >&2; exit 1; }
+    if ! timeout "$(( limit < 90 ? limit : 90 ))" taskset -c 1 "$BIN" bench "${proto[@]}" --relay "127.0.0.1:$PORT" \
+            --relay-pid "$RELAY_PID" --json "$WORK/$name.json" "$@" >"$WORK/$name.out" 2>&1; then
+        echo "   $name: bench failed: $(tail -n 1 "$WORK/$name.out")" >&2
+        [[ $relay == coturn && -f "$WORK/turnserver.log" ]] && tail -n 5 "$WORK/turnserver.log" | sed 's/^/     turnserver: /' >&2
+        rm -f "$WORK/$name.json"
+        return 1
+    fi
+}
+
+field() { [[ -f "$WORK/$1.json" ]] && jq -r "$2 // empty" "$WORK/$1.json" || true; }
+
+FLAGS=()
+note_flags() {
+    local name=$1 label=$2 warning
+    [[ -f "$WORK/$name.json" ]] || return 0
+    while IFS= read -r warning; do
+        [[ -n "$warning" ]] && FLAGS+=("$label: $warning")
+    done < <(jq -r '.warnings[] | select(startswith("generator-bound"))' "$WORK/$name.json")
+}
+
+# ladder RELAY TAG SESSIONS MEMBERS RATES...: ascending per-member rates, stopping at the first
+# with >= 1 % loss; sets LADDER_BEST to the best delivered rate (0 when none passed).
+LADDER_BEST=0
+ladder() {
+    local relay=$1 tag=$2 sessions=$3 members=$4; shift 4
+    local best=0 rate name loss delivered
+    for rate in "$@"; do
+        name="$tag-$relay-$rate"
+        bench "$relay" "$name" --sessions "$sessions" --members "$members" --payload 100 --rate "$rate" \
+            --duration 3 --warmup 1 || break
+        loss=$(field "$name" .lossPercent)
+        delivered=$(field "$name" .deliveredPacketsPerSecond)
+        note_flags "$name" "($tag) $relay at $rate/s per member"
+        echo "   $relay $rate/s per member: delivered ${delivered%.*}/s, loss ${loss}%" >&2
+        if awk -v l="$loss" 'BEGIN { exit !(l < 1.0) }'; then best=${delivered%.*}; else break; fi
+    done
+    LADDER_BEST=$best
+}
+
+declare -A RESULT
+run_workload() {
+    local tag=$1 first=$2 second=$3
+    for relay in "$first" "$second"; do
+        echo "== ($tag) $relay" >&2
+        start_relay "$relay"
+        case $tag in
+            a) ladder "$relay" a 50 2 250 500 1000 1500 2000 3000 4000; RESULT[a-$relay]=$LADDER_BEST ;;
+            b) ladder "$relay" b 10 8 45 90 180 270 360 540 720; RESULT[b-$relay]=$LADDER_BEST ;;
+            c)
+                # 10 sessions × 8 members × 7 receivers × 268/s ≈ 150k delivered/s.
+                if bench "$relay" "c-$relay" --sessions 10 --members 8 --payload 100 --rate 268 --duration 5 --warmup 1; then
+                    RESULT[c-$relay]=$(field "c-$relay" .relayCPUMicrosPerForwarded)
+                    RESULT[c-delivered-$relay]=$(field "c-$relay" .deliveredPacketsPerSecond)
+                    RESULT[c-loss-$relay]=$(field "c-$relay" .lossPercent)
+                    note_flags "c-$relay" "(c) $relay"
+                fi ;;
+            d)
+                if bench "$relay" "d-$relay" --sessions 50 --members 8 --payload 100 --rate 30 --duration 5 --warmup 2; then
+                    RESULT[d50-$relay]=$(field "d-$relay" .latencyP50Micros)
+                    RESULT[d99-$relay]=$(field "d-$relay" .latencyP99Micros)
+                    RESULT[d-loss-$relay]=$(field "d-$relay" .lossPercent)
+                    note_flags "d-$relay" "(d) $relay"
+                fi ;;
+        esac
+        stop_relay
+    done
+}
+
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+run_workload a gamerelay coturn
+run_workload b coturn gamerelay
+run_workload c gamerelay coturn
+run_workload d coturn gamerelay
+
+ratio() { awk -v g="${1:-}" -v c="${2:-}" 'BEGIN { if (g == "" || c == "" || c + 0 == 0) print "n/a"; else printf "%.2f", g / c }'; }
+fmt() { [[ -n "${1:-}" ]] && printf "%.${2}f" "$1" || printf "n/a"; }
+
+echo
+echo "gamerelay vs coturn 4.6 on loopback: relay pinned to core 0 (gamerelay --threads 1, coturn --relay-threads 1),"
+echo "generator pinned to core 1; load average before the runs: $LOAD"
+printf '%-52s %14s %14s %10s\n' "workload" "gamerelay" "coturn" "g/c"
+printf '%-52s %14s %14s %10s\n' "(a) fan-out 1, max delivered/s with < 1 % loss" "${RESULT[a-gamerelay]:-n/a}" "${RESULT[a-coturn]:-n/a}" "$(ratio "${RESULT[a-gamerelay]:-}" "${RESULT[a-coturn]:-}")"
+printf '%-52s %14s %14s %10s\n' "(b) fan-out 7, max delivered/s with < 1 % loss" "${RESULT[b-gamerelay]:-n/a}" "${RESULT[b-coturn]:-n/a}" "$(ratio "${RESULT[b-gamerelay]:-}" "${RESULT[b-coturn]:-}")"
+printf '%-52s %14s %14s %10s\n' "(c) fan-out 7 @ ~150k/s, relay CPU µs per delivery" "$(fmt "${RESULT[c-gamerelay]:-}" 3)" "$(fmt "${RESULT[c-coturn]:-}" 3)" "$(ratio "${RESULT[c-gamerelay]:-}" "${RESULT[c-coturn]:-}")"
+printf '%-52s %14s %14s %10s\n' "    delivered/s in (c)" "$(fmt "${RESULT[c-delivered-gamerelay]:-}" 0)" "$(fmt "${RESULT[c-delivered-coturn]:-}" 0)" ""
+printf '%-52s %14s %14s %10s\n' "    loss % in (c)" "$(fmt "${RESULT[c-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[c-loss-coturn]:-}" 2)" ""
+printf '%-52s %14s %14s %10s\n' "(d) 50×8 @ 30 Hz, 100 B: one-way p50 µs" "$(fmt "${RESULT[d50-gamerelay]:-}" 1)" "$(fmt "${RESULT[d50-coturn]:-}" 1)" "$(ratio "${RESULT[d50-gamerelay]:-}" "${RESULT[d50-coturn]:-}")"
+printf '%-52s %14s %14s %10s\n' "(d) 50×8 @ 30 Hz, 100 B: one-way p99 µs" "$(fmt "${RESULT[d99-gamerelay]:-}" 1)" "$(fmt "${RESULT[d99-coturn]:-}" 1)" "$(ratio "${RESULT[d99-gamerelay]:-}" "${RESULT[d99-coturn]:-}")"
+printf '%-52s %14s %14s %10s\n' "    loss % in (d)" "$(fmt "${RESULT[d-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[d-loss-coturn]:-}" 2)" ""
+echo
+echo "A TURN sender sends one ChannelData per receiver (the protocol's cost): at fan-out 7 the generator"
+echo "sends 7 datagrams where gamerelay's sends 1, so TURN runs hit the generator's limit sooner."
+if (( ${#FLAGS[@]} > 0 )); then
+    echo "Generator-bound runs (figures are the generator's limit, not the relay's):"
+    for flag in "${FLAGS[@]}"; do echo "  ! $flag"; done
+else
+    echo "No run was generator-bound."
+fi
+echo "(total $(( SECONDS - START ))s)"
