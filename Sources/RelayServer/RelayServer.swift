@@ -370,7 +370,9 @@ public final class RelayServer {
         controlCounters.sessionsClosed &+= UInt64(expired.count)
         for session in expired { logger.debug("session expired unjoined", metadata: ["session": "\(session.id.hex)"]) }
         let controlIdle = config.controlIdleTimeout.nanoseconds
-        for connection in Array(connections.values) where connection.state == .open && now &- connection.lastActivity >= controlIdle {
+        // Filtering first allocates only when someone idled out; closing changes `connections`.
+        let silent = connections.values.filter { $0.state == .open && now &- $0.lastActivity >= controlIdle }
+        for connection in silent {
             logger.debug("control connection idle", metadata: ["peer": "\(connection.peer)"])
             connection.finish(reason: .timeout)
         }

@@ -12,7 +12,7 @@ import Glibc
 /// hand work to the loop with ``execute(_:)`` or ``submit(_:)``, the only thread-safe entry points
 /// (built on `uv_async_send`, the only thread-safe libuv call).
 public final class EventLoop: @unchecked Sendable {
-    // @unchecked: `uvLoop` and the handles are touched only on the loop thread (checked with
+    // @unchecked: `uvLoop`, `spare` and the handles are touched only on the loop thread (checked with
     // `assertInEventLoop()`); the cross-thread state is behind `state` and atomics.
 
     /// The libuv loop. Loop thread only.
@@ -189,12 +189,18 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// The other half of a double buffer for ``execute(_:)``'s queue. Loop thread only.
+    private var spare: [@Sendable () -> Void] = []
+
     private func runPending() {
-        let work = state.withLock { state -> [@Sendable () -> Void] in
-            defer { state.pending.removeAll(keepingCapacity: true) }
-            return state.pending
-        }
+        // Swap the queue with an empty spare rather than copying it: once both have grown, taking
+        // work allocates nothing.
+        var work = spare
+        spare = []
+        state.withLock { state in swap(&state.pending, &work) }
         for item in work { item() }
+        work.removeAll(keepingCapacity: true)
+        spare = work
     }
 
     /// Closes every handle still open on the loop, lets their close callbacks run, and ends the
