@@ -21,6 +21,9 @@ public final class DatagramSocket: LoopHandle {
     public var onReceiveBatchEnd: (() -> Void)?
     /// Called when receiving fails (flash.net `IOErrorEvent`).
     public var onIOError: ((SocketError) -> Void)?
+    /// Called once the socket has closed and libuv has released it (flash.net `Event.CLOSE`);
+    /// unlike ``Socket/onClose``, also after a local ``close(_:)``, since a datagram socket has no peer.
+    public var onClose: (() -> Void)?
 
     /// Whether ``bind(localPort:localAddress:)`` has succeeded.
     public private(set) var bound = false
@@ -258,8 +261,11 @@ public final class DatagramSocket: LoopHandle {
         onReceiveBatchEnd = nil
         onIOError = nil
         let completion = closeCompletion
+        let closed = onClose
         closeCompletion = nil
+        onClose = nil
         completion?()
+        closed?()
     }
 
     /// The local address the socket is bound to, or nil when unbound.
