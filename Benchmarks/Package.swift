@@ -14,8 +14,8 @@ let package = Package(
         .package(name: "GameRelay", path: "../"),
         // The relay's logger, set to warnings so the end-to-end relay prints nothing while measured.
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-        // The MallocInterposer trait is required: the default traits pull a package that is not
-        // mirrored here, and `traits: []` makes every malloc count read 0 (a silent pass).
+        // The MallocInterposer trait is required: the default traits pull in a further package this
+        // project does not use, and `traits: []` makes every malloc count read 0 (a silent pass).
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
     ],
     targets: [

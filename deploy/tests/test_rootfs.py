@@ -13,7 +13,7 @@ Environment:
   GAMERELAY_ROOTFS        where the prepared root is cached
                           (default: <repo>/.build-deploy/rootfs); rebuilt when
                           the runtime stage's FROM or RUN lines change.
-  GAMERELAY_DEBIAN_MIRROR Debian mirror (default http://deb.debian.org/debian).
+  GAMERELAY_DEBIAN_MIRROR Debian mirror (default: the archive the host's apt uses).
 Needs root (debootstrap, chroot, mount) and debootstrap installed.
 """
 
@@ -35,7 +35,22 @@ import relayproto
 from conftest import REPO, SCRATCH, require_tool
 
 ROOTFS = Path(os.environ.get("GAMERELAY_ROOTFS", SCRATCH / "rootfs"))
-MIRROR = os.environ.get("GAMERELAY_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+def _apt_mirror() -> str:
+    """The Debian archive the host's apt already uses (first `URIs:` or `deb` entry)."""
+    for path in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for line in path.read_text().splitlines():
+            if line.startswith("URIs:"):
+                return line.split()[1]
+    sources = Path("/etc/apt/sources.list")
+    if sources.exists():
+        for line in sources.read_text().splitlines():
+            parts = line.split()
+            if len(parts) > 1 and parts[0] == "deb":
+                return parts[1]
+    raise RuntimeError("no Debian mirror configured for apt; set GAMERELAY_DEBIAN_MIRROR")
+
+
+MIRROR = os.environ.get("GAMERELAY_DEBIAN_MIRROR") or _apt_mirror()
 MARKER = ".gamerelay-rootfs.json"
 CHROOT_ENV = {
     # What a container started from debian:bookworm-slim sees, and no more.
