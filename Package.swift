@@ -67,11 +67,13 @@ let package = Package(
         .testTarget(name: "UVNetTests", dependencies: ["UVNet"]),
         .testTarget(name: "RelayWireTests", dependencies: ["RelayWire"]),
         .testTarget(name: "RelayBenchTests", dependencies: ["RelayBench"]),
-        .testTarget(name: "TurnClientTests", dependencies: ["TurnClient", "UVNet"]),
-        .testTarget(name: "RelayClientTests", dependencies: ["RelayClient", "RelayServer", "UVNet"]),
+        // Helpers shared by the test targets (bounded waits, failures); not a product.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TurnClientTests", dependencies: ["TurnClient", "UVNet", "TestSupport"]),
+        .testTarget(name: "RelayClientTests", dependencies: ["RelayClient", "RelayServer", "UVNet", "TestSupport"]),
         .testTarget(
             name: "RelayServerTests",
-            dependencies: ["RelayServer", "RelayWire", "UVNet"]
+            dependencies: ["RelayServer", "RelayWire", "UVNet", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

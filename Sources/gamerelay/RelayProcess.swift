@@ -43,8 +43,8 @@ struct RelayProcess {
 
         let loop = EventLoop(name: "relay")
         let config = settings.config
-        let started = StartResult()
-        loop.execute {
+        // nil: listening; otherwise one line saying why the relay could not start.
+        let outcome = Blocking<String?>.run(on: loop) { started in
             do {
                 let server = RelayServer(loop: loop, config: config, logger: logger)
                 try server.start()
@@ -72,7 +72,7 @@ struct RelayProcess {
                 started.finish("\(error)")
             }
         }
-        if let failure = started.wait() {
+        if let failure = outcome ?? "the relay did not start" {
             Console.error("gamerelay: error: \(failure)\n")
             exit(1)
         }

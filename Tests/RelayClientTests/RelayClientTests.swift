@@ -2,6 +2,7 @@ import Logging
 import RelayClient
 import RelayServer
 import RelayWire
+import TestSupport
 import Testing
 import UVNet
 

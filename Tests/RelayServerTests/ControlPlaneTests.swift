@@ -1,6 +1,7 @@
 import Foundation
-import Synchronization
 import RelayServer
+import Synchronization
+import TestSupport
 import Testing
 
 @Suite("Control channel")

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import RelayServer
 import RelayWire
+import TestSupport
 import UVNet
 
 /// An in-process relay on its own loop, bound to loopback port 0, for one test.
@@ -69,10 +70,4 @@ final class TestRelay: Sendable {
         _ = try? await loop.submit { server.value.stop() }
         await loop.shutdown()
     }
-}
-
-/// A failed expectation inside test support code.
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -1,20 +1,23 @@
 import Synchronization
 
 /// Collects values that loop callbacks report, for a test to wait on with a deadline.
-final class Inbox<Value: Sendable>: Sendable {
+public final class Inbox<Value: Sendable>: Sendable {
     private let items = Mutex<[Value]>([])
 
+    /// Creates an empty inbox.
+    public init() {}
+
     /// Adds a value (any thread).
-    func put(_ value: Value) {
+    public func put(_ value: Value) {
         items.withLock { $0.append(value) }
     }
 
     /// Everything received so far.
-    var all: [Value] { items.withLock { $0 } }
+    public var all: [Value] { items.withLock { $0 } }
 
-    /// Waits until at least `count` values arrived, or throws after `timeout`.
+    /// Waits until at least `count` values arrived, or throws ``TestFailure`` after `timeout`.
     @discardableResult
-    func wait(for count: Int = 1, timeout: Duration = .seconds(20), _ what: String) async throws -> [Value] {
+    public func wait(for count: Int = 1, timeout: Duration = .seconds(20), _ what: String) async throws -> [Value] {
         let deadline = ContinuousClock.now + timeout
         while true {
             let snapshot = all
