@@ -3,13 +3,17 @@
 # `--protocol gamerelay|turn`): the relay under test pinned to core 0, one at a time, the
 # generator pinned to core 1. Workloads, each run on both relays in turn (order flipped from one
 # workload to the next):
-#   (a) fan-out 1 (2 members/session): highest delivered rate with < 1 % loss (fixed ladder)
+#   (a) fan-out 1 (2 members/session): highest delivered rate with < 1 % loss (a ladder of
+#       rates, then two bisection steps between the last rung passed and the first failed)
 #   (b) fan-out 7 (8 members/session): the same
 #   (c) fan-out 7 at a fixed load below saturation (~150k delivered/s): relay CPU µs per delivery
 #   (d) 50 sessions × 8 members at 30 Hz, 100 B: one-way latency p50/p99
+#   (e) RSS growth of a fresh relay from 0 to 1000 members joined and bound (125 × 8; for
+#       coturn, 1000 allocations with their channels), control connections included
 # Prints a table with both relays' figures and gamerelay/coturn ratios; flags runs whose JSON
-# summary carries a "generator-bound" warning. Loopback (127.0.0.1) only; stops itself within
-# 5 minutes and kills everything it started.
+# summary carries a "generator-bound" warning. A ladder stops at a generator-bound rung: the
+# generator can't offer more, so the relay's maximum is at least that figure, printed ">= N".
+# Loopback (127.0.0.1) only; stops itself within 5 minutes and kills everything it started.
 #
 # Needs: swift, coturn (turnserver, turnutils_stunclient), jq, taskset (util-linux). Run from anywhere.
 set -euo pipefail
@@ -80,10 +84,11 @@ stop_relay() {
 }
 
 PORT=""
+MEMBER_RATE=1000000   # the per-member limit raised, so the runs measure capacity
 start_gamerelay() {
     PORT=$(free_port)
     taskset -c 0 "$BIN" serve --host 127.0.0.1 --port "$PORT" --threads 1 \
-        --member-packet-rate 1000000 --member-byte-rate 1000000000 >"$WORK/gamerelay.log" 2>&1 &
+        --member-packet-rate "$MEMBER_RATE" --member-byte-rate 1000000000 >"$WORK/gamerelay.log" 2>&1 &
     RELAY_PID=$!
     wait_udp_port "$PORT"
 }
@@ -112,7 +117,7 @@ start_relay() { if [[ $1 == gamerelay ]]; then start_gamerelay; else start_cotur
 # bench RELAY NAME ARGS...: one generator run on core 1; the JSON summary lands in $WORK/NAME.json.
 bench() {
     local relay=$1 name=$2; shift 2
-    local proto=()
+    local proto=(--relay-member-packet-rate "$MEMBER_RATE")
     [[ $relay == coturn ]] && proto=(--protocol turn)
     local limit; limit=$(remaining)
     (( limit > 5 )) || { echo "compare.sh: out of time before $name" >&2; exit 1; }
@@ -136,23 +141,59 @@ note_flags() {
     done < <(jq -r '.warnings[] | select(startswith("generator-bound"))' "$WORK/$name.json")
 }
 
+generator_bound() { [[ -f "$WORK/$1.json" ]] && jq -e '[.warnings[] | select(startswith("generator-bound"))] | length > 0' "$WORK/$1.json" >/dev/null; }
+
+# rung RELAY TAG SESSIONS MEMBERS RATE: one ladder run; sets RUNG_PASSED (loss < 1 %),
+# RUNG_DELIVERED and RUNG_BOUND (generator-bound). Fails when the bench failed.
+rung() {
+    local relay=$1 tag=$2 sessions=$3 members=$4 rate=$5 name loss
+    name="$tag-$relay-$rate"
+    bench "$relay" "$name" --sessions "$sessions" --members "$members" --payload 100 --rate "$rate" \
+        --duration 3 --warmup 1 || return 1
+    loss=$(field "$name" .lossPercent)
+    RUNG_DELIVERED=$(field "$name" .deliveredPacketsPerSecond); RUNG_DELIVERED=${RUNG_DELIVERED%.*}
+    RUNG_PASSED=0; RUNG_BOUND=0
+    awk -v l="$loss" 'BEGIN { exit !(l < 1.0) }' && RUNG_PASSED=1
+    generator_bound "$name" && RUNG_BOUND=1
+    note_flags "$name" "($tag) $relay at $rate/s per member"
+    echo "   $relay $rate/s per member: delivered ${RUNG_DELIVERED}/s, loss ${loss}%, kernel drops at relay $(field "$name" .relaySocketDrops) / at generator $(field "$name" .generatorSocketDrops)$( ((RUNG_BOUND)) && echo ", generator-bound")" >&2
+}
+
 # ladder RELAY TAG SESSIONS MEMBERS RATES...: ascending per-member rates, stopping at the first
-# with >= 1 % loss; sets LADDER_BEST to the best delivered rate (0 when none passed).
+# with >= 1 % loss or the first generator-bound one, then bisecting twice between the last
+# passed and the first failed. Sets LADDER_BEST to the best delivered rate (0 when none passed)
+# and LADDER_BOUND to 1 when that best run was generator-bound (the relay's maximum is higher).
 LADDER_BEST=0
+LADDER_BOUND=0
 ladder() {
     local relay=$1 tag=$2 sessions=$3 members=$4; shift 4
-    local best=0 rate name loss delivered
+    local best=0 bound=0 passed_rate=0 failed_rate=0 rate step
     for rate in "$@"; do
-        name="$tag-$relay-$rate"
-        bench "$relay" "$name" --sessions "$sessions" --members "$members" --payload 100 --rate "$rate" \
-            --duration 3 --warmup 1 || break
-        loss=$(field "$name" .lossPercent)
-        delivered=$(field "$name" .deliveredPacketsPerSecond)
-        note_flags "$name" "($tag) $relay at $rate/s per member"
-        echo "   $relay $rate/s per member: delivered ${delivered%.*}/s, loss ${loss}%" >&2
-        if awk -v l="$loss" 'BEGIN { exit !(l < 1.0) }'; then best=${delivered%.*}; else break; fi
+        rung "$relay" "$tag" "$sessions" "$members" "$rate" || break
+        if (( RUNG_PASSED )); then
+            passed_rate=$rate
+            (( RUNG_DELIVERED > best )) && best=$RUNG_DELIVERED && bound=$RUNG_BOUND
+            (( RUNG_BOUND )) && break
+        else
+            failed_rate=$rate
+            break
+        fi
     done
+    if (( failed_rate > 0 && passed_rate > 0 )); then
+        for step in 1 2; do
+            rate=$(( (passed_rate + failed_rate) / 2 ))
+            (( rate > passed_rate && rate < failed_rate )) || break
+            rung "$relay" "$tag" "$sessions" "$members" "$rate" || break
+            if (( RUNG_PASSED )); then
+                passed_rate=$rate
+                (( RUNG_DELIVERED > best )) && best=$RUNG_DELIVERED && bound=$RUNG_BOUND
+            else
+                failed_rate=$rate
+            fi
+        done
+    fi
     LADDER_BEST=$best
+    LADDER_BOUND=$bound
 }
 
 declare -A RESULT
@@ -162,8 +203,11 @@ run_workload() {
         echo "== ($tag) $relay" >&2
         start_relay "$relay"
         case $tag in
-            a) ladder "$relay" a 50 2 250 500 1000 1500 2000 3000 4000; RESULT[a-$relay]=$LADDER_BEST ;;
-            b) ladder "$relay" b 10 8 45 90 180 270 360 540 720; RESULT[b-$relay]=$LADDER_BEST ;;
+            # 50 sessions × 2 members × R/s: 100·R delivered/s; 10 × 8 × 7 receivers × R/s: 560·R.
+            a) ladder "$relay" a 50 2 500 1000 1500 2000 2500 3000 3500 4000 5000
+               RESULT[a-$relay]=$LADDER_BEST; RESULT[a-bound-$relay]=$LADDER_BOUND ;;
+            b) ladder "$relay" b 10 8 90 180 270 360 450 540 720 900 1080
+               RESULT[b-$relay]=$LADDER_BEST; RESULT[b-bound-$relay]=$LADDER_BOUND ;;
             c)
                 # 10 sessions × 8 members × 7 receivers × 268/s ≈ 150k delivered/s.
                 if bench "$relay" "c-$relay" --sessions 10 --members 8 --payload 100 --rate 268 --duration 5 --warmup 1; then
@@ -179,6 +223,11 @@ run_workload() {
                     RESULT[d-loss-$relay]=$(field "d-$relay" .lossPercent)
                     note_flags "d-$relay" "(d) $relay"
                 fi ;;
+            e)
+                # A fresh relay: growth from no member to 1000 joined and bound, before any traffic.
+                if bench "$relay" "e-$relay" --sessions 125 --members 8 --payload 100 --rate 1 --duration 1 --warmup 0; then
+                    RESULT[e-$relay]=$(field "e-$relay" .relaySetupRSSGrowthMB)
+                fi ;;
         esac
         stop_relay
     done
@@ -189,25 +238,41 @@ run_workload a gamerelay coturn
 run_workload b coturn gamerelay
 run_workload c gamerelay coturn
 run_workload d coturn gamerelay
+run_workload e gamerelay coturn
 
 ratio() { awk -v g="${1:-}" -v c="${2:-}" 'BEGIN { if (g == "" || c == "" || c + 0 == 0) print "n/a"; else printf "%.2f", g / c }'; }
 fmt() { [[ -n "${1:-}" ]] && printf "%.${2}f" "$1" || printf "n/a"; }
+# A maximum whose best run was generator-bound is a lower bound, and so is gamerelay's ratio.
+atleast() { if [[ "${2:-0}" == 1 ]]; then printf ">= %s" "$1"; else printf "%s" "$1"; fi; }
+max_ratio() {
+    local r; r=$(ratio "${RESULT[$1-gamerelay]:-}" "${RESULT[$1-coturn]:-}")
+    if [[ $r != n/a && "${RESULT[$1-bound-coturn]:-0}" == 1 ]]; then r="~$r"
+    elif [[ $r != n/a && "${RESULT[$1-bound-gamerelay]:-0}" == 1 ]]; then r=">= $r"; fi
+    printf "%s" "$r"
+}
 
+HARDWARE="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(uname -m), Linux $(uname -r)"
 echo
-echo "gamerelay vs coturn 4.6 on loopback: relay pinned to core 0 (gamerelay --threads 1, coturn --relay-threads 1),"
-echo "generator pinned to core 1; load average before the runs: $LOAD"
+echo "gamerelay vs coturn $(turnserver --version 2>/dev/null | head -n 1 | tr -d '\r' || echo '?') on loopback, $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "hardware: $HARDWARE"
+echo "relay pinned to core 0 (gamerelay --threads 1, coturn --relay-threads 1), generator pinned to core 1;"
+echo "load average before the runs: $LOAD"
 printf '%-52s %14s %14s %10s\n' "workload" "gamerelay" "coturn" "g/c"
-printf '%-52s %14s %14s %10s\n' "(a) fan-out 1, max delivered/s with < 1 % loss" "${RESULT[a-gamerelay]:-n/a}" "${RESULT[a-coturn]:-n/a}" "$(ratio "${RESULT[a-gamerelay]:-}" "${RESULT[a-coturn]:-}")"
-printf '%-52s %14s %14s %10s\n' "(b) fan-out 7, max delivered/s with < 1 % loss" "${RESULT[b-gamerelay]:-n/a}" "${RESULT[b-coturn]:-n/a}" "$(ratio "${RESULT[b-gamerelay]:-}" "${RESULT[b-coturn]:-}")"
+printf '%-52s %14s %14s %10s\n' "(a) fan-out 1, max delivered/s with < 1 % loss" "$(atleast "${RESULT[a-gamerelay]:-n/a}" "${RESULT[a-bound-gamerelay]:-0}")" "$(atleast "${RESULT[a-coturn]:-n/a}" "${RESULT[a-bound-coturn]:-0}")" "$(max_ratio a)"
+printf '%-52s %14s %14s %10s\n' "(b) fan-out 7, max delivered/s with < 1 % loss" "$(atleast "${RESULT[b-gamerelay]:-n/a}" "${RESULT[b-bound-gamerelay]:-0}")" "$(atleast "${RESULT[b-coturn]:-n/a}" "${RESULT[b-bound-coturn]:-0}")" "$(max_ratio b)"
 printf '%-52s %14s %14s %10s\n' "(c) fan-out 7 @ ~150k/s, relay CPU µs per delivery" "$(fmt "${RESULT[c-gamerelay]:-}" 3)" "$(fmt "${RESULT[c-coturn]:-}" 3)" "$(ratio "${RESULT[c-gamerelay]:-}" "${RESULT[c-coturn]:-}")"
 printf '%-52s %14s %14s %10s\n' "    delivered/s in (c)" "$(fmt "${RESULT[c-delivered-gamerelay]:-}" 0)" "$(fmt "${RESULT[c-delivered-coturn]:-}" 0)" ""
 printf '%-52s %14s %14s %10s\n' "    loss % in (c)" "$(fmt "${RESULT[c-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[c-loss-coturn]:-}" 2)" ""
 printf '%-52s %14s %14s %10s\n' "(d) 50×8 @ 30 Hz, 100 B: one-way p50 µs" "$(fmt "${RESULT[d50-gamerelay]:-}" 1)" "$(fmt "${RESULT[d50-coturn]:-}" 1)" "$(ratio "${RESULT[d50-gamerelay]:-}" "${RESULT[d50-coturn]:-}")"
 printf '%-52s %14s %14s %10s\n' "(d) 50×8 @ 30 Hz, 100 B: one-way p99 µs" "$(fmt "${RESULT[d99-gamerelay]:-}" 1)" "$(fmt "${RESULT[d99-coturn]:-}" 1)" "$(ratio "${RESULT[d99-gamerelay]:-}" "${RESULT[d99-coturn]:-}")"
 printf '%-52s %14s %14s %10s\n' "    loss % in (d)" "$(fmt "${RESULT[d-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[d-loss-coturn]:-}" 2)" ""
+printf '%-52s %14s %14s %10s\n' "(e) RSS growth, 0 → 1000 bound members, MB" "$(fmt "${RESULT[e-gamerelay]:-}" 2)" "$(fmt "${RESULT[e-coturn]:-}" 2)" "$(ratio "${RESULT[e-gamerelay]:-}" "${RESULT[e-coturn]:-}")"
 echo
 echo "A TURN sender sends one ChannelData per receiver (the protocol's cost): at fan-out 7 the generator"
-echo "sends 7 datagrams where gamerelay's sends 1, so TURN runs hit the generator's limit sooner."
+echo "sends 7 datagrams where gamerelay's sends 1, so TURN runs hit the generator's limit sooner; and each"
+echo "delivery crosses coturn twice (sender's allocation, then the receiver's relayed address)."
+echo ">= N: the generator's limit was reached first; the relay's maximum is at least N. ~ before a ratio:"
+echo "coturn's best run was generator-bound too, so the ratio compares two lower bounds."
 if (( ${#FLAGS[@]} > 0 )); then
     echo "Generator-bound runs (figures are the generator's limit, not the relay's):"
     for flag in "${FLAGS[@]}"; do echo "  ! $flag"; done

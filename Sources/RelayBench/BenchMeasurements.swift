@@ -47,6 +47,14 @@ public struct BenchMeasurements: Sendable {
     public var relayRateLimitDrops: UInt64?
     /// The relay's per-member packet rate limit, in datagrams per second, when known.
     public var memberPacketRateLimit: Double?
+    /// Datagrams the kernel dropped at the relay's full receive queues in the window, when known.
+    public var relaySocketDrops: UInt64? = nil
+    /// Datagrams the kernel dropped at the generator's full receive queues in the window, when known.
+    public var generatorSocketDrops: UInt64? = nil
+    /// The relay's resident set size before the members connected, in bytes, when known.
+    public var relayRSSBeforeSetupBytes: UInt64? = nil
+    /// The relay's resident set size once every member was joined and bound, in bytes, when known.
+    public var relayRSSAfterSetupBytes: UInt64? = nil
     /// When the run started, as an ISO 8601 date.
     public var startedAt: String
     /// Free text describing the machine (CPU, cores, kernel).
@@ -76,6 +84,10 @@ public struct BenchMeasurements: Sendable {
         relayPeakRSSBytes: UInt64? = nil,
         relayRateLimitDrops: UInt64? = nil,
         memberPacketRateLimit: Double? = nil,
+        relaySocketDrops: UInt64? = nil,
+        generatorSocketDrops: UInt64? = nil,
+        relayRSSBeforeSetupBytes: UInt64? = nil,
+        relayRSSAfterSetupBytes: UInt64? = nil,
         startedAt: String,
         hardware: String
     ) {
@@ -101,6 +113,10 @@ public struct BenchMeasurements: Sendable {
         self.relayPeakRSSBytes = relayPeakRSSBytes
         self.relayRateLimitDrops = relayRateLimitDrops
         self.memberPacketRateLimit = memberPacketRateLimit
+        self.relaySocketDrops = relaySocketDrops
+        self.generatorSocketDrops = generatorSocketDrops
+        self.relayRSSBeforeSetupBytes = relayRSSBeforeSetupBytes
+        self.relayRSSAfterSetupBytes = relayRSSAfterSetupBytes
         self.startedAt = startedAt
         self.hardware = hardware
     }

@@ -45,6 +45,8 @@ public enum BenchReport {
         lines.append(row("reordered", "\(s.reordered)"))
         lines.append(row("send failures", "\(s.sendFailures)"))
         lines.append(row("relay rate-limit drops", s.relayRateLimitDrops.map { "\($0)" } ?? "n/a"))
+        lines.append(row("kernel drops at relay", s.relaySocketDrops.map { "\($0)" } ?? "n/a"))
+        lines.append(row("kernel drops at generator", s.generatorSocketDrops.map { "\($0)" } ?? "n/a"))
         lines.append("")
 
         lines.append("Throughput")
@@ -58,6 +60,9 @@ public enum BenchReport {
         )
         lines.append(row("generator CPU", "\(BenchFormat.fixed(s.generatorCPUPercent, digits: 1)) % of a core"))
         lines.append(row("relay peak RSS", s.relayPeakRSSMB.map { "\(BenchFormat.fixed($0, digits: 1)) MiB" } ?? "n/a"))
+        lines.append(
+            row("relay RSS growth, set-up", s.relaySetupRSSGrowthMB.map { "\(BenchFormat.fixed($0, digits: 2)) MB for \(s.sessions * s.members) members" } ?? "n/a")
+        )
         lines.append(row("send lag p99", "\(BenchFormat.micros(s.sendLagP99Micros)) µs"))
 
         if !s.warnings.isEmpty {

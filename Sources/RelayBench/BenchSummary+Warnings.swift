@@ -2,15 +2,24 @@ extension BenchSummary {
     /// The generator CPU share, in percent of one core, above which a run is generator-bound.
     static let generatorBoundCPUPercent = 90.0
 
+    /// The send lag that counts as a backlog whatever the send interval, in microseconds: five
+    /// ticks of the generator's 1 ms clock.
+    static let generatorSendLagAllowanceMicros = 5_000.0
+
     /// The warnings that apply to the figures already set on `self`, in the documented order.
     func computeWarnings() -> [String] {
         var warnings: [String] = []
         if ratePerMember > 0 {
             let intervalMicros = 1e6 / ratePerMember
-            if sendLagP99Micros > intervalMicros {
+            if intervalMicros >= Self.generatorSendLagAllowanceMicros, sendLagP99Micros > intervalMicros {
                 warnings.append(
                     "generator-bound: send lag p99 \(BenchFormat.micros(sendLagP99Micros)) µs "
                         + "exceeds the send interval \(BenchFormat.micros(intervalMicros)) µs"
+                )
+            } else if intervalMicros < Self.generatorSendLagAllowanceMicros, sendLagP99Micros > Self.generatorSendLagAllowanceMicros {
+                warnings.append(
+                    "generator-bound: send lag p99 \(BenchFormat.micros(sendLagP99Micros)) µs exceeds "
+                        + "\(BenchFormat.micros(Self.generatorSendLagAllowanceMicros)) µs, five ticks of the generator's 1 ms clock"
                 )
             }
         }
@@ -18,6 +27,9 @@ extension BenchSummary {
             warnings.append(
                 "generator-bound: the load generator used \(BenchFormat.fixed(generatorCPUPercent, digits: 1)) % of a core"
             )
+        }
+        if let drops = generatorSocketDrops, drops > 0 {
+            warnings.append("generator-bound: \(drops) datagrams dropped at the generator's full receive queues")
         }
         if let drops = relayRateLimitDrops, drops > 0 {
             warnings.append("rate-limited: \(drops) datagrams dropped by the relay's per-member rate limit")

@@ -47,6 +47,10 @@ public struct BenchSummary: Codable, Sendable, Equatable {
     public var sendFailures: UInt64
     /// Datagrams the relay dropped for its per-member rate limit, when known.
     public var relayRateLimitDrops: UInt64?
+    /// Datagrams the kernel dropped at the relay's full receive queues, when known: the relay fell behind.
+    public var relaySocketDrops: UInt64?
+    /// Datagrams the kernel dropped at the generator's full receive queues, when known: the generator fell behind.
+    public var generatorSocketDrops: UInt64?
     /// `(expected − delivered) / expected × 100`; `0` when nothing was expected, never negative.
     public var lossPercent: Double
 
@@ -83,6 +87,9 @@ public struct BenchSummary: Codable, Sendable, Equatable {
     public var generatorCPUPercent: Double
     /// The relay's peak resident set size in MiB (2²⁰ bytes), when known.
     public var relayPeakRSSMB: Double?
+    /// How much the relay's resident set grew while the members connected, joined and bound,
+    /// in MB (10⁶ bytes), when known; negative if it shrank.
+    public var relaySetupRSSGrowthMB: Double?
 
     /// Reasons not to take the figures at face value, one sentence each; empty when none apply.
     ///
@@ -93,9 +100,14 @@ public struct BenchSummary: Codable, Sendable, Equatable {
     ///
     /// Warnings are added, in this order, when:
     /// - the send lag p99 exceeds the planned send interval `1 / ratePerMember`
-    ///   ("generator-bound: send lag p99 X µs exceeds the send interval Y µs");
+    ///   ("generator-bound: send lag p99 X µs exceeds the send interval Y µs"), or, for
+    ///   intervals under 5 ms, exceeds 5 ms ("generator-bound: send lag p99 X µs exceeds 5000.0 µs,
+    ///   five ticks of the generator's 1 ms clock"): the generator sends on a 1 ms tick, so a lag
+    ///   of a tick or two is its schedule, a longer one a backlog;
     /// - the generator used more than 90 % of a core
     ///   ("generator-bound: the load generator used Z % of a core");
+    /// - the kernel dropped datagrams at the generator's receive queues
+    ///   ("generator-bound: N datagrams dropped at the generator's full receive queues");
     /// - the relay dropped datagrams for its per-member rate limit
     ///   ("rate-limited: N datagrams dropped by the relay's per-member rate limit");
     /// - the offered per-member rate exceeds the relay's known per-member limit
@@ -127,6 +139,8 @@ public struct BenchSummary: Codable, Sendable, Equatable {
         reordered = m.reordered
         sendFailures = m.sendFailures
         relayRateLimitDrops = m.relayRateLimitDrops
+        relaySocketDrops = m.relaySocketDrops
+        generatorSocketDrops = m.generatorSocketDrops
         if m.expected == 0 || m.delivered >= m.expected {
             lossPercent = 0
         } else {
@@ -153,6 +167,11 @@ public struct BenchSummary: Codable, Sendable, Equatable {
         }
         generatorCPUPercent = window > 0 ? Double(m.generatorCPUNanos) / (window * 1e7) : 0
         relayPeakRSSMB = m.relayPeakRSSBytes.map { Double($0) / 1_048_576 }
+        if let before = m.relayRSSBeforeSetupBytes, let after = m.relayRSSAfterSetupBytes {
+            relaySetupRSSGrowthMB = (Double(after) - Double(before)) / 1e6
+        } else {
+            relaySetupRSSGrowthMB = nil
+        }
 
         warnings = []
         warnings = computeWarnings()

@@ -72,6 +72,8 @@ public final class RelayServer {
     var controlPort: Int { controlAddress?.port ?? config.port }
     /// The UDP port, for replies that name it.
     var udpPort: Int { udpAddress?.port ?? 0 }
+    /// The receive buffer the kernel granted the control loop's UDP socket, for the start-up log.
+    private var udpReceiveBuffer = 0
 
     // MARK: Starting and stopping
 
@@ -108,6 +110,7 @@ public final class RelayServer {
             dataPlane = makeDataPlane(udp)
             controlAddress = control.localSocketAddress
             udpAddress = udp.localSocketAddress
+            udpReceiveBuffer = udp.receiveBufferSize
             break
         }
         for index in 1..<config.threads {
@@ -124,7 +127,8 @@ public final class RelayServer {
         let sweep = Timer(loop: loop)
         sweep.start(after: sweepInterval, repeating: sweepInterval) { [unowned self] in self.sweep() }
         sweepTimer = sweep
-        var metadata: Logger.Metadata = ["control": "\(controlAddress!)", "udp": "\(udpAddress!)"]
+        var metadata: Logger.Metadata = ["control": "\(controlAddress!)", "udp": "\(udpAddress!)",
+                                         "udp_receive_buffer": "\(udpReceiveBuffer)"]
         if let metricsAddress { metadata["metrics"] = "\(metricsAddress)" }
         logger.info("listening", metadata: metadata)
     }
@@ -146,11 +150,22 @@ public final class RelayServer {
             } else {
                 try udp.bind(localPort: port, localAddress: config.host)
             }
+            Self.enlargeReceiveBuffer(udp)
         } catch {
             udp.close()
             throw error
         }
         return udp
+    }
+
+    /// The receive buffer each UDP socket asks for. Clients send in bursts (a game tick's worth
+    /// at once) and a loop may be busy for a moment; Linux's default of about 200 KiB holds only a
+    /// few hundred small datagrams. The kernel caps the request at `net.core.rmem_max`.
+    static let udpReceiveBufferBytes = 4 << 20
+
+    /// Asks for ``udpReceiveBufferBytes``; a refusal leaves the kernel's default, which works.
+    static func enlargeReceiveBuffer(_ socket: DatagramSocket) {
+        _ = try? socket.requestReceiveBufferSize(udpReceiveBufferBytes)
     }
 
     private func makeDataPlane(_ socket: DatagramSocket) -> DataPlane {
@@ -179,6 +194,7 @@ public final class RelayServer {
             let socket = DatagramSocket(loop: dataLoop)
             do throws(SocketError) {
                 try socket.bind(localPort: port, localAddress: host, reusePort: true)
+                RelayServer.enlargeReceiveBuffer(socket)
                 try socket.receive()
             } catch {
                 socket.close()

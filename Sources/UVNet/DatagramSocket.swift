@@ -285,6 +285,35 @@ public final class DatagramSocket: LoopHandle {
     /// The connected port, or 0 (flash.net `remotePort`).
     public var remotePort: Int { remote?.port ?? 0 }
 
+    /// The kernel's receive buffer for this socket, in bytes (`SO_RCVBUF` as Linux reports it:
+    /// twice the size asked for, the other half being its bookkeeping); 0 when unbound or closed.
+    public var receiveBufferSize: Int {
+        loop.assertInEventLoop()
+        guard bound, !isClosed else { return 0 }
+        var value: Int32 = 0
+        return uv_recv_buffer_size(UVHandle.generic(handle), &value) == 0 ? Int(value) : 0
+    }
+
+    /// Asks the kernel for a receive buffer of `bytes`, so a burst that arrives while the loop is
+    /// busy waits in the queue instead of being dropped; Linux grants at most
+    /// `net.core.rmem_max`, silently.
+    ///
+    /// - Returns: The size granted, as ``receiveBufferSize`` reports it.
+    /// - Throws: ``SocketError`` `.closed`, `.invalidArgument` when `bytes` is not positive or the
+    ///   socket is not bound yet.
+    @discardableResult
+    public func requestReceiveBufferSize(_ bytes: Int) throws(SocketError) -> Int {
+        loop.assertInEventLoop()
+        try checkOpen("receive buffer")
+        guard bytes > 0, bytes <= Int(Int32.max) else {
+            throw SocketError(.invalidArgument, operation: "receive buffer", message: "the size must lie in 1...\(Int32.max)")
+        }
+        guard bound else { throw SocketError(.invalidArgument, operation: "receive buffer", message: "bind the socket first") }
+        var value = Int32(bytes)
+        try SocketError.check(uv_recv_buffer_size(UVHandle.generic(handle), &value), "receive buffer")
+        return receiveBufferSize
+    }
+
     /// The socket's file descriptor, for socket options libuv does not wrap; -1 when there is
     /// none, and once the socket is closed.
     public var fileDescriptor: Int32 {

@@ -44,6 +44,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "PID of the relay process, to report its CPU per forwarded datagram and peak RSS.")
     var relayPid: Int32?
 
+    @Option(help: "The relay's --member-packet-rate, for the rate-limit warning (default: 240, the relay's default).")
+    var relayMemberPacketRate: Double?
+
     @Option(help: "Sessions.")
     var sessions = 50
 
@@ -90,6 +93,9 @@ struct BenchCommand: ParsableCommand {
             guard (turnUser == nil) == (turnPassword == nil) else { throw ValidationError("--turn-user and --turn-password go together") }
             guard turnRealm == nil || turnUser != nil else { throw ValidationError("--turn-realm needs --turn-user and --turn-password") }
         } else {
+            guard relayMemberPacketRate == nil || relay != nil else {
+                throw ValidationError("--relay-member-packet-rate describes a relay given with --relay")
+            }
             guard turnUser == nil, turnPassword == nil, turnRealm == nil else {
                 throw ValidationError("--turn-user, --turn-password and --turn-realm need --protocol turn")
             }
@@ -164,6 +170,8 @@ struct BenchCommand: ParsableCommand {
         }!
         let protocolKind = self.protocolKind
         let credentials = turnCredentials
+        let relayPid = self.relayPid
+        let rssBeforeSetup = relayPid.flatMap { currentRSSBytes(pid: $0) }
         let setUp = Blocking<String?>.run(on: loop, timeout: .seconds(120)) { done in
             switch protocolKind {
             case .gamerelay: runner.value.setUp(host: target.host, port: target.port) { done.finish($0) }
@@ -172,15 +180,18 @@ struct BenchCommand: ParsableCommand {
         }
         guard let setUpResult = setUp else { throw ValidationError("setting up \(workload.sessions * workload.members) members timed out") }
         if let failure = setUpResult { throw ValidationError("setting up the members failed: \(failure)") }
+        let rssAfterSetup = relayPid.flatMap { currentRSSBytes(pid: $0) }
+        let drops = KernelDrops(relayPid: relayPid, inProcessPort: inProcess?.port)
 
         let relayCPU = Mutex<(start: UInt64?, end: UInt64?)>((nil, nil))
-        let relayPid = self.relayPid
+        let dropsAtStart = Mutex<(relay: UInt64?, generator: UInt64?)>((nil, nil))
         let startedAt = ISO8601DateFormatter().string(from: Date())
         let total = Double(workload.duration.components.seconds) + Double(workload.warmup.components.seconds) + 60
         let outcome = Blocking<BenchRunner.Outcome>.run(on: loop, timeout: .seconds(total)) { done in
             let bench = runner.value
             if progress { bench.onProgress = { Console.out("\r\u{1B}[K\($0)") } }
             bench.onWindowEdge = { isStart in
+                if isStart { dropsAtStart.withLock { $0 = drops.read() } }
                 let record: @Sendable (UInt64?) -> Void = { value in
                     relayCPU.withLock { if isStart { $0.start = value } else { $0.end = value } }
                 }
@@ -197,6 +208,8 @@ struct BenchCommand: ParsableCommand {
         }
         if progress { Console.out("\r\u{1B}[K") }
         guard let outcome else { throw ValidationError("the run did not finish") }
+        let dropsAtEnd = drops.read()
+        let dropsBefore = dropsAtStart.withLock { $0 }
         let cpu = relayCPU.withLock { $0 }
         let relayCPUNanos = cpu.start.flatMap { start in cpu.end.map { $0 &- start } }
         var rss: UInt64?
@@ -211,9 +224,41 @@ struct BenchCommand: ParsableCommand {
             latency: outcome.latency, sendLag: outcome.sendLag, generatorCPUNanos: outcome.generatorCPUNanos,
             relayCPUNanos: relayCPUNanos, relayPeakRSSBytes: rss,
             relayRateLimitDrops: counters.map { $0.drops(.rateLimited) },
-            memberPacketRateLimit: inProcess == nil && protocolKind == .gamerelay ? 240 : nil,
+            memberPacketRateLimit: inProcess == nil && protocolKind == .gamerelay ? relayMemberPacketRate ?? 240 : nil,
+            relaySocketDrops: dropsBefore.relay.flatMap { before in dropsAtEnd.relay.map { $0 &- before } },
+            generatorSocketDrops: dropsBefore.generator.flatMap { before in dropsAtEnd.generator.map { $0 &- before } },
+            relayRSSBeforeSetupBytes: rssBeforeSetup, relayRSSAfterSetupBytes: rssAfterSetup,
             startedAt: startedAt, hardware: Hardware.summary)
         return (BenchSummary(measurements), measurements)
+    }
+}
+
+/// Reads the kernel's receive-queue drop counts of the relay's and the generator's UDP sockets.
+///
+/// The generator's sockets are those of this process; an in-process relay's are told apart by
+/// its port. An external relay's are those of `--relay-pid`, looked up once its members'
+/// sockets exist (coturn opens one per allocation).
+struct KernelDrops: Sendable {
+    let relayInodes: Set<UInt64>?
+    let ownInodes: Set<UInt64>
+    let inProcessPort: UInt16?
+
+    init(relayPid: Int32?, inProcessPort: Int?) {
+        let relayInodes = relayPid.map { UDPSocketTable.socketInodes(ofProcess: $0) }
+        self.relayInodes = relayInodes?.isEmpty == true ? nil : relayInodes
+        ownInodes = UDPSocketTable.socketInodes(ofProcess: getpid())
+        self.inProcessPort = inProcessPort.map { UInt16($0) }
+    }
+
+    /// The drops so far, each nil when unknown.
+    func read() -> (relay: UInt64?, generator: UInt64?) {
+        guard let table = UDPSocketTable.current(), !ownInodes.isEmpty else { return (nil, nil) }
+        let own = table.drops(inodes: ownInodes)
+        if let inProcessPort {
+            let relay = table.drops(localPorts: [inProcessPort])
+            return (relay, own &- relay)
+        }
+        return (relayInodes.map { table.drops(inodes: $0) }, own)
     }
 }
 

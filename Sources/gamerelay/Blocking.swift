@@ -52,8 +52,18 @@ func processCPUNanos(pid: Int32) -> UInt64? {
 
 /// Peak resident set size (`VmHWM`) of process `pid`, in bytes.
 func peakRSSBytes(pid: Int32) -> UInt64? {
+    statusBytes(pid: pid, field: "VmHWM:")
+}
+
+/// Resident set size (`VmRSS`) of process `pid`, in bytes.
+func currentRSSBytes(pid: Int32) -> UInt64? {
+    statusBytes(pid: pid, field: "VmRSS:")
+}
+
+/// A `kB` field of `/proc/PID/status`, in bytes.
+private func statusBytes(pid: Int32, field: String) -> UInt64? {
     guard let text = readSmallFile("/proc/\(pid)/status") else { return nil }
-    for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+    for line in text.split(separator: "\n") where line.hasPrefix(field) {
         let digits = line.split(separator: " ").dropFirst().first.flatMap { UInt64($0) }
         return digits.map { $0 * 1024 }
     }

@@ -2,7 +2,8 @@ import RelayBench
 
 extension BenchMeasurements {
     /// A clean run: 50/s per member (20 ms interval), 10 µs send lag, 10 % generator CPU,
-    /// 1 % loss, no rate limiting, no send failures.
+    /// 1 % loss (5 datagrams dropped at the relay's sockets), no rate limiting, no send failures,
+    /// 1.5 MB of relay RSS growth during set-up.
     static func fixture() -> BenchMeasurements {
         var latency = LatencyRecorder()
         for micros in UInt64(1) ... 1_000 {
@@ -35,6 +36,10 @@ extension BenchMeasurements {
             relayPeakRSSBytes: 10 * 1_048_576,
             relayRateLimitDrops: 0,
             memberPacketRateLimit: 100,
+            relaySocketDrops: 5,
+            generatorSocketDrops: 0,
+            relayRSSBeforeSetupBytes: 10_000_000,
+            relayRSSAfterSetupBytes: 11_500_000,
             startedAt: "2025-01-02T03:04:05Z",
             hardware: "2 cores, Linux"
         )

@@ -22,6 +22,7 @@ struct BenchReportTests {
             "2.020 µs",
             "10.0 % of a core",
             "10.0 MiB",
+            "1.50 MB for 40 members",
             "10.00 µs",
             "WARNING: send failures: 3 datagrams the kernel refused",
         ]
@@ -29,6 +30,9 @@ struct BenchReportTests {
             #expect(table.contains(fragment), "missing \(fragment)")
         }
         #expect(table.hasSuffix("\n"))
+        let lines = table.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("  kernel drops at relay ") && $0.hasSuffix(" 5") })
+        #expect(lines.contains { $0.hasPrefix("  kernel drops at generator ") && $0.hasSuffix(" 0") })
     }
 
     @Test("the table aligns percentiles under their headers and values in one column")
@@ -60,8 +64,11 @@ struct BenchReportTests {
         m.relayCPUNanos = nil
         m.relayPeakRSSBytes = nil
         m.relayRateLimitDrops = nil
+        m.relaySocketDrops = nil
+        m.generatorSocketDrops = nil
+        m.relayRSSAfterSetupBytes = nil
         let table = BenchReport.table(BenchSummary(m))
-        #expect(table.components(separatedBy: "n/a").count - 1 == 3)
+        #expect(table.components(separatedBy: "n/a").count - 1 == 6)
         #expect(!table.contains("WARNING"))
     }
 
@@ -74,6 +81,9 @@ struct BenchReportTests {
             m.relayPeakRSSBytes = nil
             m.relayRateLimitDrops = nil
             m.memberPacketRateLimit = nil
+            m.relaySocketDrops = nil
+            m.generatorSocketDrops = nil
+            m.relayRSSBeforeSetupBytes = nil
         }
         let summary = BenchSummary(m)
         let json = try BenchReport.json(summary)

@@ -42,6 +42,19 @@ struct BenchSummaryTests {
         #expect(s.expected == 1_000)
         #expect(s.delivered == 990)
         #expect(s.relayRateLimitDrops == 0)
+        #expect(s.relaySocketDrops == 5)
+        #expect(s.generatorSocketDrops == 0)
+    }
+
+    @Test("set-up RSS growth is after minus before, in MB, and nil unless both are known")
+    func setupGrowth() {
+        #expect(BenchSummary(.fixture()).relaySetupRSSGrowthMB == 1.5)
+        var shrank = BenchMeasurements.fixture()
+        shrank.relayRSSAfterSetupBytes = 9_750_000
+        #expect(BenchSummary(shrank).relaySetupRSSGrowthMB == -0.25)
+        var unknown = BenchMeasurements.fixture()
+        unknown.relayRSSBeforeSetupBytes = nil
+        #expect(BenchSummary(unknown).relaySetupRSSGrowthMB == nil)
     }
 
     @Test("loss is zero when nothing was expected and never negative",
@@ -78,7 +91,7 @@ struct BenchSummaryTests {
 
     /// Each warning, with a change that triggers it and a boundary change that does not.
     enum Warning: CaseIterable, Sendable {
-        case sendLag, generatorCPU, rateLimitDrops, rateAboveLimit, sendFailures, clamped
+        case sendLag, generatorCPU, generatorDrops, rateLimitDrops, rateAboveLimit, sendFailures, clamped
 
         func trigger(_ m: inout BenchMeasurements) {
             switch self {
@@ -88,6 +101,8 @@ struct BenchSummaryTests {
                 m.sendLag = lag
             case .generatorCPU:
                 m.generatorCPUNanos = 9_500_000_000
+            case .generatorDrops:
+                m.generatorSocketDrops = 4
             case .rateLimitDrops:
                 m.relayRateLimitDrops = 7
             case .rateAboveLimit:
@@ -107,6 +122,8 @@ struct BenchSummaryTests {
                 m.sendLag = lag
             case .generatorCPU:
                 m.generatorCPUNanos = 9_000_000_000
+            case .generatorDrops:
+                m.generatorSocketDrops = 0
             case .rateLimitDrops:
                 m.relayRateLimitDrops = nil
             case .rateAboveLimit:
@@ -124,6 +141,8 @@ struct BenchSummaryTests {
                 "generator-bound: send lag p99 30000.0 µs exceeds the send interval 20000.0 µs"
             case .generatorCPU:
                 "generator-bound: the load generator used 95.0 % of a core"
+            case .generatorDrops:
+                "generator-bound: 4 datagrams dropped at the generator's full receive queues"
             case .rateLimitDrops:
                 "rate-limited: 7 datagrams dropped by the relay's per-member rate limit"
             case .rateAboveLimit:
@@ -151,6 +170,22 @@ struct BenchSummaryTests {
         #expect(BenchSummary(m).warnings.isEmpty)
     }
 
+    @Test("at intervals under 5 ms, send lag counts as a backlog only beyond five 1 ms ticks",
+          arguments: [(UInt64(4_900_000), false), (UInt64(5_100_000), true)])
+    func sendLagAtHighRates(lagNanos: UInt64, warned: Bool) {
+        var m = BenchMeasurements.fixture()
+        m.ratePerMember = 1_000
+        m.memberPacketRateLimit = nil
+        var lag = LatencyRecorder()
+        lag.recordRaw(nanoseconds: lagNanos)
+        m.sendLag = lag
+        let warnings = BenchSummary(m).warnings
+        #expect(warnings.contains { $0.hasPrefix("generator-bound: send lag p99") } == warned)
+        if warned {
+            #expect(warnings.first?.hasSuffix("exceeds 5000.0 µs, five ticks of the generator's 1 ms clock") == true)
+        }
+    }
+
     @Test("the per-member limit warning needs a known limit")
     func unknownLimit() {
         var m = BenchMeasurements.fixture()
@@ -168,7 +203,7 @@ struct BenchSummaryTests {
         let warnings = BenchSummary(m).warnings
         #expect(warnings.count == Warning.allCases.count)
         #expect(warnings.map { String($0.prefix(12)) } == [
-            "generator-bo", "generator-bo", "rate-limited", "rate-limited", "send failure", "clamped: 1 l",
+            "generator-bo", "generator-bo", "generator-bo", "rate-limited", "rate-limited", "send failure", "clamped: 1 l",
         ])
     }
 }

@@ -472,4 +472,26 @@ import Glibc
             #expect(limits == [1252, 1252, 1232])
         }
     }
+
+    /// Linux grants twice the request (half is its bookkeeping), up to `net.core.rmem_max`; 64 KiB
+    /// is below any kernel's default maximum, so the grant is exact.
+    @Test func receiveBufferRequestIsGrantedAndReported() async throws {
+        try await withLoop { loop in
+            let (before, granted, after, codes) = try await loop.submit {
+                let socket = DatagramSocket(loop: loop)
+                defer { socket.close() }
+                let unbound = thrownCode { try socket.requestReceiveBufferSize(65_536) }
+                try socket.bind(localPort: 0, localAddress: "127.0.0.1")
+                let before = socket.receiveBufferSize
+                let granted = try socket.requestReceiveBufferSize(65_536)
+                let after = socket.receiveBufferSize
+                let zero = thrownCode { try socket.requestReceiveBufferSize(0) }
+                return (before, granted, after, [unbound, zero])
+            }
+            #expect(before > 0)
+            #expect(granted == 131_072)
+            #expect(after == granted)
+            #expect(codes == [.invalidArgument, .invalidArgument])
+        }
+    }
 }
