@@ -72,8 +72,9 @@ public final class RelayServer {
     var controlPort: Int { controlAddress?.port ?? config.port }
     /// The UDP port, for replies that name it.
     var udpPort: Int { udpAddress?.port ?? 0 }
-    /// The receive buffer the kernel granted the control loop's UDP socket, for the start-up log.
-    private var udpReceiveBuffer = 0
+    /// The receive buffer the kernel granted the control loop's UDP socket, in bytes as Linux
+    /// reports it (twice the usable size); 0 before ``start()``.
+    public private(set) var udpReceiveBuffer = 0
 
     // MARK: Starting and stopping
 

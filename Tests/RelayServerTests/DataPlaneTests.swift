@@ -7,6 +7,16 @@ import Testing
 struct DataPlaneTests {
     static let broadcast: UInt16 = 0xFFFF
 
+    /// Linux grants twice the request, capped at twice `net.core.rmem_max`.
+    @Test func theUDPSocketGetsTheLargerReceiveBuffer() async throws {
+        let relay = try await TestRelay.start()
+        defer { Task { await relay.stop() } }
+        let text = try String(contentsOfFile: "/proc/sys/net/core/rmem_max", encoding: .utf8)
+        let cap = try #require(Int(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+        let granted = try await relay.read { $0.udpReceiveBuffer }
+        #expect(granted == 2 * min(4 << 20, cap))
+    }
+
     @Test func bindNeedsTheCookieRoundTripAndAnnouncesTheAddress() async throws {
         let relay = try await TestRelay.start()
         defer { Task { await relay.stop() } }
