@@ -184,14 +184,16 @@ struct BenchCommand: ParsableCommand {
         let drops = KernelDrops(relayPid: relayPid, inProcessPort: inProcess?.port)
 
         let relayCPU = Mutex<(start: UInt64?, end: UInt64?)>((nil, nil))
-        let dropsAtStart = Mutex<(relay: UInt64?, generator: UInt64?)>((nil, nil))
+        // Read at the window's start and after the drain, before tear-down closes the sockets
+        // (and, for coturn, the allocations' relayed sockets) whose counts these are.
+        let dropsAtEdges = Mutex<(start: (relay: UInt64?, generator: UInt64?), end: (relay: UInt64?, generator: UInt64?))>(((nil, nil), (nil, nil)))
         let startedAt = ISO8601DateFormatter().string(from: Date())
         let total = Double(workload.duration.components.seconds) + Double(workload.warmup.components.seconds) + 60
         let outcome = Blocking<BenchRunner.Outcome>.run(on: loop, timeout: .seconds(total)) { done in
             let bench = runner.value
             if progress { bench.onProgress = { Console.out("\r\u{1B}[K\($0)") } }
             bench.onWindowEdge = { isStart in
-                if isStart { dropsAtStart.withLock { $0 = drops.read() } }
+                if isStart { dropsAtEdges.withLock { $0.start = drops.read() } }
                 let record: @Sendable (UInt64?) -> Void = { value in
                     relayCPU.withLock { if isStart { $0.start = value } else { $0.end = value } }
                 }
@@ -202,14 +204,14 @@ struct BenchCommand: ParsableCommand {
                 }
             }
             bench.run(drain: .milliseconds(500)) { outcome in
+                dropsAtEdges.withLock { $0.end = drops.read() }
                 bench.tearDown()
                 done.finish(outcome)
             }
         }
         if progress { Console.out("\r\u{1B}[K") }
         guard let outcome else { throw ValidationError("the run did not finish") }
-        let dropsAtEnd = drops.read()
-        let dropsBefore = dropsAtStart.withLock { $0 }
+        let (dropsBefore, dropsAtEnd) = dropsAtEdges.withLock { $0 }
         let cpu = relayCPU.withLock { $0 }
         let relayCPUNanos = cpu.start.flatMap { start in cpu.end.map { $0 &- start } }
         var rss: UInt64?
@@ -225,8 +227,8 @@ struct BenchCommand: ParsableCommand {
             relayCPUNanos: relayCPUNanos, relayPeakRSSBytes: rss,
             relayRateLimitDrops: counters.map { $0.drops(.rateLimited) },
             memberPacketRateLimit: inProcess == nil && protocolKind == .gamerelay ? relayMemberPacketRate ?? 240 : nil,
-            relaySocketDrops: dropsBefore.relay.flatMap { before in dropsAtEnd.relay.map { $0 &- before } },
-            generatorSocketDrops: dropsBefore.generator.flatMap { before in dropsAtEnd.generator.map { $0 &- before } },
+            relaySocketDrops: KernelDrops.difference(dropsBefore.relay, dropsAtEnd.relay),
+            generatorSocketDrops: KernelDrops.difference(dropsBefore.generator, dropsAtEnd.generator),
             relayRSSBeforeSetupBytes: rssBeforeSetup, relayRSSAfterSetupBytes: rssAfterSetup,
             startedAt: startedAt, hardware: Hardware.summary)
         return (BenchSummary(measurements), measurements)
@@ -248,6 +250,12 @@ struct KernelDrops: Sendable {
         self.relayInodes = relayInodes?.isEmpty == true ? nil : relayInodes
         ownInodes = UDPSocketTable.socketInodes(ofProcess: getpid())
         self.inProcessPort = inProcessPort.map { UInt16($0) }
+    }
+
+    /// `end − start`, or nil when either is unknown or the count went down (a socket closed).
+    static func difference(_ start: UInt64?, _ end: UInt64?) -> UInt64? {
+        guard let start, let end, end >= start else { return nil }
+        return end - start
     }
 
     /// The drops so far, each nil when unknown.
