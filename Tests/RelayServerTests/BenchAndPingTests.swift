@@ -37,6 +37,12 @@ struct BenchAndPingTests {
         #expect(try await bench.waitForExit(timeout: .seconds(60)) == 0, "stderr: \(bench.stderrText())")
         let table = try bench.readAll()
         #expect(table.contains("loss") && table.contains("0.00 %"), "\(table)")
+        // With --relay-pid the report knows where datagrams could have been lost, and the set-up's RSS growth.
+        for label in ["kernel drops at relay ", "kernel drops at generator ", "relay RSS growth, set-up "] {
+            let line = table.split(separator: "\n").first { $0.contains(label) }
+            #expect(line.map { !$0.contains("n/a") } == true, "\(label): \(table)")
+        }
+        #expect(table.contains("MB for 4 members"), "\(table)")
 
         let ping = try RelayProcessHarness(["ping", address, "-c", "3", "--interval", "0.05"])
         #expect(try await ping.waitForExit(timeout: .seconds(30)) == 0)
