@@ -33,8 +33,9 @@ final class DataPlane {
     private let config: RelayConfig
     private let cookies: BindCookie
     private let notify: @Sendable (DataPlaneEvent) -> Void
-    /// This loop's counters; copied to ``published`` after every receive batch.
-    private(set) var counters = RelayCounters()
+    /// This loop's counters; copied to ``published`` after every receive batch. Loop-bound and
+    /// bumped per datagram, so without the dynamic exclusivity check.
+    @exclusivity(unchecked) private(set) var counters = RelayCounters()
     /// The counters as of the last receive batch, readable from any thread.
     let published: PublishedCounters
     /// The forwards of the current receive batch, sent in one `sendmmsg` when it ends.
@@ -46,8 +47,8 @@ final class DataPlane {
 
     /// Receives the duration of each receive batch when metrics are on.
     var batchTimer: CoreMetrics.Timer?
-    private var batchStart: UInt64 = 0
-    private var batchDirty = false
+    @exclusivity(unchecked) private var batchStart: UInt64 = 0
+    @exclusivity(unchecked) private var batchDirty = false
 
     private enum Verdict {
         case drop(DropReason)
@@ -158,11 +159,13 @@ final class DataPlane {
         guard sender.replay.isFresh(header.sequence) else { return .drop(.duplicate) }
         if header.isLatest, sender.latest.isStale(header.sequence) { return .drop(.stale) }
         let mark = batch.count
+        let senderID = sender.id
+        let session = sender.session
         if header.target == PacketHeader.broadcastTarget {
-            for member in sender.session.members where member !== sender {
-                if let address = member.binding { _ = batch.append(bytes, to: address) }
+            for route in session.routes where route.member != senderID {
+                if let address = route.address { _ = batch.append(bytes, to: address) }
             }
-        } else if let target = sender.session.member(id: header.target), target !== sender, let address = target.binding {
+        } else if header.target != senderID, let address = session.address(of: header.target) {
             _ = batch.append(bytes, to: address)
         }
         guard batch.count > mark else { return .drop(.noTarget) }

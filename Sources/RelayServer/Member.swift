@@ -17,16 +17,21 @@ final class Member {
     /// The control connection that joined; receives this member's events (nil in benchmarks).
     weak var connection: ControlConnection?
 
+    // The per-datagram state below is touched only by the loop holding the registry lock; its
+    // dynamic exclusivity checks cost more than the rest of the bookkeeping, so they are off.
+
     /// The proven UDP address, or nil before the first BIND and after an idle unbind.
-    var binding: SocketAddress?
+    var binding: SocketAddress? {
+        didSet { session.bindingChanged(self) }
+    }
     /// When a datagram last refreshed the binding (monotonic nanoseconds).
-    var lastSeen: UInt64 = 0
+    @exclusivity(unchecked) var lastSeen: UInt64 = 0
     /// Sequences forwarded recently (PROTOCOL.md §2.3, `duplicate`).
-    var replay = ReplayWindow()
+    @exclusivity(unchecked) var replay = ReplayWindow()
     /// The newest LATEST sequence forwarded (`stale`).
-    var latest = LatestFilter()
+    @exclusivity(unchecked) var latest = LatestFilter()
     /// The member's packet and byte buckets.
-    var limiter: MemberRateLimiter
+    @exclusivity(unchecked) var limiter: MemberRateLimiter
     /// Cookie-carrying BIND_ACKs sent recently: at most 10 in any second.
     var cookieAnswers = SlidingWindowLimit(windowNanos: 1_000_000_000)
     /// False once the membership has been revoked; a revoked member never forwards or receives.

@@ -1,4 +1,5 @@
 import RelayWire
+import UVNet
 
 /// A relay session: its ids, capacity, members in join order, and owner.
 ///
@@ -17,6 +18,19 @@ final class Session {
 
     /// Members in join order: the first is the longest-standing.
     private(set) var members: [Member] = []
+    /// Each member's id and UDP binding, in the order of ``members``. The fan-out reads these
+    /// plain values, so forwarding to N receivers touches no reference count; ``Member/binding``
+    /// keeps them current. Only the owning loop (under the registry lock) touches them, so the
+    /// per-datagram exclusivity check is switched off.
+    @exclusivity(unchecked) private(set) var routes: [Route] = []
+
+    /// Where one member's datagrams go.
+    struct Route {
+        /// The member's id.
+        let member: UInt16
+        /// Its proven UDP address, nil while unbound.
+        var address: SocketAddress?
+    }
     /// The next member id to hand out; ids count up from 1 and are never reused.
     private var nextMemberID: UInt32 = 1
     /// Whether anyone has ever joined; a session that was never joined expires on a timer.
@@ -44,6 +58,7 @@ final class Session {
     /// Adds a member; the first member becomes the owner.
     func add(_ member: Member) {
         members.append(member)
+        routes.append(Route(member: member.id, address: member.binding))
         everJoined = true
         if ownerID == nil { ownerID = member.id }
     }
@@ -51,6 +66,7 @@ final class Session {
     /// Removes a member; returns the new owner's id when ownership moved.
     func remove(_ member: Member) -> UInt16? {
         members.removeAll { $0 === member }
+        routes.removeAll { $0.member == member.id }
         guard ownerID == member.id else { return nil }
         ownerID = members.first?.id
         return ownerID
@@ -59,5 +75,18 @@ final class Session {
     /// The member with `id`, if present.
     func member(id: UInt16) -> Member? {
         members.first { $0.id == id }
+    }
+
+    /// The bound address of member `id`; nil when it is not a member or not bound.
+    @inline(__always)
+    func address(of id: UInt16) -> SocketAddress? {
+        for route in routes where route.member == id { return route.address }
+        return nil
+    }
+
+    /// Brings `member`'s route up to date with its binding.
+    func bindingChanged(_ member: Member) {
+        guard let index = routes.firstIndex(where: { $0.member == member.id }) else { return }
+        routes[index].address = member.binding
     }
 }

@@ -9,8 +9,9 @@ import CLibUV
 public final class DatagramBatch {
     /// The most datagrams the batch holds; ``append(_:to:)`` refuses more until a flush.
     public let capacity: Int
-    /// The number of datagrams queued.
-    public private(set) var count = 0
+    /// The number of datagrams queued. Read and bumped once per forwarded copy on one loop, so
+    /// without the dynamic exclusivity check.
+    @exclusivity(unchecked) public private(set) var count = 0
     private let headers: UnsafeMutablePointer<cuv_mmsghdr>
     private let vectors: UnsafeMutablePointer<iovec>
     private let addresses: UnsafeMutablePointer<sockaddr_in6>
