@@ -15,7 +15,11 @@ final class Member {
     /// The session this membership belongs to.
     unowned let session: Session
     /// The control connection that joined; receives this member's events (nil in benchmarks).
-    weak var connection: ControlConnection?
+    ///
+    /// Strong, not weak: a weak reference would give every connection a side table. The registry
+    /// clears it when it revokes the membership, which every close of a member's connection does
+    /// first, so the connection ↔ member cycle never outlives the membership.
+    var connection: ControlConnection?
 
     /// The proven UDP address, or nil before the first BIND and after an idle unbind.
     var binding: SocketAddress?
