@@ -15,7 +15,11 @@ final class Member {
     /// The session this membership belongs to.
     unowned let session: Session
     /// The control connection that joined; receives this member's events (nil in benchmarks).
-    weak var connection: ControlConnection?
+    ///
+    /// Strong, not weak: a weak reference would give every connection a side table. The registry
+    /// clears it when it revokes the membership, which every close of a member's connection does
+    /// first, so the connection ↔ member cycle never outlives the membership.
+    var connection: ControlConnection?
 
     // The per-datagram state below is touched only by the loop holding the registry lock; its
     // dynamic exclusivity checks cost more than the rest of the bookkeeping, so they are off.

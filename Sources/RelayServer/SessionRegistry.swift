@@ -60,6 +60,7 @@ final class SessionRegistry {
     func remove(_ member: Member) -> (newOwner: UInt16?, sessionDeleted: Bool) {
         member.isLive = false
         member.binding = nil
+        member.connection = nil
         members[member.key] = nil
         let session = member.session
         let newOwner = session.remove(member)
@@ -75,6 +76,7 @@ final class SessionRegistry {
         for member in session.members {
             member.isLive = false
             member.binding = nil
+            member.connection = nil
             members[member.key] = nil
         }
         sessions[session.id] = nil

@@ -93,6 +93,14 @@ public struct ControlFrameDecoder: Sendable {
     private mutating func nextFrame() -> ControlFrameEvent? {
         while true {
             guard let end = firstTerminator() else {
+                if start == buffer.count {
+                    // All consumed: released at once, so an idle connection holds no buffer
+                    // until its next read (compacting in `append` would keep it until then).
+                    buffer = []
+                    start = 0
+                    scanned = 0
+                    return nil
+                }
                 scanned = buffer.count
                 guard buffer.count - start > maxMessageSize else { return nil }
                 finish()
