@@ -21,8 +21,9 @@ final class Member {
     /// first, so the connection ↔ member cycle never outlives the membership.
     var connection: ControlConnection?
 
-    // The per-datagram state below is touched only by the loop holding the registry lock; its
-    // dynamic exclusivity checks cost more than the rest of the bookkeeping, so they are off.
+    // The per-datagram state below is touched only while holding the registry lock (by whichever
+    // loop took it); its dynamic exclusivity checks cost more than the rest of the bookkeeping,
+    // so they are off.
 
     /// The proven UDP address, or nil before the first BIND and after an idle unbind.
     var binding: SocketAddress? {

@@ -85,8 +85,10 @@ extension RelayServer {
         case .leave:
             guard let member = connection.member else { return fail(.notJoined, "this connection is not a member of a session") }
             connection.member = nil
+            // Gone before the reply is written: the reply promises the effect.
+            let removal = detachMember(member, reason: .leave)
             connection.reply(ControlReply.success(id: id) { _ in })
-            removeMember(member, reason: .leave)
+            announce(removal)
 
         case .kick(let memberID):
             guard let member = connection.member else { return fail(.notJoined, "this connection is not a member of a session") }
@@ -94,11 +96,13 @@ extension RelayServer {
             let (isOwner, found) = shared.withLock { _ in (member.session.ownerID == member.id, member.session.member(id: memberID)) }
             guard isOwner else { return fail(.forbidden, "only the session owner may kick") }
             guard let target = found else { return fail(.notFound, "no member \(memberID) in this session") }
-            connection.reply(ControlReply.success(id: id) { _ in })
             let kicked = target.connection
+            // Gone before the reply is written: the reply promises the effect.
+            let removal = detachMember(target, reason: .kick)
+            connection.reply(ControlReply.success(id: id) { _ in })
             kicked?.member = nil
             kicked?.send(ControlEvent.kicked)
-            removeMember(target, reason: .kick)
+            announce(removal)
             kicked?.linger()
 
         case .ping:

@@ -347,22 +347,43 @@ public final class RelayServer {
 
     /// Ends a membership and tells the remaining members, then any new owner.
     func removeMember(_ member: Member, reason: LeaveReason) {
+        announce(detachMember(member, reason: reason))
+    }
+
+    /// What ``detachMember(_:reason:)`` did, for ``announce(_:)`` to tell the others.
+    struct MemberRemoval {
+        let member: UInt16
+        let reason: LeaveReason
+        let session: SessionID
+        let remaining: [ControlConnection]
+        let newOwner: UInt16?
+        let sessionDeleted: Bool
+    }
+
+    /// Revokes a membership in the registry at once, before any reply says so: with several
+    /// loops, a datagram sent after the reply must already find the member gone.
+    func detachMember(_ member: Member, reason: LeaveReason) -> MemberRemoval {
         let session = member.session
         controlCounters.leaves &+= 1
-        let (remaining, newOwner, deleted) = shared.withLock { registry in
+        return shared.withLock { registry in
             let (newOwner, deleted) = registry.remove(member)
-            return (session.members.compactMap(\.connection), newOwner, deleted)
+            return MemberRemoval(member: member.id, reason: reason, session: session.id,
+                                 remaining: session.members.compactMap(\.connection), newOwner: newOwner, sessionDeleted: deleted)
         }
-        if deleted {
+    }
+
+    /// Sends the `left` and `owner` events of a removal (after the reply of the request that caused it).
+    func announce(_ removal: MemberRemoval) {
+        if removal.sessionDeleted {
             controlCounters.sessionsClosed &+= 1
-            logger.debug("session closed", metadata: ["session": "\(session.id.hex)"])
+            logger.debug("session closed", metadata: ["session": "\(removal.session.hex)"])
             return
         }
-        let left = ControlEvent.left(member: member.id, reason: reason)
-        for connection in remaining { connection.send(left) }
-        if let newOwner {
+        let left = ControlEvent.left(member: removal.member, reason: removal.reason)
+        for connection in removal.remaining { connection.send(left) }
+        if let newOwner = removal.newOwner {
             let owner = ControlEvent.owner(member: newOwner)
-            for connection in remaining { connection.send(owner) }
+            for connection in removal.remaining { connection.send(owner) }
         }
     }
 

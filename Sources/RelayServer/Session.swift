@@ -20,8 +20,8 @@ final class Session {
     private(set) var members: [Member] = []
     /// Each member's id and UDP binding, in the order of ``members``. The fan-out reads these
     /// plain values, so forwarding to N receivers touches no reference count; ``Member/binding``
-    /// keeps them current. Only the owning loop (under the registry lock) touches them, so the
-    /// per-datagram exclusivity check is switched off.
+    /// keeps them current. Every access holds the registry lock (whichever loop takes it), so the
+    /// per-datagram dynamic exclusivity check is switched off.
     @exclusivity(unchecked) private(set) var routes: [Route] = []
 
     /// Where one member's datagrams go.

@@ -1,8 +1,8 @@
 /// The session registry shared by the control loop and every data-plane loop, behind one lock.
 ///
 /// The invariant: every read or write of the registry, and of the mutable fields of its
-/// ``Session``s and ``Member``s (members, owner, binding, last-seen time, replay window, LATEST
-/// filter, rate limiters), happens inside ``withLock(_:)``. `let` fields (ids, tokens, names)
+/// ``Session``s and ``Member``s (members, routes, owner, binding, connection, last-seen time,
+/// replay window, LATEST filter, rate limiters), happens inside ``withLock(_:)``. `let` fields (ids, tokens, names)
 /// never change after publication and may be read anywhere. Code inside the lock never calls
 /// out to sockets or connections: events are collected and sent after it is released.
 final class SharedRegistry: @unchecked Sendable {

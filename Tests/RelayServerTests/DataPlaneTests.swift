@@ -82,6 +82,48 @@ struct DataPlaneTests {
         #expect(unbound.udp.receive(timeout: .milliseconds(50)) == nil)
     }
 
+    /// The fan-out reads routes kept beside the members: each change of binding or membership
+    /// must reach them, or a broadcast would go to an old address or a departed member.
+    @Test(arguments: [1, 2])
+    func broadcastsFollowRebindLeaveAndKick(threads: Int) async throws {
+        let relay = try await TestRelay.start { $0.threads = threads }
+        defer { Task { await relay.stop() } }
+        let members = try relay.makeMembers(3)
+        let (a, b, c) = (members[0], members[1], members[2])
+        var sequence: UInt32 = 0
+        func broadcast() -> [UInt8] {
+            sequence += 1
+            let datagram = a.header(PacketType.data, target: Self.broadcast, sequence: sequence).bytes + [UInt8(sequence)]
+            a.udp.send(datagram)
+            return datagram
+        }
+
+        // B moves to a new address: the cookie round trip from there rebinds it.
+        let moved = try UDPTestClient(relayPort: relay.udpPort)
+        moved.send(b.header(PacketType.bind), payload: b.token)
+        let cookie = Array(try moved.expectDatagram("cookie BIND_ACK")[16...])
+        moved.send(b.header(PacketType.bind), payload: b.token + cookie)
+        #expect(try moved.expectDatagram("empty BIND_ACK").count == 16)
+        var sent = broadcast()
+        #expect(try moved.expectDatagram() == sent)
+        #expect(try c.udp.expectDatagram() == sent)
+        #expect(b.udp.receive(timeout: .milliseconds(100)) == nil)
+
+        // C leaves: it gets nothing more; B, at its new address, still does.
+        #expect(try c.client.request(#"{"op":"leave"}"#)["ok"] as? Bool == true)
+        sent = broadcast()
+        #expect(try moved.expectDatagram() == sent)
+        #expect(c.udp.receive(timeout: .milliseconds(100)) == nil)
+
+        // B is kicked: A is alone, and its broadcast has no target.
+        _ = try a.client.expectEvent("left")
+        #expect(try a.client.request("{\"op\":\"kick\",\"member\":\(b.member)}")["ok"] as? Bool == true)
+        _ = broadcast()
+        try await relay.waitForCounters("broadcast without a target") { $0.drops(.noTarget) == 1 }
+        #expect(moved.receive(timeout: .milliseconds(100)) == nil)
+        #expect(try await relay.counters().datagramsForwarded == 3)
+    }
+
     @Test func pingIsAnsweredWithAnExactPong() async throws {
         let relay = try await TestRelay.start()
         defer { Task { await relay.stop() } }
