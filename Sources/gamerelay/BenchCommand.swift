@@ -41,7 +41,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "The TURN realm to insist on (default: whatever the server announces).")
     var turnRealm: String?
 
-    @Option(help: "PID of the relay process, to report its CPU per forwarded datagram and peak RSS.")
+    @Option(help: "PID of the relay process, to report its CPU per forwarded datagram, its RSS (peak, and growth during set-up) and the drops at its full receive queues.")
     var relayPid: Int32?
 
     @Option(help: "The relay's --member-packet-rate, for the rate-limit warning (default: 240, the relay's default).")
@@ -87,14 +87,16 @@ struct BenchCommand: ParsableCommand {
         guard sessions * members <= 8000 else { throw ValidationError("--sessions × --members must be at most 8000") }
         if protocolKind == .turn {
             guard relay != nil else { throw ValidationError("--protocol turn needs --relay HOST:PORT of the TURN server") }
+            guard relayMemberPacketRate == nil else { throw ValidationError("--relay-member-packet-rate describes a GameRelay relay, not a TURN server") }
             guard members <= ChannelData.bindableChannels.count else {
                 throw ValidationError("--protocol turn allows at most \(ChannelData.bindableChannels.count) members per session (one channel each)")
             }
             guard (turnUser == nil) == (turnPassword == nil) else { throw ValidationError("--turn-user and --turn-password go together") }
             guard turnRealm == nil || turnUser != nil else { throw ValidationError("--turn-realm needs --turn-user and --turn-password") }
         } else {
-            guard relayMemberPacketRate == nil || relay != nil else {
-                throw ValidationError("--relay-member-packet-rate describes a relay given with --relay")
+            if let limit = relayMemberPacketRate {
+                guard relay != nil else { throw ValidationError("--relay-member-packet-rate describes a relay given with --relay") }
+                guard limit.isFinite, limit > 0 else { throw ValidationError("--relay-member-packet-rate must be a positive number") }
             }
             guard turnUser == nil, turnPassword == nil, turnRealm == nil else {
                 throw ValidationError("--turn-user, --turn-password and --turn-realm need --protocol turn")
@@ -118,6 +120,8 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
+        // Each member holds a TCP connection and a UDP socket (8000 members: 16000 descriptors).
+        raiseFileLimit()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .warning
@@ -186,6 +190,7 @@ struct BenchCommand: ParsableCommand {
         let relayCPU = Mutex<(start: UInt64?, end: UInt64?)>((nil, nil))
         // Read at the window's start and after the drain, before tear-down closes the sockets
         // (and, for coturn, the allocations' relayed sockets) whose counts these are.
+        let dropReading = DispatchGroup()
         let dropsAtEdges = Mutex<(start: (relay: UInt64?, generator: UInt64?), end: (relay: UInt64?, generator: UInt64?))>(((nil, nil), (nil, nil)))
         let startedAt = ISO8601DateFormatter().string(from: Date())
         let total = Double(workload.duration.components.seconds) + Double(workload.warmup.components.seconds) + 60
@@ -193,7 +198,8 @@ struct BenchCommand: ParsableCommand {
             let bench = runner.value
             if progress { bench.onProgress = { Console.out("\r\u{1B}[K\($0)") } }
             bench.onWindowEdge = { isStart in
-                if isStart { dropsAtEdges.withLock { $0.start = drops.read() } }
+                // Off the generator loop: parsing the socket tables takes milliseconds it owes the schedule.
+                if isStart { DispatchQueue.global().async(group: dropReading) { dropsAtEdges.withLock { $0.start = drops.read() } } }
                 let record: @Sendable (UInt64?) -> Void = { value in
                     relayCPU.withLock { if isStart { $0.start = value } else { $0.end = value } }
                 }
@@ -204,6 +210,7 @@ struct BenchCommand: ParsableCommand {
                 }
             }
             bench.run(drain: .milliseconds(500)) { outcome in
+                dropReading.wait()
                 dropsAtEdges.withLock { $0.end = drops.read() }
                 bench.tearDown()
                 done.finish(outcome)
@@ -258,15 +265,19 @@ struct KernelDrops: Sendable {
         return end - start
     }
 
-    /// The drops so far, each nil when unknown.
+    /// The drops so far, each nil when unknown: a relay whose sockets this table doesn't list
+    /// (another network namespace, such as a container) is unknown, not drop-free.
     func read() -> (relay: UInt64?, generator: UInt64?) {
         guard let table = UDPSocketTable.current(), !ownInodes.isEmpty else { return (nil, nil) }
         let own = table.drops(inodes: ownInodes)
         if let inProcessPort {
-            let relay = table.drops(localPorts: [inProcessPort])
-            return (relay, own &- relay)
+            // This process's sockets on the relay's port are the relay's; the rest are the members'.
+            let relayEntries = table.entries.filter { $0.localPort == inProcessPort && ownInodes.contains($0.inode) }
+            let relay = relayEntries.reduce(0) { $0 + $1.drops }
+            return (relay, own - relay)
         }
-        return (relayInodes.map { table.drops(inodes: $0) }, own)
+        guard let relayInodes, table.entries.contains(where: { relayInodes.contains($0.inode) }) else { return (nil, own) }
+        return (table.drops(inodes: relayInodes), own)
     }
 }
 

@@ -8,6 +8,16 @@ import Glibc
 
 private let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 
+/// Raises the soft limit on open descriptors to the hard limit: a relay holds one per control
+/// connection, and `bench` two per simulated member.
+func raiseFileLimit() {
+    var files = rlimit()
+    if getrlimit(RLIMIT_NOFILE_VALUE, &files) == 0, files.rlim_cur < files.rlim_max {
+        files.rlim_cur = files.rlim_max
+        _ = setrlimit(RLIMIT_NOFILE_VALUE, &files)
+    }
+}
+
 /// Runs one relay as a process: starts it on a loop, prints the readiness line, and turns
 /// SIGTERM/SIGINT into a drain (a second signal exits at once with status 1).
 ///
@@ -35,11 +45,7 @@ struct RelayProcess {
         sigaddset(&drainSignals, SIGINT)
         pthread_sigmask(SIG_UNBLOCK, &drainSignals, nil)
         // Every control connection is a descriptor: use all the hard limit allows.
-        var files = rlimit()
-        if getrlimit(RLIMIT_NOFILE_VALUE, &files) == 0, files.rlim_cur < files.rlim_max {
-            files.rlim_cur = files.rlim_max
-            _ = setrlimit(RLIMIT_NOFILE_VALUE, &files)
-        }
+        raiseFileLimit()
 
         let loop = EventLoop(name: "relay")
         let config = settings.config
