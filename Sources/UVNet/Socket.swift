@@ -295,12 +295,24 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
 
     private func flushIfConnected() {
         guard connected, !isClosed, !output.isEmpty else { return }
-        let count = output.count
+        // Most writes fit in the kernel's buffer at once: try that first, so a reply costs no
+        // request and no copy. libuv refuses (EAGAIN) while earlier writes are queued, which keeps
+        // the order; anything not taken, and any error, goes the queued way below, which reports
+        // errors through the write callback as before.
+        let taken = output.withUnsafeBytes { bytes -> Int in
+            var buf = uv_buf_init(UnsafeMutablePointer(mutating: bytes.baseAddress!.assumingMemoryBound(to: CChar.self)), UInt32(bytes.count))
+            return Int(max(0, uv_try_write(stream, &buf, 1)))
+        }
+        if taken == output.count {
+            output.removeAll()
+            return
+        }
+        let count = output.count - taken
         // libuv keeps pointing at a write's buffer until its callback: one allocation holds both.
         let memory = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<uv_write_t>.size + count, alignment: 16)
         let request = memory.bindMemory(to: uv_write_t.self, capacity: 1)
         let payload = memory + MemoryLayout<uv_write_t>.size
-        output.withUnsafeBytes { payload.copyMemory(from: $0.baseAddress!, byteCount: count) }
+        output.withUnsafeBytes { payload.copyMemory(from: $0.baseAddress! + taken, byteCount: count) }
         output.removeAll()
         var buf = uv_buf_init(payload.assumingMemoryBound(to: CChar.self), UInt32(count))
         let rc = uv_write(request, stream, &buf, 1) { request, status in

@@ -195,6 +195,47 @@ import Glibc
         }
     }
 
+    /// A flush first offers the bytes to the kernel directly and queues only what it didn't take;
+    /// while anything is queued, later flushes queue behind it. 8 MiB written in one go from
+    /// inside the loop (whose reads can't run meanwhile) overflows the loopback buffers, so this
+    /// goes through a partial direct write, a queued remainder and writes queued behind it.
+    @Test func largeAndSmallWritesArriveWholeAndInOrder() async throws {
+        try await withLoop { loop in
+            let pair = try await TCPPair.connect(on: loop)
+            let first = Self.words(8 << 20, seed: 1)
+            let middle = bytes("in between")
+            let last = Self.words(1 << 20, seed: 2)
+            let client = pair.client
+            let queued = try await loop.submit {
+                var output = client.value
+                output.writeBytes(first)
+                output.flush()
+                output.writeBytes(middle)
+                output.flush()
+                output.writeBytes(last)
+                output.flush()
+                return output.bytesPending
+            }
+            #expect(queued > 0, "the kernel took all 9 MiB at once; the queued path went untested")
+            let expected = first + middle + last
+            let received = try await receive(expected.count, from: pair.server, events: pair.serverEvents, "the three writes")
+            // memcmp: an element-wise comparison of 9 MiB is slow enough in debug builds to starve other tests.
+            let same = received.count == expected.count
+                && received.withUnsafeBytes { a in expected.withUnsafeBytes { b in memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 } }
+            #expect(same)
+        }
+    }
+
+    /// `count` bytes (a multiple of 8) of distinct 64-bit words, cheap to make in debug builds.
+    static func words(_ count: Int, seed: UInt64) -> [UInt8] {
+        var result = [UInt8](repeating: 0, count: count)
+        result.withUnsafeMutableBytes { raw in
+            let words = raw.bindMemory(to: UInt64.self)
+            for index in words.indices { words[index] = (UInt64(index) &+ seed << 40) &* 0x9E37_79B9_7F4A_7C15 }
+        }
+        return result
+    }
+
     @Test func operationsAfterCloseAreHarmless() async throws {
         try await withLoop { loop in
             let pair = try await TCPPair.connect(on: loop)
