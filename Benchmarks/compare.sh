@@ -39,8 +39,10 @@ cleanup() {
     local status=$?
     stop_relay
     if [[ -n "$WATCHDOG_PID" ]] && kill -0 "$WATCHDOG_PID" 2>/dev/null; then
-        pkill -P "$WATCHDOG_PID" sleep 2>/dev/null || true   # its sleep, by parent pid
+        # The watchdog first (so it can't report its sleep's death), then its sleep.
+        local sleeper; sleeper=$(pgrep -P "$WATCHDOG_PID" sleep || true)
         kill "$WATCHDOG_PID" 2>/dev/null || true
+        [[ -n "$sleeper" ]] && kill "$sleeper" 2>/dev/null || true
     fi
     rm -rf "$WORK"
     exit "$status"
