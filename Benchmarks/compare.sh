@@ -10,6 +10,9 @@
 #   (d) 50 sessions × 8 members at 30 Hz, 100 B: one-way latency p50/p99
 #   (e) RSS growth of a fresh relay from 0 to 1000 members joined and bound (125 × 8; for
 #       coturn, 1000 allocations with their channels), control connections included
+# coturn's channels lead straight to each receiver's own UDP socket (`--turn-peers direct`: one
+# receive and one send in coturn per delivery, as with GameRelay). (c) and (d) also run with
+# `--turn-peers relayed`, where both ends are behind TURN and each delivery crosses coturn twice.
 # Prints a table with both relays' figures and gamerelay/coturn ratios; flags runs whose JSON
 # summary carries a "generator-bound" warning. A ladder stops at a generator-bound rung: the
 # generator can't offer more, so the relay's maximum is at least that figure, printed ">= N".
@@ -124,7 +127,8 @@ start_relay() { if [[ $1 == gamerelay ]]; then start_gamerelay; else start_cotur
 bench() {
     local relay=$1 name=$2; shift 2
     local proto=(--relay-member-packet-rate "$MEMBER_RATE")
-    [[ $relay == coturn ]] && proto=(--protocol turn)
+    [[ $relay == coturn ]] && proto=(--protocol turn --turn-peers direct)
+    [[ $relay == coturn-relayed ]] && proto=(--protocol turn --turn-peers relayed)
     local limit; limit=$(( $(remaining) - RESERVE_SECONDS ))
     if (( limit < 10 )); then
         echo "   $name: skipped, out of time" >&2
@@ -215,8 +219,8 @@ ladder() {
 
 declare -A RESULT
 run_workload() {
-    local tag=$1 first=$2 second=$3
-    for relay in "$first" "$second"; do
+    local tag=$1; shift
+    for relay in "$@"; do
         echo "== ($tag) $relay" >&2
         start_relay "$relay"
         case $tag in
@@ -253,8 +257,8 @@ run_workload() {
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 run_workload a gamerelay coturn
 run_workload b coturn gamerelay
-run_workload c gamerelay coturn
-run_workload d coturn gamerelay
+run_workload c gamerelay coturn coturn-relayed
+run_workload d coturn-relayed coturn gamerelay
 run_workload e gamerelay coturn
 
 ratio() { awk -v g="${1:-}" -v c="${2:-}" 'BEGIN { if (g == "" || c == "" || c + 0 == 0) print "n/a"; else printf "%.2f", g / c }'; }
@@ -280,6 +284,7 @@ echo "gamerelay vs coturn $(turnserver --version 2>/dev/null | head -n 1 | tr -d
 echo "hardware: $HARDWARE"
 echo "relay pinned to core 0 (gamerelay --threads 1, coturn --relay-threads 1), generator pinned to core 1;"
 echo "load average before the runs: $LOAD"
+echo "coturn's channels lead to each receiver's own UDP socket: one receive and one send in coturn per delivery."
 printf '%-52s %14s %14s %10s\n' "workload" "gamerelay" "coturn" "g/c"
 printf '%-52s %14s %14s %10s\n' "(a) fan-out 1, max delivered/s with < 1 % loss" "$(atleast "${RESULT[a-gamerelay]:-n/a}" "${RESULT[a-bound-gamerelay]:-0}")" "$(atleast "${RESULT[a-coturn]:-n/a}" "${RESULT[a-bound-coturn]:-0}")" "$(max_ratio a)"
 printf '%-52s %14s %14s %10s\n' "(b) fan-out 7, max delivered/s with < 1 % loss" "$(atleast "${RESULT[b-gamerelay]:-n/a}" "${RESULT[b-bound-gamerelay]:-0}")" "$(atleast "${RESULT[b-coturn]:-n/a}" "${RESULT[b-bound-coturn]:-0}")" "$(max_ratio b)"
@@ -291,9 +296,14 @@ printf '%-52s %14s %14s %10s\n' "(d) 50×8 @ 30 Hz, 100 B: one-way p99 µs" "$(f
 printf '%-52s %14s %14s %10s\n' "    loss % in (d)" "$(fmt "${RESULT[d-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[d-loss-coturn]:-}" 2)" ""
 printf '%-52s %14s %14s %10s\n' "(e) RSS growth, 0 → 1000 bound members, MB" "$(fmt "${RESULT[e-gamerelay]:-}" 2)" "$(fmt "${RESULT[e-coturn]:-}" 2)" "$(ratio "${RESULT[e-gamerelay]:-}" "${RESULT[e-coturn]:-}")"
 echo
+echo "coturn with relayed peers (both ends behind TURN, each delivery crossing coturn twice):"
+printf '%-52s %14s %14s %10s\n' "(c) fan-out 7 @ ~150k/s, relay CPU µs per delivery" "$(fmt "${RESULT[c-gamerelay]:-}" 3)" "$(fmt "${RESULT[c-coturn-relayed]:-}" 3)" "$(ratio "${RESULT[c-gamerelay]:-}" "${RESULT[c-coturn-relayed]:-}")"
+printf '%-52s %14s %14s %10s\n' "    loss % in (c)" "$(fmt "${RESULT[c-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[c-loss-coturn-relayed]:-}" 2)" ""
+printf '%-52s %14s %14s %10s\n' "(d) 50×8 @ 30 Hz, 100 B: one-way p50 µs" "$(fmt "${RESULT[d50-gamerelay]:-}" 1)" "$(fmt "${RESULT[d50-coturn-relayed]:-}" 1)" "$(ratio "${RESULT[d50-gamerelay]:-}" "${RESULT[d50-coturn-relayed]:-}")"
+printf '%-52s %14s %14s %10s\n' "(d) 50×8 @ 30 Hz, 100 B: one-way p99 µs" "$(fmt "${RESULT[d99-gamerelay]:-}" 1)" "$(fmt "${RESULT[d99-coturn-relayed]:-}" 1)" "$(ratio "${RESULT[d99-gamerelay]:-}" "${RESULT[d99-coturn-relayed]:-}")"
+echo
 echo "A TURN sender sends one ChannelData per receiver (the protocol's cost): at fan-out 7 the generator"
-echo "sends 7 datagrams where gamerelay's sends 1, so TURN runs hit the generator's limit sooner; and each"
-echo "delivery crosses coturn twice (sender's allocation, then the receiver's relayed address)."
+echo "sends 7 datagrams where gamerelay's sends 1, so TURN runs hit the generator's limit sooner."
 echo ">= N: the generator's limit was reached first (or every rung passed); the relay's maximum is at"
 echo "least N, and a ratio is marked >=, <= or ~ when gamerelay's, coturn's or both figures are such bounds."
 if (( ${#FLAGS[@]} > 0 )); then

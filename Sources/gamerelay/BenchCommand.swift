@@ -22,7 +22,9 @@ struct BenchCommand: ParsableCommand {
         generator's clock, with HdrHistogram's coordinated-omission correction at the send interval. \
         With --protocol turn the same schedule runs against a TURN server (e.g. coturn): every \
         member holds an allocation with a channel bound to each other member of its session, and \
-        sends one ChannelData per receiver.
+        sends one ChannelData per receiver. The channels lead to each receiver's own UDP socket \
+        (--turn-peers direct: one pass through the server, like GameRelay's) or to its relayed \
+        address (--turn-peers relayed: both ends behind TURN, two passes).
         """
     )
 
@@ -31,6 +33,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(name: .customLong("protocol"), help: "The relay's protocol: gamerelay or turn (turn needs --relay).")
     var protocolKind: BenchProtocol = .gamerelay
+
+    @Option(help: "With --protocol turn, where the channels lead: direct (to each receiver's own UDP socket: one pass through the server) or relayed (to each receiver's relayed address: two passes).")
+    var turnPeers: TurnPeers?
 
     @Option(help: "TURN long-term credential username (with --turn-password); without, the server must allow anonymous use.")
     var turnUser: String?
@@ -98,6 +103,7 @@ struct BenchCommand: ParsableCommand {
                 guard relay != nil else { throw ValidationError("--relay-member-packet-rate describes a relay given with --relay") }
                 guard limit.isFinite, limit > 0 else { throw ValidationError("--relay-member-packet-rate must be a positive number") }
             }
+            guard turnPeers == nil else { throw ValidationError("--turn-peers needs --protocol turn") }
             guard turnUser == nil, turnPassword == nil, turnRealm == nil else {
                 throw ValidationError("--turn-user, --turn-password and --turn-realm need --protocol turn")
             }
@@ -113,7 +119,7 @@ struct BenchCommand: ParsableCommand {
     /// How the summary names the relay: its address, `in-process`, or a `turn:` URI (RFC 7065).
     private func targetName(_ target: HostPort, inProcess: Bool) -> String {
         switch protocolKind {
-        case .turn: "turn:\(target)"
+        case .turn: "turn:\(target), \((turnPeers ?? .direct).rawValue) peers"
         case .gamerelay: inProcess ? "in-process" : target.description
         }
     }
@@ -174,12 +180,14 @@ struct BenchCommand: ParsableCommand {
         }!
         let protocolKind = self.protocolKind
         let credentials = turnCredentials
+        let peers = turnPeers ?? .direct
         let relayPid = self.relayPid
         let rssBeforeSetup = relayPid.flatMap { currentRSSBytes(pid: $0) }
         let setUp = Blocking<String?>.run(on: loop, timeout: .seconds(120)) { done in
             switch protocolKind {
             case .gamerelay: runner.value.setUp(host: target.host, port: target.port) { done.finish($0) }
-            case .turn: runner.value.setUpTurn(host: target.host, port: target.port, credentials: credentials) { done.finish($0) }
+            case .turn:
+                runner.value.setUpTurn(host: target.host, port: target.port, credentials: credentials, peers: peers) { done.finish($0) }
             }
         }
         guard let setUpResult = setUp else { throw ValidationError("setting up \(workload.sessions * workload.members) members timed out") }

@@ -43,6 +43,8 @@ final class BenchRunner {
 
     private final class Member {
         var transport: BenchTransport
+        /// With direct TURN peers: the plain socket the other members' channels lead to.
+        var inbox: DatagramSocket?
         var id: UInt16 = 0
         var nextPlanned: UInt64 = 0
         var trackers: [UInt16: SequenceTracker] = [:]
@@ -140,21 +142,25 @@ final class BenchRunner {
     }
 
     /// Allocates a TURN relayed address for every member, then binds, on each member's
-    /// allocation, channel `0x4000 + j` to the relayed address of member `j` of the same session;
-    /// calls back with nil or an error.
+    /// allocation, channel `0x4000 + j` to member `j` of the same session: to `j`'s relayed
+    /// address, or with direct peers to a plain UDP socket of `j`'s own; calls back with nil or
+    /// an error.
     ///
     /// - Parameters:
     ///   - host: The TURN server's IP literal.
     ///   - credentials: Long-term credentials, or nil for a server without authentication.
-    func setUpTurn(host: String, port: Int, credentials: TurnCredentials?, _ completion: @escaping (String?) -> Void) {
+    ///   - peers: Where the channels lead.
+    func setUpTurn(host: String, port: Int, credentials: TurnCredentials?, peers: TurnPeers,
+                   _ completion: @escaping (String?) -> Void) {
         let size = workload.members
-        var remaining = workload.sessions * size * (size - 1)
+        var remaining = workload.sessions
         var failed = false
         func fail(_ message: String) {
             guard !failed else { return }
             failed = true
             completion(message)
         }
+        let loopbackFamily = (try? SocketAddress(ipAddress: host, port: 0))?.family ?? .ipv4
         for _ in 0..<workload.sessions {
             var session: [(member: Member, allocation: TurnAllocation)] = []
             var relayed = [SocketAddress?](repeating: nil, count: size)
@@ -169,6 +175,12 @@ final class BenchRunner {
                 }
                 do {
                     try allocation.connect(host: host, port: port)
+                    if peers == .direct {
+                        let inbox = DatagramSocket(loop: loop)
+                        member.inbox = inbox
+                        try inbox.bind(localPort: 0, localAddress: loopbackFamily == .ipv4 ? "127.0.0.1" : "::1")
+                        try inbox.receive()
+                    }
                 } catch {
                     return fail("connect to \(host):\(port): \(error)")
                 }
@@ -179,9 +191,13 @@ final class BenchRunner {
                         relayed[index] = address
                         allocated += 1
                         guard allocated == size else { return }
-                        bindChannels(session, relayed.compactMap { $0 }) { error in
+                        let addresses = relayed.compactMap { $0 }
+                        let targets = peers == .direct ? session.compactMap { $0.member.inbox?.localSocketAddress } : addresses
+                        guard targets.count == size else { return fail("a member's peer socket has no address") }
+                        if peers == .direct { listenDirectly(session.map(\.member), relayed: addresses) }
+                        bindChannels(session, targets) { error in
                             if let error { return fail(error) }
-                            remaining -= size * (size - 1)
+                            remaining -= 1
                             if remaining == 0, !failed { completion(nil) }
                         }
                     }
@@ -190,9 +206,22 @@ final class BenchRunner {
         }
     }
 
-    /// Binds every allocation of one session to every other's relayed address; channel numbers
-    /// name the sender's index in the session.
-    private func bindChannels(_ session: [(member: Member, allocation: TurnAllocation)], _ relayed: [SocketAddress],
+    /// Direct peers: a datagram reaches a member's inbox from the sender's relayed address,
+    /// which names the sender.
+    private func listenDirectly(_ session: [Member], relayed: [SocketAddress]) {
+        var senders: [SocketAddress: UInt16] = [:]
+        for (index, address) in relayed.enumerated() { senders[address] = UInt16(index) }
+        for member in session {
+            member.inbox?.onData = { [unowned self, unowned member] datagram in
+                guard let sender = senders[datagram.source] else { return }
+                received(from: sender, sequence: nil, payload: datagram.bytes, by: member)
+            }
+        }
+    }
+
+    /// Binds every allocation of one session to every other member's peer address; channel
+    /// numbers name the peer's index in the session.
+    private func bindChannels(_ session: [(member: Member, allocation: TurnAllocation)], _ targets: [SocketAddress],
                               _ completion: @escaping (String?) -> Void) {
         let size = session.count
         var pending = size * (size - 1)
@@ -200,7 +229,7 @@ final class BenchRunner {
         for (index, entry) in session.enumerated() {
             for peer in 0..<size where peer != index {
                 let channel = ChannelData.bindableChannels.lowerBound + UInt16(peer)
-                entry.allocation.bindChannel(to: relayed[peer], channel: channel) { result in
+                entry.allocation.bindChannel(to: targets[peer], channel: channel) { result in
                     guard !failed else { return }
                     if case .failure(let error) = result {
                         failed = true
@@ -319,7 +348,10 @@ final class BenchRunner {
     /// Closes every client and allocation.
     func tearDown() {
         ticker?.close()
-        for member in members { member.transport.close() }
+        for member in members {
+            member.transport.close()
+            member.inbox?.close()
+        }
         members.removeAll()
     }
 }

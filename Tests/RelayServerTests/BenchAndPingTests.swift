@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -50,6 +51,38 @@ struct BenchAndPingTests {
         #expect(output.components(separatedBy: "time=").count == 4, "\(output)")
         #expect(output.contains("3 packets transmitted, 3 received, 0.0% packet loss"))
         relay.signal(SIGKILL)
+    }
+
+    /// The same schedule against a real coturn, with channels to the receivers' own sockets
+    /// and to their relayed addresses: every planned delivery arrives, named by its sender.
+    @Test(arguments: ["direct", "relayed"])
+    func benchDrivesATurnServer(peers: String) async throws {
+        let server = try TurnServerProcess(longTerm: false, relayPorts: peers == "direct" ? 40960...45055 : 45056...49151)
+        defer { server.stop() }
+        try server.waitUntilServing()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-turn-\(getpid())-\(peers)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let json = directory.appendingPathComponent("summary.json").path
+        let bench = try RelayProcessHarness(["bench", "--protocol", "turn", "--turn-peers", peers, "--relay", "127.0.0.1:\(server.port)",
+                                             "--relay-pid", "\(server.processIdentifier)", "--sessions", "2", "--members", "3",
+                                             "--rate", "50", "--duration", "1", "--warmup", "0.3", "--json", json])
+        #expect(try await bench.waitForExit(timeout: .seconds(60)) == 0, "stderr: \(bench.stderrText())\n\(server.log)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        #expect(summary["target"] as? String == "turn:127.0.0.1:\(server.port), \(peers) peers")
+        // 2 sessions × 3 members × 50/s × 1 s, each sent as one ChannelData to each of 2 others.
+        let expected = try #require(summary["expected"] as? Int)
+        #expect(expected >= 500 && expected <= 700)
+        #expect(summary["delivered"] as? Int == expected)
+        #expect(summary["duplicates"] as? Int == 0)
+        #expect(summary["relaySocketDrops"] as? Int == 0)
+    }
+
+    @Test func turnPeersNeedTheTurnProtocol() async throws {
+        let bench = try RelayProcessHarness(["bench", "--turn-peers", "direct", "--duration", "1"])
+        let status = try #require(try await bench.waitForExit(timeout: .seconds(30)))
+        #expect(status != 0)
+        #expect(bench.stderrText().contains("--turn-peers needs --protocol turn"))
     }
 
     @Test func pingToNoRelayFailsWithOneLine() async throws {
