@@ -7,6 +7,7 @@
 #       rates, then two bisection steps between the last rung passed and the first failed)
 #   (b) fan-out 7 (8 members/session): the same
 #   (c) fan-out 7 at a fixed load below saturation (~150k delivered/s): relay CPU µs per delivery
+#   (c1) the same at fan-out 1 (50 sessions × 2 members at 1500/s each)
 #   (d) 50 sessions × 8 members at 30 Hz, 100 B: one-way latency p50/p99
 #   (e) RSS growth of a fresh relay from 0 to 1000 members joined and bound (125 × 8; for
 #       coturn, 1000 allocations with their channels), control connections included
@@ -237,6 +238,12 @@ run_workload() {
                     RESULT[c-loss-$relay]=$(field "c-$relay" .lossPercent)
                     note_flags "c-$relay" "(c) $relay"
                 fi ;;
+            c1)
+                if bench "$relay" "c1-$relay" --sessions 50 --members 2 --payload 100 --rate 1500 --duration 5 --warmup 1; then
+                    RESULT[c1-$relay]=$(field "c1-$relay" .relayCPUMicrosPerForwarded)
+                    RESULT[c1-loss-$relay]=$(field "c1-$relay" .lossPercent)
+                    note_flags "c1-$relay" "(c1) $relay"
+                fi ;;
             d)
                 if bench "$relay" "d-$relay" --sessions 50 --members 8 --payload 100 --rate 30 --duration 5 --warmup 2; then
                     RESULT[d50-$relay]=$(field "d-$relay" .latencyP50Micros)
@@ -258,6 +265,7 @@ LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 run_workload a gamerelay coturn
 run_workload b coturn gamerelay
 run_workload c gamerelay coturn coturn-relayed
+run_workload c1 coturn gamerelay
 run_workload d coturn-relayed coturn gamerelay
 run_workload e gamerelay coturn
 
@@ -291,6 +299,8 @@ printf '%-52s %14s %14s %10s\n' "(b) fan-out 7, max delivered/s with < 1 % loss"
 printf '%-52s %14s %14s %10s\n' "(c) fan-out 7 @ ~150k/s, relay CPU µs per delivery" "$(fmt "${RESULT[c-gamerelay]:-}" 3)" "$(fmt "${RESULT[c-coturn]:-}" 3)" "$(ratio "${RESULT[c-gamerelay]:-}" "${RESULT[c-coturn]:-}")"
 printf '%-52s %14s %14s %10s\n' "    delivered/s in (c)" "$(fmt "${RESULT[c-delivered-gamerelay]:-}" 0)" "$(fmt "${RESULT[c-delivered-coturn]:-}" 0)" ""
 printf '%-52s %14s %14s %10s\n' "    loss % in (c)" "$(fmt "${RESULT[c-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[c-loss-coturn]:-}" 2)" ""
+printf '%-52s %14s %14s %10s\n' "(c1) fan-out 1 @ 150k/s, relay CPU µs per delivery" "$(fmt "${RESULT[c1-gamerelay]:-}" 3)" "$(fmt "${RESULT[c1-coturn]:-}" 3)" "$(ratio "${RESULT[c1-gamerelay]:-}" "${RESULT[c1-coturn]:-}")"
+printf '%-52s %14s %14s %10s\n' "    loss % in (c1)" "$(fmt "${RESULT[c1-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[c1-loss-coturn]:-}" 2)" ""
 printf '%-52s %14s %14s %10s\n' "(d) 50×8 @ 30 Hz, 100 B: one-way p50 µs" "$(fmt "${RESULT[d50-gamerelay]:-}" 1)" "$(fmt "${RESULT[d50-coturn]:-}" 1)" "$(ratio "${RESULT[d50-gamerelay]:-}" "${RESULT[d50-coturn]:-}")"
 printf '%-52s %14s %14s %10s\n' "(d) 50×8 @ 30 Hz, 100 B: one-way p99 µs" "$(fmt "${RESULT[d99-gamerelay]:-}" 1)" "$(fmt "${RESULT[d99-coturn]:-}" 1)" "$(ratio "${RESULT[d99-gamerelay]:-}" "${RESULT[d99-coturn]:-}")"
 printf '%-52s %14s %14s %10s\n' "    loss % in (d)" "$(fmt "${RESULT[d-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[d-loss-coturn]:-}" 2)" ""
