@@ -170,6 +170,11 @@ rung() {
     RUNG_PASSED=0; RUNG_BOUND=0
     [[ -n "$loss" ]] && awk -v l="$loss" 'BEGIN { exit !(l + 0 < 1.0) }' && RUNG_PASSED=1
     generator_bound "$name" && RUNG_BOUND=1
+    # A loss that died in the relay's full receive queues, none in the generator's, is the
+    # relay's, however busy the generator was.
+    if (( ! RUNG_PASSED && RUNG_BOUND )) && [[ "$(field "$name" .relaySocketDrops)" =~ ^[1-9][0-9]*$ && "$(field "$name" .generatorSocketDrops)" == 0 ]]; then
+        RUNG_BOUND=0
+    fi
     note_flags "$name" "($tag) $relay at $rate/s per member"
     echo "   $relay $rate/s per member: delivered ${RUNG_DELIVERED}/s, loss ${loss}%, kernel drops at relay $(field "$name" .relaySocketDrops) / at generator $(field "$name" .generatorSocketDrops)$( ((RUNG_BOUND)) && echo ", generator-bound")" >&2
 }

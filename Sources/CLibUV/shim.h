@@ -33,6 +33,26 @@ static inline int cuv_sendmmsg(int fd, struct cuv_mmsghdr *messages, unsigned in
     return cuv_sendmmsg_raw(fd, messages, count, MSG_DONTWAIT);
 }
 
+// UDP generic segmentation offload (Linux 4.18+): one sendmsg on a connected socket carries
+// `length` bytes that the kernel cuts into datagrams of `segment` bytes (the last may be
+// shorter), so the IP stack is walked once for all of them. The cmsg macros are the reason
+// this is C. Returns 0, or -errno.
+static inline int cuv_send_segments(int fd, const void *bytes, size_t length, unsigned short segment) {
+    struct iovec vector = { (void *)bytes, length };
+    union { char buffer[CMSG_SPACE(sizeof(unsigned short))]; struct cmsghdr align; } control;
+    struct msghdr message = { 0 };
+    message.msg_iov = &vector;
+    message.msg_iovlen = 1;
+    message.msg_control = control.buffer;
+    message.msg_controllen = sizeof(control.buffer);
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = 17;   // SOL_UDP
+    header->cmsg_type = 103;   // UDP_SEGMENT
+    header->cmsg_len = CMSG_LEN(sizeof(unsigned short));
+    __builtin_memcpy(CMSG_DATA(header), &segment, sizeof(segment));
+    return sendmsg(fd, &message, MSG_DONTWAIT) < 0 ? -errno : 0;
+}
+
 // errno is a macro over a thread-local; this reads it right after the call that set it.
 static inline int cuv_errno(void) {
     return errno;

@@ -172,6 +172,33 @@ public final class DatagramSocket: LoopHandle {
         try queueCopy(bytes, to: destination)
     }
 
+    /// The most datagrams one ``sendSegments(_:segmentSize:)`` call may carry (Linux's limit).
+    public static let maxSegments = 64
+
+    /// Sends `bytes` to the connected address as consecutive datagrams of `segmentSize` bytes
+    /// each (the last may be shorter) in one system call, with Linux's UDP segmentation offload:
+    /// the IP stack is walked once for all of them, and the receiver sees ordinary datagrams.
+    ///
+    /// Nothing is queued: when the kernel has no room the call throws and nothing was sent.
+    /// - Throws: ``SocketError`` `.notConnected`, `.invalidArgument` (an empty or too large
+    ///   burst, more than ``maxSegments`` datagrams, or a kernel without segmentation offload),
+    ///   `.datagramTooLarge`, `.closed`, or the kernel's error.
+    public func sendSegments(_ bytes: UnsafeRawBufferPointer, segmentSize: Int) throws(SocketError) {
+        loop.assertInEventLoop()
+        try checkOpen("send")
+        guard let remote else { throw SocketError(.notConnected, operation: "send", message: "segmented sends need a connected socket") }
+        guard segmentSize > 0, !bytes.isEmpty, bytes.count <= 65_000,
+              (bytes.count + segmentSize - 1) / segmentSize <= Self.maxSegments else {
+            throw SocketError(.invalidArgument, operation: "send", message: "\(bytes.count) bytes in \(segmentSize)-byte datagrams is not a burst of 1...\(Self.maxSegments)")
+        }
+        let limit = datagramLimit(to: remote)
+        guard segmentSize <= limit else {
+            throw SocketError(.datagramTooLarge, operation: "send", message: "a \(segmentSize)-byte datagram exceeds the \(limit)-byte limit for one packet to \(remote)")
+        }
+        let result = cuv_send_segments(fileDescriptor, bytes.baseAddress, bytes.count, UInt16(segmentSize))
+        guard result == 0 else { throw SocketError(uvError: result, operation: "send to \(remote)") }
+    }
+
     /// Sends `length` bytes of `bytes` from `offset` (0 = all after `offset`) to `address`:`port`,
     /// or to the connected address when `address` is nil: flash.net's `send`.
     ///

@@ -279,24 +279,36 @@ final class BenchRunner {
 
     private func tick() {
         let now = uv_hrtime()
+        let payloadSize = payload.count
         for member in members {
+            // Everything this member owes by now leaves as one burst (one system call where the
+            // kernel segments it), stamped with one send time.
+            let first = member.nextPlanned
+            var due = 0
             while member.nextPlanned <= now, member.nextPlanned < sendEnd {
-                let planned = member.nextPlanned
                 member.nextPlanned += interval
-                let sentAt = uv_hrtime()
-                payload.withUnsafeMutableBytes { bytes in
-                    bytes.storeBytes(of: planned.bigEndian, toByteOffset: 0, as: UInt64.self)
-                    bytes.storeBytes(of: sentAt.bigEndian, toByteOffset: 8, as: UInt64.self)
-                }
-                let transport = member.transport
-                let result = payload.withUnsafeBytes { transport.send($0) }
+                due += 1
+            }
+            guard due > 0 else { continue }
+            let interval = self.interval
+            let sentAt = uv_hrtime()
+            let transport = member.transport
+            let taken = transport.sendBurst(count: due, payloadSize: payloadSize) { index, bytes in
+                bytes.storeBytes(of: (first + UInt64(index) * interval).bigEndian, toByteOffset: 0, as: UInt64.self)
+                bytes.storeBytes(of: sentAt.bigEndian, toByteOffset: 8, as: UInt64.self)
+                if bytes.count > 16 { UnsafeMutableRawBufferPointer(rebasing: bytes[16...]).initializeMemory(as: UInt8.self, repeating: 0xA5) }
+            }
+            let perMessage = transport.datagramsPerMessage
+            for index in 0..<due {
+                let planned = first + UInt64(index) * interval
                 guard planned >= measureStart else { continue }
                 sendLag.recordRaw(nanoseconds: sentAt &- planned)
-                if result.sent > 0 {
+                let reached = min(max(taken - index * perMessage, 0), perMessage)
+                if reached > 0 {
                     sent += 1
-                    expected += UInt64(fanout(of: transport, sent: result.sent))
+                    expected += UInt64(fanout(of: transport, sent: reached))
                 }
-                sendFailures += UInt64(result.failed)
+                sendFailures += UInt64(perMessage - reached)
             }
         }
         if now - lastProgress >= 1_000_000_000, let onProgress {

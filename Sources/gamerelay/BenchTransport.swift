@@ -5,25 +5,32 @@ import TurnClient
 ///
 /// Loop-bound, like the clients it wraps. The relay fans a GameRelay DATA out to the other
 /// members itself; over TURN the sender does it, with one ChannelData per receiver (the
-/// protocol's cost), each its own `sendmsg`.
+/// protocol's cost). Either way a member's due messages leave in one segmented send.
 enum BenchTransport {
     /// A GameRelay client, joined and bound.
     case gamerelay(RelayClient)
     /// A TURN allocation and the channels bound to the other members of its session.
     case turn(TurnAllocation, channels: [UInt16])
 
-    /// Sends one planned message to every other member of the session.
+    /// The datagrams one message takes: 1 for GameRelay (the relay fans out), one per channel over TURN.
+    var datagramsPerMessage: Int {
+        switch self {
+        case .gamerelay: 1
+        case .turn(_, let channels): channels.count
+        }
+    }
+
+    /// Sends `count` messages that are due at once, `fill` writing message `i`'s payload, in
+    /// as few system calls as the kernel allows (UDP segmentation offload).
     ///
-    /// - Returns: The datagrams the kernel took, and those it refused.
-    @inline(__always)
-    func send(_ payload: UnsafeRawBufferPointer) -> (sent: Int, failed: Int) {
+    /// - Returns: The datagrams the kernel took, in order: the first messages' first.
+    func sendBurst(count: Int, payloadSize: Int, fill: (Int, UnsafeMutableRawBufferPointer) -> Void) -> Int {
         switch self {
         case .gamerelay(let client):
-            return (try? client.send(payload)) != nil ? (1, 0) : (0, 1)
+            return (try? client.sendBurst(count: count, payloadSize: payloadSize, fill: fill)) ?? 0
         case .turn(let allocation, let channels):
-            var sent = 0
-            for channel in channels where (try? allocation.sendChannelData(payload, channel: channel)) != nil { sent += 1 }
-            return (sent, channels.count - sent)
+            guard !channels.isEmpty else { return 0 }
+            return (try? allocation.sendChannelDataBurst(count: count, payloadSize: payloadSize, channels: channels, fill: fill)) ?? 0
         }
     }
 

@@ -494,4 +494,28 @@ import Glibc
             #expect(codes == [.invalidArgument, .invalidArgument])
         }
     }
+
+    /// One segmented send arrives as separate datagrams, in order, the last one shorter; and
+    /// the argument checks refuse what the kernel would.
+    @Test(arguments: families)
+    func segmentedSendArrivesAsSeparateDatagrams(family: Family) async throws {
+        try await withLoop { loop in
+            let inbox = Inbox<ReceivedDatagram>()
+            let payload = pattern(5 * 116 + 40, seed: 9)
+            let codes = try await loop.submit {
+                let receiver = try Self.receiver(loop, family.loopback, inbox)
+                let sender = DatagramSocket(loop: loop)
+                let unconnected = thrownCode { try payload.withUnsafeBytes { try sender.sendSegments($0, segmentSize: 116) } }
+                try sender.connect(remoteAddress: family.loopback, remotePort: receiver.localPort)
+                try payload.withUnsafeBytes { try sender.sendSegments($0, segmentSize: 116) }
+                let tooMany = thrownCode { try payload.withUnsafeBytes { try sender.sendSegments($0, segmentSize: 1) } }
+                let tooLarge = thrownCode { try pattern(3000).withUnsafeBytes { try sender.sendSegments($0, segmentSize: 1500) } }
+                return [unconnected, tooMany, tooLarge]
+            }
+            #expect(codes == [.notConnected, .invalidArgument, .datagramTooLarge])
+            let received = try await inbox.next(6, "six segments")
+            #expect(received.map(\.bytes.count) == [116, 116, 116, 116, 116, 40])
+            #expect(received.flatMap(\.bytes) == payload)
+        }
+    }
 }
