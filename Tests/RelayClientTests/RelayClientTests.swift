@@ -141,6 +141,52 @@ struct RelayClientTests {
         await fixture.shutdown()
     }
 
+    /// A burst of 100 leaves in segmented sends of at most 64 and reaches every other member as
+    /// 100 ordinary DATA datagrams, in order, each with its own sequence and payload.
+    @Test func burstsArriveAsSeparateDatagramsInOrder() async throws {
+        let fixture = try await Fixture(members: 3)
+        let taken = Inbox<Int>()
+        try await fixture.with(member: 1) { client in
+            let count = try client.sendBurst(count: 100, payloadSize: 24) { index, bytes in
+                bytes.initializeMemory(as: UInt8.self, repeating: UInt8(index))
+            }
+            taken.put(count)
+            // Unicast bursts carry the target in every header.
+            try client.sendBurst(count: 2, payloadSize: 1, to: 3) { _, bytes in bytes[0] = 0xEE }
+        }
+        #expect(try await taken.wait("datagrams taken") == [100])
+        for member: UInt16 in [2, 3] {
+            let expected = member == 3 ? 102 : 100
+            let got = try await fixture.data[fixture.index(of: member)].wait(for: expected, "a burst's datagrams")
+            #expect(got.map(\.sequence) == Array(1...UInt32(expected)))
+            #expect(got.prefix(100).map(\.payload) == (0..<100).map { [UInt8](repeating: UInt8($0), count: 24) })
+            #expect(got.allSatisfy { $0.sender == 1 })
+        }
+        #expect(fixture.data[try await fixture.index(of: 2)].all.count == 100, "the unicast burst went to member 3 alone")
+        await fixture.shutdown()
+    }
+
+    @Test func oversizeBurstsAreRefusedBeforeSending() async throws {
+        let fixture = try await Fixture(members: 2) { $0.maxDatagram = 100 }
+        let outcome = Inbox<String>()
+        try await fixture.with(member: 1) { client in
+            // HELLO tells the client the relay's limit.
+            client.hello { _ in
+                do {
+                    try client.sendBurst(count: 3, payloadSize: 85) { _, _ in }
+                    outcome.put("sent")
+                } catch {
+                    outcome.put((error as? RelayClientError)?.code.name ?? "\(error)")
+                }
+                _ = try? client.sendBurst(count: 1, payloadSize: 84) { _, bytes in bytes.initializeMemory(as: UInt8.self, repeating: 7) }
+            }
+        }
+        #expect(try await outcome.wait("burst outcome") == ["datagramTooLarge"])
+        let got = try await fixture.data[fixture.index(of: 2)].wait("the exact-size burst")
+        #expect(got.count == 1 && got[0].sequence == 1 && got[0].payload == [UInt8](repeating: 7, count: 84))
+        await fixture.shutdown()
+    }
+
     @Test func pingMeasuresRoundTrips() async throws {
         let fixture = try await Fixture(members: 2)
         let pongs = Inbox<UInt32>()

@@ -96,6 +96,27 @@ struct TurnIntegrationTests {
         #expect(lookups.0 == relayed[0])
         #expect(lookups.1 == channels[0])
 
+        // A burst: 40 payloads, each on the channel twice, is 80 ChannelData in two segmented
+        // sends (64 is the most one carries); coturn relays them as 80 datagrams.
+        let burstTaken = try await loop.submit {
+            try clients.value[0].sendChannelDataBurst(count: 40, payloadSize: 5, channels: [channels[0], channels[0]]) { index, bytes in
+                bytes.initializeMemory(as: UInt8.self, repeating: UInt8(index))
+            }
+        }
+        #expect(burstTaken == 80)
+        // Late resends of the 9-byte ChannelData above may still arrive; the burst's are 5 bytes.
+        var burst: [Received] = []
+        let deadline = ContinuousClock.now + .seconds(20)
+        while burst.count < 80, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+            burst = channelData[1].all.filter { $0.payload.count == 5 }
+        }
+        #expect(burst.count == 80)
+        #expect(burst.allSatisfy { $0.channel == channels[1] })
+        let arrived: [[UInt8]] = burst.map(\.payload).sorted { $0[0] < $1[0] }
+        let sent: [[UInt8]] = (0..<80).map { [UInt8](repeating: UInt8($0 / 2), count: 5) }
+        #expect(arrived == sent)
+
         let refreshed = Inbox<Result<UInt32, TurnError>>()
         try await loop.submit { clients.value[0].refresh(lifetime: 300) { refreshed.put($0) } }
         #expect(try await refreshed.wait(for: 1, "a refresh")[0].get() > 0)
