@@ -182,8 +182,8 @@ rung() {
 # ladder RELAY TAG SESSIONS MEMBERS RATES...: ascending per-member rates, stopping at the first
 # with >= 1 % loss or the first generator-bound one, then bisecting twice between the last
 # passed and the first failed. Sets LADDER_BEST to the best delivered rate (0 when none passed)
-# and LADDER_BOUND to 1 when the relay's maximum may be higher than that: the generator reached
-# its limit first (a generator-bound rung, passed or failed), or every rung passed.
+# and LADDER_BOUND to 1 when the relay's maximum may be higher than that: the climb stopped at
+# a generator-bound rung, a bisection rung failed generator-bound, or every rung passed.
 LADDER_BEST=0
 LADDER_BOUND=0
 ladder() {
@@ -209,7 +209,9 @@ ladder() {
             rate=$(( (passed_rate + failed_rate) / 2 ))
             (( rate > passed_rate && rate < failed_rate )) || break
             rung "$relay" "$tag" "$sessions" "$members" "$rate" || break
-            if (( RUNG_PASSED && ! RUNG_BOUND )); then
+            # A pass is the relay's even when the generator was busy: it delivered that rate.
+            # The rung above already failed at the relay, so the maximum stays bracketed.
+            if (( RUNG_PASSED )); then
                 passed_rate=$rate
                 (( RUNG_DELIVERED > best )) && best=$RUNG_DELIVERED
             else
