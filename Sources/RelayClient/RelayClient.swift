@@ -414,15 +414,7 @@ public final class RelayClient {
                                  target: target ?? PacketHeader.broadcastTarget, sequence: sequence).write(to: slot)
                     fill(start + offset, UnsafeMutableRawBufferPointer(rebasing: slot[PacketHeader.size...]))
                 }
-                let burst = UnsafeRawBufferPointer(rebasing: buffer[..<(chunk * size)])
-                if (try? udp.sendSegments(burst, segmentSize: size)) != nil {
-                    sent += chunk
-                } else {
-                    // No offload here, or no room: datagram by datagram, counting what the kernel takes.
-                    for offset in 0..<chunk where (try? udp.send(UnsafeRawBufferPointer(rebasing: burst[(offset * size)..<((offset + 1) * size)]))) != nil {
-                        sent += 1
-                    }
-                }
+                sent += (try? udp.sendBurst(UnsafeRawBufferPointer(rebasing: buffer[..<(chunk * size)]), segmentSize: size)) ?? 0
             }
             start += chunk
         }

@@ -291,14 +291,7 @@ public final class TurnAllocation {
         let payload = UnsafeMutableRawBufferPointer(rebasing: sendBuffer[..<payloadSize])
         func flush() {
             guard queued > 0 else { return }
-            let burst = UnsafeRawBufferPointer(rebasing: burstBuffer[..<(queued * size)])
-            if (try? socket.sendSegments(burst, segmentSize: size)) != nil {
-                sent += queued
-            } else {
-                for index in 0..<queued where (try? socket.send(UnsafeRawBufferPointer(rebasing: burst[(index * size)..<((index + 1) * size)]))) != nil {
-                    sent += 1
-                }
-            }
+            sent += (try? socket.sendBurst(UnsafeRawBufferPointer(rebasing: burstBuffer[..<(queued * size)]), segmentSize: size)) ?? 0
             queued = 0
         }
         for index in 0..<count {

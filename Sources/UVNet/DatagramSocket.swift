@@ -184,6 +184,34 @@ public final class DatagramSocket: LoopHandle {
     ///   burst, more than ``maxSegments`` datagrams, or a kernel without segmentation offload),
     ///   `.datagramTooLarge`, `.closed`, or the kernel's error.
     public func sendSegments(_ bytes: UnsafeRawBufferPointer, segmentSize: Int) throws(SocketError) {
+        let remote = try checkBurst(bytes, segmentSize: segmentSize)
+        let result = cuv_send_segments(fileDescriptor, bytes.baseAddress, bytes.count, UInt16(segmentSize))
+        guard result == 0 else { throw SocketError(uvError: result, operation: "send to \(remote)") }
+    }
+
+    /// Sends `bytes` to the connected address as datagrams of `segmentSize` bytes each: in one
+    /// ``sendSegments(_:segmentSize:)`` where the kernel takes it, otherwise one ``send(_:to:)``
+    /// per datagram (a kernel without segmentation offload, or a full buffer).
+    ///
+    /// - Returns: How many datagrams left or were queued; the rest failed.
+    /// - Throws: ``SocketError``: what ``sendSegments(_:segmentSize:)`` refuses before sending
+    ///   (`.notConnected`, `.invalidArgument`, `.datagramTooLarge`, `.closed`); nothing is sent then.
+    @discardableResult
+    public func sendBurst(_ bytes: UnsafeRawBufferPointer, segmentSize: Int) throws(SocketError) -> Int {
+        try checkBurst(bytes, segmentSize: segmentSize)
+        let count = (bytes.count + segmentSize - 1) / segmentSize
+        if cuv_send_segments(fileDescriptor, bytes.baseAddress, bytes.count, UInt16(segmentSize)) == 0 { return count }
+        var sent = 0
+        for index in 0..<count {
+            let datagram = UnsafeRawBufferPointer(rebasing: bytes[(index * segmentSize)..<min((index + 1) * segmentSize, bytes.count)])
+            if (try? send(datagram)) != nil { sent += 1 }
+        }
+        return sent
+    }
+
+    /// The connected address, once `bytes` is known to be a burst one segmented send can carry.
+    @discardableResult
+    private func checkBurst(_ bytes: UnsafeRawBufferPointer, segmentSize: Int) throws(SocketError) -> SocketAddress {
         loop.assertInEventLoop()
         try checkOpen("send")
         guard let remote else { throw SocketError(.notConnected, operation: "send", message: "segmented sends need a connected socket") }
@@ -195,8 +223,7 @@ public final class DatagramSocket: LoopHandle {
         guard segmentSize <= limit else {
             throw SocketError(.datagramTooLarge, operation: "send", message: "a \(segmentSize)-byte datagram exceeds the \(limit)-byte limit for one packet to \(remote)")
         }
-        let result = cuv_send_segments(fileDescriptor, bytes.baseAddress, bytes.count, UInt16(segmentSize))
-        guard result == 0 else { throw SocketError(uvError: result, operation: "send to \(remote)") }
+        return remote
     }
 
     /// Sends `length` bytes of `bytes` from `offset` (0 = all after `offset`) to `address`:`port`,

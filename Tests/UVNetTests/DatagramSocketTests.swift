@@ -495,27 +495,33 @@ import Glibc
         }
     }
 
-    /// One segmented send arrives as separate datagrams, in order, the last one shorter; and
-    /// the argument checks refuse what the kernel would.
+    /// One segmented send arrives as separate datagrams, in order, the last one shorter, and so
+    /// does a burst; the argument checks refuse what the kernel would, before anything is sent.
     @Test(arguments: families)
     func segmentedSendArrivesAsSeparateDatagrams(family: Family) async throws {
         try await withLoop { loop in
             let inbox = Inbox<ReceivedDatagram>()
             let payload = pattern(5 * 116 + 40, seed: 9)
-            let codes = try await loop.submit {
+            let burst = pattern(3 * 50, seed: 4)
+            let (codes, burstCount) = try await loop.submit {
                 let receiver = try Self.receiver(loop, family.loopback, inbox)
                 let sender = DatagramSocket(loop: loop)
                 let unconnected = thrownCode { try payload.withUnsafeBytes { try sender.sendSegments($0, segmentSize: 116) } }
+                let burstUnconnected = thrownCode { _ = try payload.withUnsafeBytes { try sender.sendBurst($0, segmentSize: 116) } }
                 try sender.connect(remoteAddress: family.loopback, remotePort: receiver.localPort)
                 try payload.withUnsafeBytes { try sender.sendSegments($0, segmentSize: 116) }
                 let tooMany = thrownCode { try payload.withUnsafeBytes { try sender.sendSegments($0, segmentSize: 1) } }
                 let tooLarge = thrownCode { try pattern(3000).withUnsafeBytes { try sender.sendSegments($0, segmentSize: 1500) } }
-                return [unconnected, tooMany, tooLarge]
+                let burstTooMany = thrownCode { _ = try payload.withUnsafeBytes { try sender.sendBurst($0, segmentSize: 1) } }
+                let count = try burst.withUnsafeBytes { try sender.sendBurst($0, segmentSize: 50) }
+                return ([unconnected, burstUnconnected, tooMany, tooLarge, burstTooMany], count)
             }
-            #expect(codes == [.notConnected, .invalidArgument, .datagramTooLarge])
-            let received = try await inbox.next(6, "six segments")
-            #expect(received.map(\.bytes.count) == [116, 116, 116, 116, 116, 40])
-            #expect(received.flatMap(\.bytes) == payload)
+            #expect(codes == [.notConnected, .notConnected, .invalidArgument, .datagramTooLarge, .invalidArgument])
+            #expect(burstCount == 3)
+            let received = try await inbox.next(9, "six segments, then a burst of three")
+            #expect(received.map(\.bytes.count) == [116, 116, 116, 116, 116, 40, 50, 50, 50])
+            #expect(received.prefix(6).flatMap(\.bytes) == payload)
+            #expect(received.suffix(3).flatMap(\.bytes) == burst)
         }
     }
 }
