@@ -30,6 +30,8 @@ public final class RelayServer {
     private var publishedCounters: [PublishedCounters] = []
     private var connections: [ObjectIdentifier: ControlConnection] = [:]
     private var sweepTimer: Timer?
+    /// When the last sweep ran (`uv_hrtime`), to tell a stall of this loop from idle peers.
+    private var lastSweep: UInt64 = 0
     private var drainTimer: Timer?
     private var metrics: RelayMetrics?
     private var metricsEndpoint: MetricsEndpoint?
@@ -261,6 +263,10 @@ public final class RelayServer {
             controlConnections: connections.count, draining: isDraining))
     }
 
+    /// How late a sweep may run before it is taken for a stall of the loop rather than load:
+    /// busy iterations take microseconds to milliseconds, a pause that times peers out seconds.
+    private static let stallTolerance: UInt64 = 250_000_000
+
     /// The sweep period: half the slack PROTOCOL.md §4 allows the tightest timer (max(50 ms, 10 %)).
     private var sweepInterval: Duration {
         let tightest = [config.idleTimeout, config.controlIdleTimeout, config.emptySessionTimeout]
@@ -391,6 +397,17 @@ public final class RelayServer {
 
     private func sweep() {
         let now = uv_hrtime()
+        // libuv runs due timers before it polls for I/O, so after a stall of this loop (a paused
+        // VM, a starved thread) what peers sent meanwhile is still unread: judging them now would
+        // time out live connections for the relay's own pause. Judge after one more poll instead.
+        let previous = lastSweep
+        lastSweep = now
+        let stall = previous == 0 ? 0 : (now &- previous) &- min(now &- previous, sweepInterval.nanoseconds)
+        if stall > Self.stallTolerance {
+            logger.warning("relay loop stalled; idle checks wait one more sweep",
+                           metadata: ["stall_ms": "\(stall / 1_000_000)"])
+            return
+        }
         let idle = config.idleTimeout.nanoseconds
         let emptyTimeout = config.emptySessionTimeout.nanoseconds
         let (unbound, expired) = shared.withLock { registry -> ([ControlConnection], [Session]) in

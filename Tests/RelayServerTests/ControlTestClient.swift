@@ -164,3 +164,12 @@ struct TestAddress {
         return withUnsafePointer(to: &copy) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) } }
     }
 }
+
+/// Runs blocking `body` on a thread of its own and waits for it: a test whose timing matters
+/// then neither waits for, nor holds, one of the few threads of the shared cooperative pool
+/// that other tests' blocking socket calls occupy.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}
