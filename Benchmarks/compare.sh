@@ -17,6 +17,9 @@
 # Prints a table with both relays' figures and gamerelay/coturn ratios; flags runs whose JSON
 # summary carries a "generator-bound" warning. A ladder stops at a generator-bound rung: the
 # generator can't offer more, so the relay's maximum is at least that figure, printed ">= N".
+# In (a) and (b) the generator sends each member's due messages in one segmented send (UDP GSO),
+# so its one core can outrun a relay's; elsewhere each datagram is its own send, as a game
+# client's are (one GSO burst of 7 ChannelData reaches coturn at once, and its latency tail grows).
 # Loopback (127.0.0.1) only; stops itself within 5 minutes and kills everything it started.
 #
 # Needs: swift, coturn (turnserver, turnutils_stunclient), jq, taskset (util-linux). Run from anywhere.
@@ -164,7 +167,7 @@ rung() {
     local relay=$1 tag=$2 sessions=$3 members=$4 rate=$5 name loss
     name="$tag-$relay-$rate"
     bench "$relay" "$name" --sessions "$sessions" --members "$members" --payload 100 --rate "$rate" \
-        --duration 2 --warmup 1 || return 1
+        --duration 2 --warmup 1 --segmented-sends || return 1
     loss=$(field "$name" .lossPercent)
     RUNG_DELIVERED=$(field "$name" .deliveredPacketsPerSecond); RUNG_DELIVERED=${RUNG_DELIVERED%.*}
     RUNG_PASSED=0; RUNG_BOUND=0
@@ -321,6 +324,7 @@ printf '%-52s %14s %14s %10s\n' "(d) 50×8 @ 30 Hz, 100 B: one-way p99 µs" "$(f
 echo
 echo "A TURN sender sends one ChannelData per receiver (the protocol's cost): at fan-out 7 the generator"
 echo "sends 7 datagrams where gamerelay's sends 1, so TURN runs hit the generator's limit sooner."
+echo "(a), (b): each member's due datagrams leave in one segmented send (UDP GSO); (c)-(e): one send each."
 echo ">= N: the generator's limit was reached first (or every rung passed); the relay's maximum is at"
 echo "least N, and a ratio is marked >=, <= or ~ when gamerelay's, coturn's or both figures are such bounds."
 if (( ${#FLAGS[@]} > 0 )); then

@@ -82,6 +82,10 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Search for the highest per-member rate with under 1 % loss.")
     var max = false
 
+    @Flag(inversion: .prefixedNo,
+          help: "Send each member's due messages in one segmented send (Linux UDP GSO), so one generator core can outrun a relay; without, each datagram is its own send, as a game client's are. Default: on with --max, off otherwise.")
+    var segmentedSends: Bool?
+
     func validate() throws {
         guard sessions >= 1 else { throw ValidationError("--sessions must be at least 1") }
         guard members >= 2 else { throw ValidationError("--members must be at least 2") }
@@ -136,7 +140,8 @@ struct BenchCommand: ParsableCommand {
         let inProcess = InProcessRelay.startIfNeeded(relay, capacity: members)
         let target = relay ?? HostPort(argument: "127.0.0.1:\(inProcess!.port)")!
         var workload = BenchRunner.Workload(sessions: sessions, members: members, payload: payload, rate: rate,
-                                            duration: .seconds(duration), warmup: .seconds(warmup))
+                                            duration: .seconds(duration), warmup: .seconds(warmup),
+                                            segmentedSends: segmentedSends ?? max)
         let progress = isatty(STDOUT_FILENO) == 1
         var summary: BenchSummary
         var measurements: BenchMeasurements

@@ -25,6 +25,10 @@ final class BenchRunner {
         var rate: Double
         var duration: Duration
         var warmup: Duration
+        /// Whether a member's due messages leave in one segmented send (Linux UDP GSO), which
+        /// lets one core offer more than a relay core forwards; otherwise each datagram is its
+        /// own send, the arrival pattern of game clients.
+        var segmentedSends = false
     }
 
     /// The figures of one run, read on the generator loop when it ends.
@@ -281,8 +285,6 @@ final class BenchRunner {
         let now = uv_hrtime()
         let payloadSize = payload.count
         for member in members {
-            // Everything this member owes by now leaves as one burst (one system call where the
-            // kernel segments it), stamped with one send time.
             let first = member.nextPlanned
             var due = 0
             while member.nextPlanned <= now, member.nextPlanned < sendEnd {
@@ -291,24 +293,26 @@ final class BenchRunner {
             }
             guard due > 0 else { continue }
             let interval = self.interval
-            let sentAt = uv_hrtime()
             let transport = member.transport
-            let taken = transport.sendBurst(count: due, payloadSize: payloadSize) { index, bytes in
-                bytes.storeBytes(of: (first + UInt64(index) * interval).bigEndian, toByteOffset: 0, as: UInt64.self)
-                bytes.storeBytes(of: sentAt.bigEndian, toByteOffset: 8, as: UInt64.self)
-                if bytes.count > 16 { UnsafeMutableRawBufferPointer(rebasing: bytes[16...]).initializeMemory(as: UInt8.self, repeating: 0xA5) }
-            }
             let perMessage = transport.datagramsPerMessage
-            for index in 0..<due {
-                let planned = first + UInt64(index) * interval
-                guard planned >= measureStart else { continue }
-                sendLag.recordRaw(nanoseconds: sentAt &- planned)
-                let reached = min(max(taken - index * perMessage, 0), perMessage)
-                if reached > 0 {
-                    sent += 1
-                    expected += UInt64(fanout(of: transport, sent: reached))
+            if workload.segmentedSends {
+                // Everything this member owes by now leaves as one burst, stamped with one send time.
+                let sentAt = uv_hrtime()
+                let taken = transport.sendBurst(count: due, payloadSize: payloadSize) { index, bytes in
+                    Self.stamp(bytes, planned: first + UInt64(index) * interval, sentAt: sentAt)
                 }
-                sendFailures += UInt64(perMessage - reached)
+                for index in 0..<due {
+                    record(planned: first + UInt64(index) * interval, sentAt: sentAt, transport: transport,
+                           reached: min(max(taken - index * perMessage, 0), perMessage))
+                }
+            } else {
+                for index in 0..<due {
+                    let planned = first + UInt64(index) * interval
+                    let sentAt = uv_hrtime()
+                    payload.withUnsafeMutableBytes { Self.stamp($0, planned: planned, sentAt: sentAt) }
+                    let reached = payload.withUnsafeBytes { transport.send($0) }
+                    record(planned: planned, sentAt: sentAt, transport: transport, reached: reached)
+                }
             }
         }
         if now - lastProgress >= 1_000_000_000, let onProgress {
@@ -317,6 +321,26 @@ final class BenchRunner {
             let phase = elapsed < 0 ? String(format: "warm-up %.0fs", -elapsed) : String(format: "%.0f/%.0fs", elapsed, Double(workload.duration.components.seconds))
             onProgress(String(format: "%@  sent %llu  delivered %llu  p99 %.1f µs", phase, sent, delivered, Double(latency.percentile(99)) / 1000))
         }
+    }
+
+    /// Writes the planned and actual send times into a payload, and fills the rest.
+    @inline(__always)
+    private static func stamp(_ bytes: UnsafeMutableRawBufferPointer, planned: UInt64, sentAt: UInt64) {
+        bytes.storeBytes(of: planned.bigEndian, toByteOffset: 0, as: UInt64.self)
+        bytes.storeBytes(of: sentAt.bigEndian, toByteOffset: 8, as: UInt64.self)
+        if bytes.count > 16 { UnsafeMutableRawBufferPointer(rebasing: bytes[16...]).initializeMemory(as: UInt8.self, repeating: 0xA5) }
+    }
+
+    /// Counts one planned message that reached `reached` of its datagrams' worth of the kernel.
+    @inline(__always)
+    private func record(planned: UInt64, sentAt: UInt64, transport: BenchTransport, reached: Int) {
+        guard planned >= measureStart else { return }
+        sendLag.recordRaw(nanoseconds: sentAt &- planned)
+        if reached > 0 {
+            sent += 1
+            expected += UInt64(fanout(of: transport, sent: reached))
+        }
+        sendFailures += UInt64(transport.datagramsPerMessage - reached)
     }
 
     /// The receivers one send reaches: the relay fans a GameRelay DATA out to the other

@@ -5,7 +5,8 @@ import TurnClient
 ///
 /// Loop-bound, like the clients it wraps. The relay fans a GameRelay DATA out to the other
 /// members itself; over TURN the sender does it, with one ChannelData per receiver (the
-/// protocol's cost). Either way a member's due messages leave in one segmented send.
+/// protocol's cost). Either way, with segmented sends a member's due messages leave in one
+/// system call.
 enum BenchTransport {
     /// A GameRelay client, joined and bound.
     case gamerelay(RelayClient)
@@ -17,6 +18,21 @@ enum BenchTransport {
         switch self {
         case .gamerelay: 1
         case .turn(_, let channels): channels.count
+        }
+    }
+
+    /// Sends one message to every other member, each datagram its own system call, as a game
+    /// client without segmentation offload does.
+    ///
+    /// - Returns: The datagrams the kernel took.
+    func send(_ payload: UnsafeRawBufferPointer) -> Int {
+        switch self {
+        case .gamerelay(let client):
+            return (try? client.send(payload)) != nil ? 1 : 0
+        case .turn(let allocation, let channels):
+            var sent = 0
+            for channel in channels where (try? allocation.sendChannelData(payload, channel: channel)) != nil { sent += 1 }
+            return sent
         }
     }
 
