@@ -30,6 +30,25 @@ struct BenchAndPingTests {
         #expect(try String(contentsOfFile: svg, encoding: .utf8).contains("<polyline"))
     }
 
+    /// Segmented sends at 3000/s per member: several messages are due at each 1 ms tick and
+    /// leave as one burst, yet every planned delivery arrives, in order.
+    @Test func segmentedSendsDeliverEveryPlannedMessage() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-gso-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let json = directory.appendingPathComponent("summary.json").path
+        let bench = try RelayProcessHarness(["bench", "--sessions", "2", "--members", "3", "--rate", "3000",
+                                             "--duration", "1", "--warmup", "0.3", "--segmented-sends", "--json", json])
+        #expect(try await bench.waitForExit(timeout: .seconds(60)) == 0, "stderr: \(bench.stderrText())")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        // 2 sessions × 3 members × 3000/s × 1 s, each to 2 others.
+        let expected = try #require(summary["expected"] as? Int)
+        #expect(expected >= 32_000 && expected <= 40_000)
+        #expect(summary["delivered"] as? Int == expected)
+        #expect(summary["reordered"] as? Int == 0)
+        #expect(summary["sendFailures"] as? Int == 0)
+    }
+
     @Test func benchAndPingAgainstASeparateRelay() async throws {
         let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--log-level", "warning"])
         let address = try relay.waitForListening().control
@@ -54,9 +73,10 @@ struct BenchAndPingTests {
     }
 
     /// The same schedule against a real coturn, with channels to the receivers' own sockets
-    /// and to their relayed addresses: every planned delivery arrives, named by its sender.
-    @Test(arguments: ["direct", "relayed"])
-    func benchDrivesATurnServer(peers: String) async throws {
+    /// (a sender's ChannelData in one segmented send) and to their relayed addresses (one send
+    /// each): every planned delivery arrives, named by its sender.
+    @Test(arguments: [("direct", true), ("relayed", false)])
+    func benchDrivesATurnServer(peers: String, segmented: Bool) async throws {
         let server = try TurnServerProcess(longTerm: false, relayPorts: peers == "direct" ? 40960...45055 : 45056...49151)
         defer { server.stop() }
         try server.waitUntilServing()
@@ -66,7 +86,8 @@ struct BenchAndPingTests {
         let json = directory.appendingPathComponent("summary.json").path
         let bench = try RelayProcessHarness(["bench", "--protocol", "turn", "--turn-peers", peers, "--relay", "127.0.0.1:\(server.port)",
                                              "--relay-pid", "\(server.processIdentifier)", "--sessions", "2", "--members", "3",
-                                             "--rate", "50", "--duration", "1", "--warmup", "0.3", "--json", json])
+                                             "--rate", "50", "--duration", "1", "--warmup", "0.3", "--json", json]
+                                            + (segmented ? ["--segmented-sends"] : []))
         #expect(try await bench.waitForExit(timeout: .seconds(60)) == 0, "stderr: \(bench.stderrText())\n\(server.log)")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
         #expect(summary["target"] as? String == "turn:127.0.0.1:\(server.port), \(peers) peers")
