@@ -400,12 +400,12 @@ public final class RelayServer {
         // libuv runs due timers before it polls for I/O, so after a stall of this loop (a paused
         // VM, a starved thread) what peers sent meanwhile is still unread: judging them now would
         // time out live connections for the relay's own pause. Judge after one more poll instead.
-        let previous = lastSweep
+        let sinceLast = now &- lastSweep
+        let late = lastSweep != 0 && sinceLast > sweepInterval.nanoseconds + Self.stallTolerance
         lastSweep = now
-        let stall = previous == 0 ? 0 : (now &- previous) &- min(now &- previous, sweepInterval.nanoseconds)
-        if stall > Self.stallTolerance {
+        if late {
             logger.warning("relay loop stalled; idle checks wait one more sweep",
-                           metadata: ["stall_ms": "\(stall / 1_000_000)"])
+                           metadata: ["stall_ms": "\((sinceLast - sweepInterval.nanoseconds) / 1_000_000)"])
             return
         }
         let idle = config.idleTimeout.nanoseconds

@@ -294,8 +294,8 @@ final class BenchRunner {
             guard due > 0 else { continue }
             let interval = self.interval
             let transport = member.transport
-            let perMessage = transport.datagramsPerMessage
             if workload.segmentedSends {
+                let perMessage = transport.datagramsPerMessage
                 // Everything this member owes by now leaves as one burst, stamped with one send time.
                 let sentAt = uv_hrtime()
                 let taken = transport.sendBurst(count: due, payloadSize: payloadSize) { index, bytes in
