@@ -1,11 +1,14 @@
-import CLibUV
 import RelayWire
 import UVNet
 
 /// One TCP control connection: frames in, requests through the check order of PROTOCOL.md §1.2,
 /// replies and events out with the client's terminator.
 ///
-/// Loop-bound to the relay's loop.
+/// Loop-bound to the relay's control loop. The work a connection may cause is bounded: it handles
+/// at most ``RelayConfig/controlFramesPerTurn`` frames per loop turn and then yields to the other
+/// connections, and it stops reading while more than ``RelayConfig/controlBacklogBytes`` of its
+/// replies and events are unread, resuming once they drain. Either way the peer's further
+/// requests wait in its own kernel buffers (TCP flow control), not in the relay's memory.
 final class ControlConnection {
     /// Open; lingering after a final answer (half-closed, input discarded); closed.
     enum State { case open, lingering, closed }
@@ -24,6 +27,13 @@ final class ControlConnection {
     private(set) var liveSessions = 0
     /// The peer, for logs.
     let peer: String
+    /// Whether the peer has sent a byte: its channel is established, so it is told `closing`
+    /// before the relay closes it on its own (PROTOCOL.md §1.4).
+    private(set) var hasSpoken = false
+    /// Reading stopped because the peer left too many replies unread.
+    private var outputBlocked = false
+    /// Queued for a turn of its own (``RelayServer/scheduleTurn(_:)``).
+    var isScheduled = false
 
     init(socket: Socket, server: RelayServer, nowNanos: UInt64) {
         self.socket = socket
@@ -42,6 +52,7 @@ final class ControlConnection {
         socket.onData = { _ in self.readAvailable() }
         socket.onClose = { self.finish(reason: .disconnect) }
         socket.onIOError = { _ in self.finish(reason: .disconnect) }
+        socket.onOutputProgress = { pending in self.outputDrained(pending) }
     }
 
     // MARK: Input
@@ -49,16 +60,44 @@ final class ControlConnection {
     private func readAvailable() {
         let count = socket.bytesAvailable
         guard count > 0 else { return }
+        hasSpoken = true
         if state != .open {
             // Lingering after a final answer: input is read only to be thrown away.
             try? socket.readRawBytes(count: count) { _ in }
             return
         }
         try? socket.readRawBytes(count: count) { decoder.append($0) }
-        while state == .open, let event = decoder.next() {
+        serve()
+    }
+
+    /// Handles buffered frames until they run out, the turn's budget is spent, or the peer's
+    /// unread output is over the backlog bound; reading from the kernel stays paused while frames
+    /// wait, so the decoder never holds more than one read beyond one message.
+    func serve() {
+        var budget = server.config.controlFramesPerTurn
+        while state == .open {
+            if socket.bytesPending > server.config.controlBacklogBytes {
+                if !outputBlocked {
+                    outputBlocked = true
+                    server.controlCounters.controlReadPauses &+= 1
+                }
+                socket.pauseReading()
+                return
+            }
+            guard budget > 0 else {
+                socket.pauseReading()
+                server.controlCounters.controlTurnsYielded &+= 1
+                server.scheduleTurn(self)
+                return
+            }
+            guard let event = decoder.next() else {
+                socket.resumeReading()
+                return
+            }
+            budget -= 1
             switch event {
             case .message(let bytes, _):
-                lastActivity = uv_hrtime()
+                lastActivity = server.loop.nowNanos
                 handle(bytes)
             case .policyFileRequest:
                 ControlFrameDecoder.policyDocument(controlPort: server.controlPort).withUnsafeBytes { socket.writeRawBytes($0) }
@@ -72,6 +111,14 @@ final class ControlConnection {
         }
     }
 
+    /// A queued write reached the kernel: once the backlog is down to half its bound, requests
+    /// are taken again (on a turn of their own, not inside the write callback).
+    private func outputDrained(_ pending: Int) {
+        guard outputBlocked, state == .open, pending <= server.config.controlBacklogBytes / 2 else { return }
+        outputBlocked = false
+        server.scheduleTurn(self)
+    }
+
     private func handle(_ frame: [UInt8]) {
         let message: ControlMessage
         switch ControlMessage.parse(frame) {
@@ -81,7 +128,7 @@ final class ControlConnection {
         case .success(let parsed):
             message = parsed
         }
-        guard requestBudget.tryTake(1, nowNanos: uv_hrtime()) else {
+        guard requestBudget.tryTake(1, nowNanos: server.loop.nowNanos) else {
             reply(ControlReply.failure(id: message.idText, error: ControlError(.rateLimited, "more than \(server.config.controlRequestRate) requests per second")))
             return
         }
@@ -109,8 +156,10 @@ final class ControlConnection {
         guard state != .closed, !socket.isClosed else { return }
         json.withUnsafeBytes { socket.writeRawBytes($0) }
         withUnsafeBytes(of: terminator) { socket.writeRawBytes($0) }
+        // A write the kernel refuses closes the socket inside flush (and finishes this connection).
         socket.flush()
         if socket.bytesPending > server.config.maxPendingControlBytes {
+            server.controlCounters.controlConnectionsOverBacklog &+= 1
             server.logger.info("control connection dropped: over \(server.config.maxPendingControlBytes) bytes unread", metadata: ["peer": "\(peer)"])
             socket.close()
             finish(reason: .disconnect)
@@ -120,15 +169,30 @@ final class ControlConnection {
     // MARK: Closing
 
     /// Half-closes after the last answer and discards input for up to the linger timeout, so the
-    /// answer is not lost to a reset; then closes.
-    func linger() {
+    /// answer is not lost to a reset; then closes. A membership ends at once with `reason`.
+    func linger(reason: LeaveReason = .disconnect) {
         guard state == .open else { return }
         state = .lingering
-        server.connectionEnded(self, reason: .disconnect)
+        server.connectionEnded(self, reason: reason)
         socket.shutdownOutput()
+        // Input is read only to be thrown away now, whatever paused it.
+        socket.resumeReading()
         lingerTimer = server.loop.schedule(after: server.config.lingerTimeout) { [weak self] in
             self?.finish(reason: .disconnect)
         }
+    }
+
+    /// The relay closes the connection on its own: an established channel is told `closing`
+    /// first and then half-closed (``linger(reason:)``); one that never sent a byte is closed.
+    func close(for closing: ClosingReason, leaving reason: LeaveReason) {
+        guard state == .open else { return }
+        guard hasSpoken else {
+            finish(reason: reason)
+            return
+        }
+        send(ControlEvent.closing(reason: closing))
+        server.controlCounters.closingSent &+= 1
+        linger(reason: reason)
     }
 
     /// Closes the connection now; a member's peers are told `left` with `reason`.

@@ -47,6 +47,10 @@ final class DataPlane {
 
     /// Receives the duration of each receive batch when metrics are on.
     var batchTimer: CoreMetrics.Timer?
+    /// The timer that calls ``sampleKernelDrops()``; kept here so it closes with the plane's socket.
+    var sampler: UVNet.Timer?
+    /// The socket's kernel drop count at the last sample (the kernel keeps 32 bits, which wrap).
+    private var lastKernelDrops: UInt32?
     @exclusivity(unchecked) private var batchStart: UInt64 = 0
     @exclusivity(unchecked) private var batchDirty = false
 
@@ -84,6 +88,19 @@ final class DataPlane {
         }
         socket?.onData = { [unowned self] datagram in self.handle(datagram) }
         socket?.onReceiveBatchEnd = { [unowned self] in self.batchEnded() }
+        socket?.onIOError = { [unowned self] _ in
+            counters.udpReceiveErrors &+= 1
+            published.store(counters)
+        }
+    }
+
+    /// Adds what the kernel dropped at this loop's socket since the last sample (its receive queue
+    /// was full) to the counters, and publishes them. Called on a timer, never per datagram.
+    func sampleKernelDrops() {
+        guard let drops = socket?.receiveQueueDrops else { return }
+        if let last = lastKernelDrops { counters.udpReceiveQueueDrops &+= UInt64(drops &- last) }
+        lastKernelDrops = drops
+        published.store(counters)
     }
 
     deinit { reply.deallocate() }

@@ -4,8 +4,10 @@ import UVNet
 /// (Prometheus text format), `/healthz` and `/readyz`; anything else is 404, and a request that
 /// is not HTTP gets 400. One request per connection, then the connection closes.
 ///
-/// Loop-bound to the relay's control loop. A request larger than 8 KiB, or slower than 5 s, is
-/// answered 400 or dropped, so a scraper can't hold memory or descriptors for long.
+/// Loop-bound to the relay's control loop. Everything a peer can make it hold is bounded: a
+/// request head larger than 8 KiB is answered 400; once a request is answered, at most 64 KiB
+/// more is read (and thrown away, to notice the peer's close) before reading stops; a connection
+/// lives at most 5 s; and at most ``maxConnections`` are open at once, the rest closed at accept.
 final class MetricsEndpoint {
     /// What a request asks for, and what the endpoint needs to answer it.
     struct Handlers {
@@ -18,7 +20,13 @@ final class MetricsEndpoint {
     let socket: ServerSocket
     private let handlers: Handlers
     private var openConnections: [ObjectIdentifier: Socket] = [:]
+    /// Called when accepting fails, `EMFILE` among the causes; the endpoint keeps listening.
+    var onAcceptError: ((SocketError) -> Void)?
     static let maxRequestBytes = 8192
+    /// Bytes read after the answer, only to see the peer's close; beyond them reading stops.
+    static let maxDiscardBytes = 64 << 10
+    /// Scrapes in progress at once; a scraper needs one, a few operators a handful.
+    static let maxConnections = 16
 
     init(loop: EventLoop, host: String, port: Int, handlers: Handlers) throws(SocketError) {
         socket = ServerSocket(loop: loop)
@@ -31,25 +39,47 @@ final class MetricsEndpoint {
             throw SocketError(error.code, operation: "metrics bind \(host):\(port)", message: error.message, uvErrorCode: error.uvErrorCode)
         }
         socket.onConnect = { [unowned self] connection in accept(connection) }
+        socket.onIOError = { [unowned self] error in onAcceptError?(error) }
     }
 
     private func accept(_ connection: Socket) {
+        guard openConnections.count < Self.maxConnections else {
+            connection.close()
+            return
+        }
         let key = ObjectIdentifier(connection)
         openConnections[key] = connection
         var request: [UInt8] = []
+        var answered = false
+        var discarded = 0
         let deadline = connection.loop.schedule(after: .seconds(5)) { [weak self] in self?.finish(connection) }
         connection.onClose = { [weak self] in self?.forget(connection, deadline) }
         connection.onIOError = { [weak self] _ in self?.forget(connection, deadline) }
         connection.onData = { [weak self, unowned connection] _ in
             guard let self else { return }
             let count = connection.bytesAvailable
-            try? connection.readRawBytes(count: count) { request.append(contentsOf: $0) }
+            // Never more than one request head is kept; anything past it is thrown away as it comes.
+            let take = answered ? 0 : min(count, Self.maxRequestBytes + 1 - request.count)
+            try? connection.readRawBytes(count: take) { request.append(contentsOf: $0) }
+            try? connection.readRawBytes(count: count - take) { _ in }
+            if answered {
+                discarded += count
+                if discarded > Self.maxDiscardBytes { connection.pauseReading() }
+                return
+            }
+            discarded += count - take
             if let end = Self.headerEnd(request) {
+                answered = true
                 respond(to: Array(request[..<end]), on: connection)
-                deadline.close()
             } else if request.count > Self.maxRequestBytes {
+                answered = true
                 send(400, "Bad Request", "request header too large\n", on: connection)
+            }
+            if answered {
+                request = []
+                // The answer's own 5 s timer ends the connection from here on.
                 deadline.close()
+                if discarded > Self.maxDiscardBytes { connection.pauseReading() }
             }
         }
     }
@@ -100,7 +130,6 @@ final class MetricsEndpoint {
 
     private func send(_ status: Int, _ reason: String, _ body: [UInt8], contentType: String, on connection: Socket,
                       headOnly: Bool, extra: String = "") {
-        connection.onData = nil
         let head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\(extra)Connection: close\r\n\r\n"
         var output = connection
         output.writeUTFBytes(head)

@@ -24,7 +24,8 @@ public struct RelayConfig: Sendable, Hashable {
     public var memberByteRate: Int = 262_144
     /// How long a drain waits for control connections to close (`--drain-timeout`).
     public var drainTimeout: Duration = .seconds(5)
-    /// Data-plane loops (threads) sharing the UDP port with `SO_REUSEPORT` (`--threads`).
+    /// Data-plane loops (threads) sharing the UDP port with `SO_REUSEPORT` (`--threads`); the
+    /// control plane always has a loop of its own besides these.
     public var threads: Int = 1
     /// The HTTP port of `/metrics`, `/healthz` and `/readyz`; nil for none (`--metrics-port`).
     public var metricsPort: Int?
@@ -38,6 +39,15 @@ public struct RelayConfig: Sendable, Hashable {
     public var maxPendingControlBytes: Int = 8 << 20
     /// How long a half-closed connection's input is drained before the final close.
     public var lingerTimeout: Duration = .seconds(2)
+    /// Control frames one connection may have handled per loop turn before the others get theirs
+    /// (`--control-frames-per-turn`).
+    public var controlFramesPerTurn: Int = 64
+    /// Unsent replies and events above which a connection's requests are no longer read, until
+    /// half of them have drained (`--control-backlog-bytes`).
+    public var controlBacklogBytes: Int = 64 << 10
+    /// Descriptors kept free of control connections, so `/metrics`, logs and the relay's own
+    /// sockets still work at the descriptor limit (`--reserved-descriptors`).
+    public var reservedDescriptors: Int = 64
     /// The `server` text of the `hello` reply.
     public var serverName: String = "gamerelay/\(RelayConfig.version)"
 
@@ -71,6 +81,10 @@ public struct RelayConfig: Sendable, Hashable {
         try check((2...65_534).contains(maxSessionCapacity), "--max-session-capacity", "must lie in 2...65534")
         try check(memberPacketRate >= 1, "--member-packet-rate", "must be at least 1")
         try check(memberByteRate >= 1, "--member-byte-rate", "must be at least 1")
+        try check((1...65_536).contains(controlFramesPerTurn), "--control-frames-per-turn", "must lie in 1...65536")
+        try check((1024...maxPendingControlBytes).contains(controlBacklogBytes), "--control-backlog-bytes",
+                  "must lie in 1024...\(maxPendingControlBytes)")
+        try check((16...65_536).contains(reservedDescriptors), "--reserved-descriptors", "must lie in 16...65536")
     }
 }
 

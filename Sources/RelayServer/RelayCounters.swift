@@ -36,6 +36,23 @@ public struct RelayCounters: Sendable {
     public var joins: UInt64 = 0
     /// Memberships ended, whatever the reason.
     public var leaves: UInt64 = 0
+    /// Times a control connection spent its per-turn frame budget and yielded to the others.
+    public var controlTurnsYielded: UInt64 = 0
+    /// Times a control connection's reading paused because its peer left replies unread.
+    public var controlReadPauses: UInt64 = 0
+    /// Control connections dropped for leaving more than the unread-output cap.
+    public var controlConnectionsOverBacklog: UInt64 = 0
+    /// `closing` events sent before the relay closed a connection on its own.
+    public var closingSent: UInt64 = 0
+    /// Control connections closed at accept because the relay was at its connection limit
+    /// (descriptors kept in reserve for `/metrics` and the relay itself).
+    public var controlConnectionsShed: UInt64 = 0
+    /// Failed accepts on the control or metrics port (`EMFILE` among them).
+    public var acceptErrors: UInt64 = 0
+    /// Errors receiving on a UDP socket.
+    public var udpReceiveErrors: UInt64 = 0
+    /// Datagrams the kernel dropped because a relay UDP socket's receive queue was full.
+    public var udpReceiveQueueDrops: UInt64 = 0
 
     /// Creates zeroed counters.
     public init() {}
@@ -65,5 +82,13 @@ public struct RelayCounters: Sendable {
         sessionsClosed &+= other.sessionsClosed
         joins &+= other.joins
         leaves &+= other.leaves
+        controlTurnsYielded &+= other.controlTurnsYielded
+        controlReadPauses &+= other.controlReadPauses
+        controlConnectionsOverBacklog &+= other.controlConnectionsOverBacklog
+        closingSent &+= other.closingSent
+        controlConnectionsShed &+= other.controlConnectionsShed
+        acceptErrors &+= other.acceptErrors
+        udpReceiveErrors &+= other.udpReceiveErrors
+        udpReceiveQueueDrops &+= other.udpReceiveQueueDrops
     }
 }

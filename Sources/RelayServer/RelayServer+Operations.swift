@@ -1,4 +1,3 @@
-import CLibUV
 import RelayWire
 
 extension RelayServer {
@@ -27,7 +26,7 @@ extension RelayServer {
             guard connection.liveSessions < config.maxSessionsPerConnection else {
                 return fail(.rateLimited, "this connection already has \(config.maxSessionsPerConnection) live sessions")
             }
-            let session = shared.withLock { $0.createSession(capacity: capacity, creator: connection, nowNanos: uv_hrtime()) }
+            let session = shared.withLock { $0.createSession(capacity: capacity, creator: connection, nowNanos: loop.nowNanos) }
             connection.sessionCreated()
             controlCounters.sessionsCreated &+= 1
             logger.debug("session created", metadata: ["session": "\(session.id.hex)", "capacity": "\(capacity)"])
@@ -49,7 +48,7 @@ extension RelayServer {
                 guard let session = found else { return .failure(ControlError(.notFound, "no such session")) }
                 guard !session.isFull else { return .failure(ControlError(.full, "the session is full")) }
                 let others = session.members
-                let member = registry.join(session, name: name, connection: connection, config: config, nowNanos: uv_hrtime())
+                let member = registry.join(session, name: name, connection: connection, config: config, nowNanos: loop.nowNanos)
                 return .success((session, member, others))
             }
             let session: Session, member: Member, others: [Member]

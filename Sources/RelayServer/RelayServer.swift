@@ -1,18 +1,22 @@
-import CLibUV
 import Logging
 import RelayWire
 import UVNet
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The relay of PROTOCOL.md: a control `ServerSocket`, one UDP `DatagramSocket` per data-plane
 /// loop, the session registry, and the timers that expire idle bindings, silent connections and
 /// empty sessions.
 ///
-/// Loop-bound: create, start and use it on its loop's thread (the control loop, which also runs
-/// the first data plane). With ``RelayConfig/threads`` above 1 the relay starts more loops, each
-/// with its own socket on the same UDP port (`SO_REUSEPORT`); they share the registry under a
-/// lock. Hand the server to other threads inside a ``LoopBound``.
+/// Loop-bound: create, start and use it on its loop's thread, the control loop, which runs the
+/// control connections, the sweeps and the metrics endpoint and nothing else. The data planes run
+/// on ``RelayConfig/threads`` loops of their own, each with its own socket on the same UDP port
+/// (`SO_REUSEPORT` when there are several), so no control-channel flood can delay a datagram.
+/// They share the registry under a lock. Hand the server to other threads inside a ``LoopBound``.
 public final class RelayServer {
-    /// The loop every socket and timer of the relay runs on.
+    /// The control loop: every control socket, connection and timer of the relay runs on it.
     public let loop: EventLoop
     /// The settings the relay was started with.
     public let config: RelayConfig
@@ -23,12 +27,22 @@ public final class RelayServer {
     private let cookies = BindCookie()
 
     private var controlSocket: ServerSocket?
-    /// The data plane on this loop.
-    private var dataPlane: DataPlane?
-    /// The data planes on the other loops, with their loops.
-    private var extraPlanes: [(loop: EventLoop, plane: LoopBound<DataPlane>)] = []
-    private var publishedCounters: [PublishedCounters] = []
+    /// One data-plane loop: its plane (which owns the loop's UDP socket) and published counters.
+    struct DataLoop {
+        let loop: EventLoop
+        let plane: LoopBound<DataPlane>
+        let published: PublishedCounters
+    }
+    /// The data-plane loops, in the order they were started.
+    private var dataLoops: [DataLoop] = []
     private var connections: [ObjectIdentifier: ControlConnection] = [:]
+    /// Connections waiting for a turn: frames left after their budget, or output that drained.
+    private var turnQueue: [ControlConnection] = []
+    private var turnPending = false
+    /// The most control connections the descriptor limit allows, with the reserve kept free.
+    private var connectionLimit = Int.max
+    /// Warnings about errors that peers can cause, at most one per kind and interval.
+    var errorLog = ErrorLogThrottle()
     private var sweepTimer: Timer?
     /// When the last sweep ran (`uv_hrtime`), to tell a stall of this loop from idle peers.
     private var lastSweep: UInt64 = 0
@@ -66,7 +80,7 @@ public final class RelayServer {
     /// last receive batch).
     public var counters: RelayCounters {
         var total = controlCounters
-        for published in publishedCounters { total.add(published.load()) }
+        for dataLoop in dataLoops { total.add(dataLoop.published.load()) }
         return total
     }
 
@@ -74,13 +88,13 @@ public final class RelayServer {
     var controlPort: Int { controlAddress?.port ?? config.port }
     /// The UDP port, for replies that name it.
     var udpPort: Int { udpAddress?.port ?? 0 }
-    /// The receive buffer the kernel granted the control loop's UDP socket, in bytes as Linux
+    /// The receive buffer the kernel granted the first data loop's UDP socket, in bytes as Linux
     /// reports it (twice the usable size); 0 before ``start()``.
     public private(set) var udpReceiveBuffer = 0
 
     // MARK: Starting and stopping
 
-    /// Binds and listens on both sockets.
+    /// Binds and listens on both sockets, and starts the data-plane loops.
     ///
     /// - Throws: ``SocketError`` naming the socket and address that could not be used.
     public func start() throws(SocketError) {
@@ -97,33 +111,28 @@ public final class RelayServer {
                 throw SocketError(error.code, operation: "TCP bind \(config.host):\(config.port)", message: error.message, uvErrorCode: error.uvErrorCode)
             }
             let port = config.udpPort ?? control.localPort
-            let udp: DatagramSocket
             do throws(SocketError) {
-                udp = try bindUDP(port: port)
+                try startDataLoops(port: port)
             } catch {
                 control.close()
                 // With --port 0 the kernel picked a TCP port whose UDP twin is taken: pick again.
                 if config.port == 0, config.udpPort == nil, error.code == .addressInUse, attempts < 16 { continue }
-                throw SocketError(error.code, operation: "UDP bind \(config.host):\(port)", message: error.message, uvErrorCode: error.uvErrorCode)
+                throw error
             }
-            try control.listen(backlog: 0)
-            try udp.receive()
-            control.onConnect = { [unowned self] socket in self.accept(socket) }
-            controlSocket = control
-            dataPlane = makeDataPlane(udp)
-            controlAddress = control.localSocketAddress
-            udpAddress = udp.localSocketAddress
-            udpReceiveBuffer = udp.receiveBufferSize
-            break
-        }
-        for index in 1..<config.threads {
             do throws(SocketError) {
-                try startDataLoop(index: index, port: udpAddress!.port)
+                try control.listen(backlog: 0)
             } catch {
+                control.close()
                 stop()
                 throw error
             }
+            control.onConnect = { [unowned self] socket in self.accept(socket) }
+            control.onIOError = { [unowned self] error in self.acceptFailed(error, port: "control") }
+            controlSocket = control
+            controlAddress = control.localSocketAddress
+            break
         }
+        connectionLimit = Self.connectionLimit(reserving: config.reservedDescriptors)
         if let metricsPort = config.metricsPort {
             try startMetrics(port: metricsPort)
         }
@@ -131,34 +140,38 @@ public final class RelayServer {
         sweep.start(after: sweepInterval, repeating: sweepInterval) { [unowned self] in self.sweep() }
         sweepTimer = sweep
         var metadata: Logger.Metadata = ["control": "\(controlAddress!)", "udp": "\(udpAddress!)",
-                                         "udp_receive_buffer": "\(udpReceiveBuffer)"]
+                                         "udp_receive_buffer": "\(udpReceiveBuffer)", "data_loops": "\(dataLoops.count)"]
         if let metricsAddress { metadata["metrics"] = "\(metricsAddress)" }
+        if connectionLimit != Int.max { metadata["max_control_connections"] = "\(connectionLimit)" }
         logger.info("listening", metadata: metadata)
     }
 
-    /// Binds the control loop's UDP socket. With more than one data-plane loop the port is shared
-    /// with `SO_REUSEPORT`, but only after a plain bind has proven that nobody else holds it, so
-    /// two relays never silently split one port.
-    private func bindUDP(port: Int) throws(SocketError) -> DatagramSocket {
-        let udp = DatagramSocket(loop: loop)
-        do throws(SocketError) {
-            if config.threads > 1 {
-                let probe = DatagramSocket(loop: loop)
-                defer { probe.close() }
+    /// Starts every data-plane loop with its socket on `port`. With more than one loop the port
+    /// is shared with `SO_REUSEPORT`, but only after a plain bind has proven that nobody else
+    /// holds it, so two relays never silently split one port.
+    private func startDataLoops(port: Int) throws(SocketError) {
+        var shared = port
+        let reusePort = config.threads > 1
+        if reusePort {
+            let probe = DatagramSocket(loop: loop)
+            defer { probe.close() }
+            do throws(SocketError) {
                 try probe.bind(localPort: port, localAddress: config.host)
-                // Closing releases the port at once; only the handle's memory waits for the callback.
-                let probedPort = probe.localPort
-                probe.close()
-                try udp.bind(localPort: probedPort, localAddress: config.host, reusePort: true)
-            } else {
-                try udp.bind(localPort: port, localAddress: config.host)
+            } catch {
+                throw SocketError(error.code, operation: "UDP bind \(config.host):\(port)", message: error.message, uvErrorCode: error.uvErrorCode)
             }
-            Self.enlargeReceiveBuffer(udp)
-        } catch {
-            udp.close()
-            throw error
+            // Closing releases the port at once; only the handle's memory waits for the callback.
+            shared = probe.localPort
+            probe.close()
         }
-        return udp
+        for index in 1...config.threads {
+            do throws(SocketError) {
+                try startDataLoop(index: index, port: shared, reusePort: reusePort)
+            } catch {
+                stopDataLoops()
+                throw error
+            }
+        }
     }
 
     /// The receive buffer each UDP socket asks for. Clients send in bursts (a game tick's worth
@@ -171,24 +184,13 @@ public final class RelayServer {
         _ = try? socket.requestReceiveBufferSize(udpReceiveBufferBytes)
     }
 
-    private func makeDataPlane(_ socket: DatagramSocket) -> DataPlane {
-        let published = PublishedCounters()
-        publishedCounters.append(published)
-        let control = LoopBound(self, loop: loop)
-        let controlLoop = loop
-        return DataPlane(output: .socket(socket), shared: shared, config: config, cookies: cookies, published: published) { event in
-            if controlLoop.inEventLoop {
-                control.value.dataPlaneEvent(event)
-            } else {
-                controlLoop.execute { control.value.dataPlaneEvent(event) }
-            }
-        }
-    }
+    /// How often each data loop reads its socket's kernel drop count.
+    static let kernelDropSampleInterval = Duration.seconds(1)
 
     /// Starts data-plane loop `index` with its own socket on `port`; waits until it is receiving.
-    private func startDataLoop(index: Int, port: Int) throws(SocketError) {
+    private func startDataLoop(index: Int, port: Int, reusePort: Bool) throws(SocketError) {
         let dataLoop = EventLoop(name: "relay-data-\(index)")
-        let gate = StartGate<LoopBound<DataPlane>>()
+        let gate = StartGate<(LoopBound<DataPlane>, SocketAddress?, Int)>()
         let published = PublishedCounters()
         let (shared, config, cookies, host) = (self.shared, self.config, self.cookies, self.config.host)
         let control = LoopBound(self, loop: loop)
@@ -196,7 +198,7 @@ public final class RelayServer {
         dataLoop.execute {
             let socket = DatagramSocket(loop: dataLoop)
             do throws(SocketError) {
-                try socket.bind(localPort: port, localAddress: host, reusePort: true)
+                try socket.bind(localPort: port, localAddress: host, reusePort: reusePort)
                 RelayServer.enlargeReceiveBuffer(socket)
                 try socket.receive()
             } catch {
@@ -207,16 +209,39 @@ public final class RelayServer {
             let plane = DataPlane(output: .socket(socket), shared: shared, config: config, cookies: cookies, published: published) { event in
                 controlLoop.execute { control.value.dataPlaneEvent(event) }
             }
-            gate.finish(.success(LoopBound(plane, loop: dataLoop)))
+            // The kernel's count of datagrams it dropped at this socket, read here on the socket's own loop.
+            let sampler = Timer(loop: dataLoop)
+            sampler.start(after: RelayServer.kernelDropSampleInterval, repeating: RelayServer.kernelDropSampleInterval) { [unowned plane] in
+                plane.sampleKernelDrops()
+            }
+            plane.sampler = sampler
+            gate.finish(.success((LoopBound(plane, loop: dataLoop), socket.localSocketAddress, socket.receiveBufferSize)))
         }
         switch gate.wait() {
-        case .success(let plane):
-            publishedCounters.append(published)
-            extraPlanes.append((dataLoop, plane))
+        case .success(let (plane, address, receiveBuffer)):
+            dataLoops.append(DataLoop(loop: dataLoop, plane: plane, published: published))
+            if udpAddress == nil {
+                udpAddress = address
+                udpReceiveBuffer = receiveBuffer
+            }
         case .failure(let error):
             dataLoop.syncShutdown()
-            throw SocketError(error.code, operation: "UDP bind \(host):\(port) for loop \(index)", message: error.message, uvErrorCode: error.uvErrorCode)
+            throw SocketError(error.code, operation: "UDP bind \(host):\(port) for data loop \(index)", message: error.message, uvErrorCode: error.uvErrorCode)
         }
+    }
+
+    /// Closes every data loop's socket and ends its thread; waits for each.
+    private func stopDataLoops() {
+        for dataLoop in dataLoops {
+            let plane = dataLoop.plane
+            dataLoop.loop.execute {
+                plane.value.sampler?.close()
+                plane.value.socket?.close()
+            }
+            dataLoop.loop.syncShutdown()
+        }
+        dataLoops.removeAll()
+        udpAddress = nil
     }
 
     /// Handles what a data plane reported, on the control loop.
@@ -246,10 +271,11 @@ public final class RelayServer {
         self.metrics = metrics
         metricsEndpoint = endpoint
         metricsAddress = endpoint.socket.localSocketAddress
-        dataPlane?.batchTimer = metrics.batchDuration
+        endpoint.onAcceptError = { [unowned self] error in self.acceptFailed(error, port: "metrics") }
         let batchTimer = metrics.batchDuration
-        for (planeLoop, plane) in extraPlanes {
-            planeLoop.execute { plane.value.batchTimer = batchTimer }
+        for dataLoop in dataLoops {
+            let plane = dataLoop.plane
+            dataLoop.loop.execute { plane.value.batchTimer = batchTimer }
         }
         // Counters reach the registry every second as well as on every scrape.
         let timer = Timer(loop: loop)
@@ -275,7 +301,7 @@ public final class RelayServer {
         return min(max(tightest / 2, .milliseconds(5)), .milliseconds(500))
     }
 
-    /// Closes every socket and timer; the relay can't be started again.
+    /// Closes every socket and timer and ends the data loops; the relay can't be started again.
     public func stop() {
         loop.assertInEventLoop()
         sweepTimer?.close()
@@ -283,14 +309,10 @@ public final class RelayServer {
         metricsTimer?.close()
         metricsEndpoint?.close()
         controlSocket?.close()
-        dataPlane?.socket?.close()
-        for (planeLoop, plane) in extraPlanes {
-            planeLoop.execute { plane.value.socket?.close() }
-            planeLoop.syncShutdown()
-        }
-        extraPlanes.removeAll()
+        stopDataLoops()
         for connection in connections.values { connection.finish(reason: .disconnect) }
         connections.removeAll()
+        turnQueue.removeAll()
     }
 
     /// Starts a drain (PROTOCOL.md §5): `shutdown` to every open connection, no new sessions or
@@ -315,15 +337,71 @@ public final class RelayServer {
         guard let done = onDrainComplete else { return }
         onDrainComplete = nil
         drainTimer?.close()
+        // Connections still open are told why they close (PROTOCOL.md §1.4) and half-closed; the
+        // kernel sends what they were written once the process exits.
+        let open = connections.values.filter { $0.state == .open }
+        for connection in open { connection.close(for: .drain, leaving: .disconnect) }
         done()
     }
 
     // MARK: Connections
 
     private func accept(_ socket: Socket) {
+        guard connections.count < connectionLimit else {
+            // At the descriptor limit less the reserve: shed at once, so /metrics and the relay's
+            // own descriptors keep working.
+            socket.close()
+            controlCounters.controlConnectionsShed &+= 1
+            if errorLog.allow(.shed, nowNanos: loop.nowNanos) {
+                logger.warning("control connection shed: at the connection limit",
+                               metadata: ["limit": "\(connectionLimit)", "reserved_descriptors": "\(config.reservedDescriptors)",
+                                          "shed_total": "\(controlCounters.controlConnectionsShed)"])
+            }
+            return
+        }
         controlCounters.controlConnectionsAccepted &+= 1
-        let connection = ControlConnection(socket: socket, server: self, nowNanos: uv_hrtime())
+        let connection = ControlConnection(socket: socket, server: self, nowNanos: loop.nowNanos)
         connections[ObjectIdentifier(connection)] = connection
+    }
+
+    /// An accept failed (libuv has already shed the pending connection when the cause was `EMFILE`).
+    private func acceptFailed(_ error: SocketError, port: String) {
+        controlCounters.acceptErrors &+= 1
+        if errorLog.allow(.accept, nowNanos: loop.nowNanos) {
+            logger.warning("accept failed; connections are being shed",
+                           metadata: ["port": "\(port)", "error": "\(error.message)", "accept_errors_total": "\(controlCounters.acceptErrors)"])
+        }
+    }
+
+    /// The soft descriptor limit less `reserve`, or `Int.max` where there is no limit.
+    static func connectionLimit(reserving reserve: Int) -> Int {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return Int.max }
+        return max(1, Int(clamping: limit.rlim_cur) - reserve)
+    }
+
+    /// Gives `connection` a turn of its own soon: after the I/O this loop turn has already polled,
+    /// so every busy connection gets its budget in turn.
+    func scheduleTurn(_ connection: ControlConnection) {
+        guard !connection.isScheduled else { return }
+        connection.isScheduled = true
+        turnQueue.append(connection)
+        guard !turnPending else { return }
+        turnPending = true
+        // `execute` rather than a zero timer: libuv 1.44 runs a timer re-armed for "now" from its
+        // own callback again at once, which would starve the loop's I/O.
+        let server = LoopBound(self, loop: loop)
+        loop.execute { server.value.runTurns() }
+    }
+
+    private func runTurns() {
+        turnPending = false
+        let queued = turnQueue
+        turnQueue.removeAll(keepingCapacity: true)
+        for connection in queued {
+            connection.isScheduled = false
+            connection.serve()
+        }
     }
 
     /// The number of open control connections.
@@ -346,6 +424,7 @@ public final class RelayServer {
     /// A connection is fully closed.
     func connectionClosed(_ connection: ControlConnection) {
         connections[ObjectIdentifier(connection)] = nil
+        if connection.isScheduled { turnQueue.removeAll { $0 === connection } }
         if isDraining, connections.isEmpty { completeDrain() }
     }
 
@@ -396,7 +475,7 @@ public final class RelayServer {
     // MARK: Timers
 
     private func sweep() {
-        let now = uv_hrtime()
+        let now = loop.nowNanos
         // libuv runs due timers before it polls for I/O, so after a stall of this loop (a paused
         // VM, a starved thread) what peers sent meanwhile is still unread: judging them now would
         // time out live connections for the relay's own pause. Judge after one more poll instead.
@@ -429,8 +508,17 @@ public final class RelayServer {
         let silent = connections.values.filter { $0.state == .open && now &- $0.lastActivity >= controlIdle }
         for connection in silent {
             logger.debug("control connection idle", metadata: ["peer": "\(connection.peer)"])
-            connection.finish(reason: .timeout)
+            connection.close(for: .idle, leaving: .timeout)
         }
+        reportDataPlaneErrors()
+    }
+
+    /// Logs (at most once per interval) receive errors the data planes counted since the last report.
+    private func reportDataPlaneErrors() {
+        let errors = counters.udpReceiveErrors
+        guard errors > errorLog.reportedReceiveErrors, errorLog.allow(.receive, nowNanos: loop.nowNanos) else { return }
+        logger.warning("UDP receive errors", metadata: ["new": "\(errors - errorLog.reportedReceiveErrors)", "total": "\(errors)"])
+        errorLog.reportedReceiveErrors = errors
     }
 }
 

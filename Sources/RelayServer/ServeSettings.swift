@@ -19,7 +19,8 @@ public struct ServeSettings: Sendable, Equatable {
     public static let names = [
         "host", "port", "udp-port", "max-datagram", "max-control-message", "idle-timeout",
         "control-idle-timeout", "empty-session-timeout", "max-session-capacity", "member-packet-rate",
-        "member-byte-rate", "drain-timeout", "threads", "metrics-port", "log-level", "log-format",
+        "member-byte-rate", "drain-timeout", "threads", "metrics-port", "control-frames-per-turn", "control-backlog-bytes",
+        "reserved-descriptors", "log-level", "log-format",
     ]
 
     /// The environment variable of a setting: `idle-timeout` → `GAMERELAY_IDLE_TIMEOUT`.
@@ -120,6 +121,9 @@ public struct ServeSettings: Sendable, Equatable {
         case "drain-timeout": config.drainTimeout = try seconds()
         case "threads": config.threads = try integer(1...64)
         case "metrics-port": config.metricsPort = try integer(0...65_535)
+        case "control-frames-per-turn": config.controlFramesPerTurn = try integer(1...65_536)
+        case "control-backlog-bytes": config.controlBacklogBytes = try integer(1024...RelayConfig().maxPendingControlBytes)
+        case "reserved-descriptors": config.reservedDescriptors = try integer(16...65_536)
         case "log-level":
             let level = text.lowercased()
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {

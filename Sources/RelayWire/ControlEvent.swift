@@ -14,6 +14,9 @@ public enum ControlEvent: Hashable, Sendable {
     case kicked
     /// The relay started draining and exits within `drainMs` milliseconds.
     case shutdown(drainMs: Int)
+    /// The relay is about to close this connection, for silence or at the end of a drain; the
+    /// close follows.
+    case closing(reason: ClosingReason)
 
     /// The event's name, the value of its `event` key.
     public var name: String {
@@ -25,6 +28,7 @@ public enum ControlEvent: Hashable, Sendable {
         case .unbound: "unbound"
         case .kicked: "kicked"
         case .shutdown: "shutdown"
+        case .closing: "closing"
         }
     }
 
@@ -50,6 +54,8 @@ public enum ControlEvent: Hashable, Sendable {
             break
         case .shutdown(let drainMs):
             writer.field("drainMs", integer: drainMs)
+        case .closing(let reason):
+            writer.field("reason", string: reason.rawValue)
         }
         writer.endObject()
         return writer.bytes

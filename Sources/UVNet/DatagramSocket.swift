@@ -368,6 +368,26 @@ public final class DatagramSocket: LoopHandle {
         return receiveBufferSize
     }
 
+    /// Datagrams the kernel has dropped at this socket, most because its receive queue was full:
+    /// Linux's `SK_MEMINFO_DROPS` through `SO_MEMINFO` (Linux 4.12 and later), a 32-bit count
+    /// that wraps. Nil when the socket is closed or the kernel can't say.
+    ///
+    /// A relay that falls behind loses datagrams here, before any of its own counters sees them.
+    public var receiveQueueDrops: UInt32? {
+        loop.assertInEventLoop()
+        let fd = fileDescriptor
+        guard fd >= 0 else { return nil }
+        // SK_MEMINFO_VARS is 9 and SK_MEMINFO_DROPS its last; newer kernels may report more.
+        var info = [UInt32](repeating: 0, count: 16)
+        var length = socklen_t(info.count * MemoryLayout<UInt32>.size)
+        let rc = info.withUnsafeMutableBytes { getsockopt(fd, SOL_SOCKET, Self.soMemInfo, $0.baseAddress, &length) }
+        guard rc == 0, Int(length) >= 9 * MemoryLayout<UInt32>.size else { return nil }
+        return info[8]
+    }
+
+    /// `SO_MEMINFO` from `<asm-generic/socket.h>`, which Glibc's module does not export.
+    private static let soMemInfo: Int32 = 55
+
     /// The socket's file descriptor, for socket options libuv does not wrap; -1 when there is
     /// none, and once the socket is closed.
     public var fileDescriptor: Int32 {

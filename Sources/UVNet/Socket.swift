@@ -25,7 +25,13 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
     /// Called when the peer closes the connection (flash.net `Event.CLOSE`); the socket is closed after it.
     public var onClose: (() -> Void)?
     /// Called when connecting, reading or writing fails (flash.net `IOErrorEvent`); the socket is closed after it.
+    ///
+    /// A write the kernel refuses outright (the peer reset the connection) fails inside
+    /// ``flush()``, so this may run from within a caller's own write.
     public var onIOError: ((SocketError) -> Void)?
+    /// Called when a queued write has reached the kernel, with the bytes still pending
+    /// (flash.net `OutputProgressEvent`): the moment to resume work paused for back-pressure.
+    public var onOutputProgress: ((Int) -> Void)?
 
     /// Whether the socket is connected and not closed.
     public private(set) var connected = false
@@ -252,6 +258,9 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
         startReading()
     }
 
+    /// Whether ``pauseReading()`` is in force.
+    public var isReadingPaused: Bool { readPaused }
+
     /// The number of received bytes not yet read.
     public var bytesAvailable: Int { input.count - readIndex }
 
@@ -299,10 +308,19 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
         // request and no copy. libuv refuses (EAGAIN) while earlier writes are queued, which keeps
         // the order; anything not taken, and any error, goes the queued way below, which reports
         // errors through the write callback as before.
-        let taken = output.withUnsafeBytes { bytes -> Int in
+        let tried = output.withUnsafeBytes { bytes -> Int32 in
             var buf = uv_buf_init(UnsafeMutablePointer(mutating: bytes.baseAddress!.assumingMemoryBound(to: CChar.self)), UInt32(bytes.count))
-            return Int(max(0, uv_try_write(stream, &buf, 1)))
+            return uv_try_write(stream, &buf, 1)
         }
+        if tried < 0, tried != Int32(UV_EAGAIN.rawValue) {
+            // The kernel refused outright (the peer reset, the connection broke): queueing would
+            // only hold memory until a callback reports the same error a turn later, and a peer
+            // that pipelines requests and resets would make every reply such a write.
+            output.removeAll()
+            fail(SocketError(uvError: tried, operation: "write"))
+            return
+        }
+        let taken = Int(max(0, tried))
         if taken == output.count {
             output.removeAll()
             return
@@ -319,8 +337,13 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
             guard let request else { return }
             let stream = request.pointee.handle
             UnsafeMutableRawPointer(request).deallocate()
-            guard status < 0, status != Int32(UV_ECANCELED.rawValue), let data = stream?.pointee.data else { return }
-            Unmanaged<Socket>.fromOpaque(data).takeUnretainedValue().fail(SocketError(uvError: status, operation: "write"))
+            guard status != Int32(UV_ECANCELED.rawValue), let data = stream?.pointee.data else { return }
+            let socket = Unmanaged<Socket>.fromOpaque(data).takeUnretainedValue()
+            if status < 0 {
+                socket.fail(SocketError(uvError: status, operation: "write"))
+            } else if !socket.isClosed {
+                socket.onOutputProgress?(socket.bytesPending)
+            }
         }
         if rc != 0 {
             memory.deallocate()
@@ -370,6 +393,7 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
         onData = nil
         onClose = nil
         onIOError = nil
+        onOutputProgress = nil
     }
 
     // MARK: Addresses

@@ -59,11 +59,20 @@ struct ServeCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Seconds a drain (SIGTERM/SIGINT) waits for control connections (default 5).")
     var drainTimeout: Double?
 
-    @Option(parsing: .unconditional, help: "Data-plane loops (threads) sharing the UDP port, 1...64 (default 1; use the core count).")
+    @Option(parsing: .unconditional, help: "Data-plane loops (threads) sharing the UDP port, 1...64 (default 1); the control plane has a loop of its own.")
     var threads: Int?
 
     @Option(parsing: .unconditional, help: "Serve /metrics, /healthz and /readyz over HTTP on this port (default: off).")
     var metricsPort: Int?
+
+    @Option(parsing: .unconditional, help: "Control frames one connection may have handled per loop turn before others get theirs (default 64).")
+    var controlFramesPerTurn: Int?
+
+    @Option(parsing: .unconditional, help: "Unread replies and events, in bytes, above which a connection's requests are not read until half drained (default 65536).")
+    var controlBacklogBytes: Int?
+
+    @Option(parsing: .unconditional, help: "Descriptors kept free of control connections for /metrics and the relay itself (default 64).")
+    var reservedDescriptors: Int?
 
     @Option(parsing: .unconditional, help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
     var logLevel: String?
@@ -91,6 +100,9 @@ struct ServeCommand: ParsableCommand {
         put("drain-timeout", drainTimeout)
         put("threads", threads)
         put("metrics-port", metricsPort)
+        put("control-frames-per-turn", controlFramesPerTurn)
+        put("control-backlog-bytes", controlBacklogBytes)
+        put("reserved-descriptors", reservedDescriptors)
         put("log-level", logLevel)
         put("log-format", logFormat)
         return values

@@ -16,6 +16,8 @@ import Testing
         (.unbound, #"{"event":"unbound","reason":"idle"}"#),
         (.kicked, #"{"event":"kicked"}"#),
         (.shutdown(drainMs: 5000), #"{"event":"shutdown","drainMs":5000}"#),
+        (.closing(reason: .idle), #"{"event":"closing","reason":"idle"}"#),
+        (.closing(reason: .drain), #"{"event":"closing","reason":"drain"}"#),
     ])
     func encoding(event: ControlEvent, expected: String) throws {
         let bytes = event.encoded()
