@@ -7,7 +7,8 @@ import UVNet
 /// Loop-bound to the relay's control loop. The work a connection may cause is bounded: it handles
 /// at most ``RelayConfig/controlFramesPerTurn`` frames per loop turn and then yields to the other
 /// connections, and it stops reading while more than ``RelayConfig/controlBacklogBytes`` of its
-/// replies and events are unread, resuming once they drain. Either way the peer's further
+/// replies and events are unread, resuming once they drain (the kernel's send buffer for the
+/// connection is fixed at that size too). Either way the peer's further
 /// requests wait in its own kernel buffers (TCP flow control), not in the relay's memory.
 final class ControlConnection {
     /// Open; lingering after a final answer (half-closed, input discarded); closed.
@@ -44,6 +45,9 @@ final class ControlConnection {
                                     burst: Double(config.controlRequestBurst), nowNanos: nowNanos)
         lastActivity = nowNanos
         peer = socket.remoteSocketAddress?.description ?? "?"
+        // The kernel's share of the unread output is bounded like ours: without this, Linux grows
+        // a connection's send buffer to megabytes before the backlog bound ever sees a byte.
+        _ = try? socket.requestSendBufferSize(config.controlBacklogBytes)
         // Strong captures on purpose: a closure capturing one object uses it as its context, so
         // these cost no allocation, while `[weak self]` costs a box per closure plus a weak-reference
         // side table — about 150 bytes for every idle connection. The cycle this makes (connection,

@@ -45,6 +45,8 @@ public struct RelayConfig: Sendable, Hashable {
     /// Unsent replies and events above which a connection's requests are no longer read, until
     /// half of them have drained (`--control-backlog-bytes`).
     public var controlBacklogBytes: Int = 64 << 10
+    /// Control connections open at once; more are closed at accept, counted (`--max-connections`).
+    public var maxConnections: Int = 20_000
     /// Descriptors kept free of control connections, so `/metrics`, logs and the relay's own
     /// sockets still work at the descriptor limit (`--reserved-descriptors`).
     public var reservedDescriptors: Int = 64
@@ -84,6 +86,7 @@ public struct RelayConfig: Sendable, Hashable {
         try check((1...65_536).contains(controlFramesPerTurn), "--control-frames-per-turn", "must lie in 1...65536")
         try check((1024...maxPendingControlBytes).contains(controlBacklogBytes), "--control-backlog-bytes",
                   "must lie in 1024...\(maxPendingControlBytes)")
+        try check(maxConnections >= 1, "--max-connections", "must be at least 1")
         try check((16...65_536).contains(reservedDescriptors), "--reserved-descriptors", "must lie in 16...65536")
     }
 }

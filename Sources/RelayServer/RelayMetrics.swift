@@ -13,26 +13,39 @@ final class RelayMetrics {
     private let factory: PrometheusMetricsFactory
     private var last = RelayCounters()
 
-    private let received: CoreMetrics.Counter
-    private let receivedBytes: CoreMetrics.Counter
-    private let forwarded: CoreMetrics.Counter
-    private let forwardedBytes: CoreMetrics.Counter
-    private let pongs: CoreMetrics.Counter
-    private let bindAcks: CoreMetrics.Counter
-    private let binds: CoreMetrics.Counter
-    private let rebinds: CoreMetrics.Counter
-    private let idleUnbinds: CoreMetrics.Counter
-    private let sendFailures: CoreMetrics.Counter
+    /// Every plain counter: its Prometheus name and where ``RelayCounters`` keeps it.
+    private static let plainCounters: [(name: String, value: KeyPath<RelayCounters, UInt64> & Sendable)] = [
+        ("gamerelay_datagrams_received_total", \.datagramsReceived),
+        ("gamerelay_bytes_received_total", \.bytesReceived),
+        ("gamerelay_datagrams_forwarded_total", \.datagramsForwarded),
+        ("gamerelay_bytes_forwarded_total", \.bytesForwarded),
+        ("gamerelay_pongs_sent_total", \.pongsSent),
+        ("gamerelay_bind_acks_sent_total", \.bindAcksSent),
+        ("gamerelay_binds_total", \.binds),
+        ("gamerelay_rebinds_total", \.rebinds),
+        ("gamerelay_idle_unbinds_total", \.idleUnbinds),
+        ("gamerelay_send_failures_total", \.sendFailures),
+        ("gamerelay_control_connections_accepted_total", \.controlConnectionsAccepted),
+        ("gamerelay_sessions_created_total", \.sessionsCreated),
+        ("gamerelay_sessions_closed_total", \.sessionsClosed),
+        ("gamerelay_joins_total", \.joins),
+        ("gamerelay_leaves_total", \.leaves),
+        ("gamerelay_control_turns_yielded_total", \.controlTurnsYielded),
+        ("gamerelay_control_read_pauses_total", \.controlReadPauses),
+        ("gamerelay_control_connections_over_backlog_total", \.controlConnectionsOverBacklog),
+        ("gamerelay_closing_sent_total", \.closingSent),
+        ("gamerelay_control_connections_shed_total", \.controlConnectionsShed),
+        ("gamerelay_accept_errors_total", \.acceptErrors),
+        ("gamerelay_udp_receive_errors_total", \.udpReceiveErrors),
+        ("gamerelay_udp_receive_queue_drops_total", \.udpReceiveQueueDrops),
+    ]
+    private let counters: [CoreMetrics.Counter]
     private let drops: [CoreMetrics.Counter]
-    private let connectionsAccepted: CoreMetrics.Counter
-    private let sessionsCreated: CoreMetrics.Counter
-    private let sessionsClosed: CoreMetrics.Counter
-    private let joins: CoreMetrics.Counter
-    private let leaves: CoreMetrics.Counter
     private let sessions: CoreMetrics.Gauge
     private let members: CoreMetrics.Gauge
     private let boundMembers: CoreMetrics.Gauge
     private let controlConnections: CoreMetrics.Gauge
+    private let controlConnectionLimit: CoreMetrics.Gauge
     private let draining: CoreMetrics.Gauge
     /// How long the relay spends on one receive batch, from its first datagram to its last send.
     let batchDuration: CoreMetrics.Timer
@@ -43,6 +56,7 @@ final class RelayMetrics {
         var members: Int
         var boundMembers: Int
         var controlConnections: Int
+        var controlConnectionLimit: Int
         var draining: Bool
     }
 
@@ -61,26 +75,13 @@ final class RelayMetrics {
         func gauge(_ name: String) -> CoreMetrics.Gauge {
             CoreMetrics.Gauge(label: name, dimensions: [], factory: factory)
         }
-        received = counter("gamerelay_datagrams_received_total")
-        receivedBytes = counter("gamerelay_bytes_received_total")
-        forwarded = counter("gamerelay_datagrams_forwarded_total")
-        forwardedBytes = counter("gamerelay_bytes_forwarded_total")
-        pongs = counter("gamerelay_pongs_sent_total")
-        bindAcks = counter("gamerelay_bind_acks_sent_total")
-        binds = counter("gamerelay_binds_total")
-        rebinds = counter("gamerelay_rebinds_total")
-        idleUnbinds = counter("gamerelay_idle_unbinds_total")
-        sendFailures = counter("gamerelay_send_failures_total")
+        counters = Self.plainCounters.map { counter($0.name) }
         drops = DropReason.all.map { counter("gamerelay_datagrams_dropped_total", [("reason", $0.name)]) }
-        connectionsAccepted = counter("gamerelay_control_connections_accepted_total")
-        sessionsCreated = counter("gamerelay_sessions_created_total")
-        sessionsClosed = counter("gamerelay_sessions_closed_total")
-        joins = counter("gamerelay_joins_total")
-        leaves = counter("gamerelay_leaves_total")
         sessions = gauge("gamerelay_sessions")
         members = gauge("gamerelay_members")
         boundMembers = gauge("gamerelay_bound_members")
         controlConnections = gauge("gamerelay_control_connections")
+        controlConnectionLimit = gauge("gamerelay_control_connection_limit")
         draining = gauge("gamerelay_draining")
         batchDuration = CoreMetrics.Timer(label: "gamerelay_receive_batch_duration_seconds", dimensions: [], factory: factory)
     }
@@ -90,27 +91,14 @@ final class RelayMetrics {
         func add(_ counter: CoreMetrics.Counter, _ now: UInt64, _ before: UInt64) {
             if now > before { counter.increment(by: Int64(clamping: now - before)) }
         }
-        add(received, counters.datagramsReceived, last.datagramsReceived)
-        add(receivedBytes, counters.bytesReceived, last.bytesReceived)
-        add(forwarded, counters.datagramsForwarded, last.datagramsForwarded)
-        add(forwardedBytes, counters.bytesForwarded, last.bytesForwarded)
-        add(pongs, counters.pongsSent, last.pongsSent)
-        add(bindAcks, counters.bindAcksSent, last.bindAcksSent)
-        add(binds, counters.binds, last.binds)
-        add(rebinds, counters.rebinds, last.rebinds)
-        add(idleUnbinds, counters.idleUnbinds, last.idleUnbinds)
-        add(sendFailures, counters.sendFailures, last.sendFailures)
+        for (entry, counter) in zip(Self.plainCounters, self.counters) { add(counter, counters[keyPath: entry.value], last[keyPath: entry.value]) }
         for (reason, counter) in zip(DropReason.all, drops) { add(counter, counters.drops(reason), last.drops(reason)) }
-        add(connectionsAccepted, counters.controlConnectionsAccepted, last.controlConnectionsAccepted)
-        add(sessionsCreated, counters.sessionsCreated, last.sessionsCreated)
-        add(sessionsClosed, counters.sessionsClosed, last.sessionsClosed)
-        add(joins, counters.joins, last.joins)
-        add(leaves, counters.leaves, last.leaves)
         last = counters
         sessions.record(gauges.sessions)
         members.record(gauges.members)
         boundMembers.record(gauges.boundMembers)
         controlConnections.record(gauges.controlConnections)
+        controlConnectionLimit.record(gauges.controlConnectionLimit)
         draining.record(gauges.draining ? 1 : 0)
     }
 

@@ -39,7 +39,8 @@ public final class RelayServer {
     /// Connections waiting for a turn: frames left after their budget, or output that drained.
     private var turnQueue: [ControlConnection] = []
     private var turnPending = false
-    /// The most control connections the descriptor limit allows, with the reserve kept free.
+    /// The most control connections at once: `--max-connections`, or fewer where the descriptor
+    /// limit less ``RelayConfig/reservedDescriptors`` allows fewer.
     private var connectionLimit = Int.max
     /// Warnings about errors that peers can cause, at most one per kind and interval.
     var errorLog = ErrorLogThrottle()
@@ -53,6 +54,7 @@ public final class RelayServer {
 
     /// Whether a drain has begun: `create` and `join` answer `shutting_down`.
     public private(set) var isDraining = false
+    private var drainCompleted = false
     /// Called once when a drain ends: every control connection closed or the drain timeout passed.
     public var onDrainComplete: (() -> Void)?
 
@@ -132,7 +134,7 @@ public final class RelayServer {
             controlAddress = control.localSocketAddress
             break
         }
-        connectionLimit = Self.connectionLimit(reserving: config.reservedDescriptors)
+        connectionLimit = min(config.maxConnections, Self.connectionLimit(reserving: config.reservedDescriptors))
         if let metricsPort = config.metricsPort {
             try startMetrics(port: metricsPort)
         }
@@ -142,7 +144,7 @@ public final class RelayServer {
         var metadata: Logger.Metadata = ["control": "\(controlAddress!)", "udp": "\(udpAddress!)",
                                          "udp_receive_buffer": "\(udpReceiveBuffer)", "data_loops": "\(dataLoops.count)"]
         if let metricsAddress { metadata["metrics"] = "\(metricsAddress)" }
-        if connectionLimit != Int.max { metadata["max_control_connections"] = "\(connectionLimit)" }
+        metadata["max_control_connections"] = "\(connectionLimit)"
         logger.info("listening", metadata: metadata)
     }
 
@@ -286,7 +288,7 @@ public final class RelayServer {
     private func updateMetrics() {
         metrics?.update(from: counters, gauges: .init(
             sessions: sessionCount, members: memberCount, boundMembers: boundMemberCount,
-            controlConnections: connections.count, draining: isDraining))
+            controlConnections: connections.count, controlConnectionLimit: connectionLimit, draining: isDraining))
     }
 
     /// How late a sweep may run before it is taken for a stall of the loop rather than load:
@@ -334,27 +336,29 @@ public final class RelayServer {
     }
 
     private func completeDrain() {
-        guard let done = onDrainComplete else { return }
-        onDrainComplete = nil
+        guard !drainCompleted else { return }
+        drainCompleted = true
         drainTimer?.close()
         // Connections still open are told why they close (PROTOCOL.md §1.4) and half-closed; the
-        // kernel sends what they were written once the process exits.
+        // kernel sends what they were written even if the process exits next.
         let open = connections.values.filter { $0.state == .open }
         for connection in open { connection.close(for: .drain, leaving: .disconnect) }
-        done()
+        let done = onDrainComplete
+        onDrainComplete = nil
+        done?()
     }
 
     // MARK: Connections
 
     private func accept(_ socket: Socket) {
         guard connections.count < connectionLimit else {
-            // At the descriptor limit less the reserve: shed at once, so /metrics and the relay's
-            // own descriptors keep working.
+            // At --max-connections, or the descriptor limit less the reserve: shed at once, so
+            // /metrics and the relay's own descriptors keep working (PROTOCOL.md §1.5).
             socket.close()
             controlCounters.controlConnectionsShed &+= 1
             if errorLog.allow(.shed, nowNanos: loop.nowNanos) {
                 logger.warning("control connection shed: at the connection limit",
-                               metadata: ["limit": "\(connectionLimit)", "reserved_descriptors": "\(config.reservedDescriptors)",
+                               metadata: ["limit": "\(connectionLimit)", "max_connections": "\(config.maxConnections)",
                                           "shed_total": "\(controlCounters.controlConnectionsShed)"])
             }
             return

@@ -20,7 +20,7 @@ public struct ServeSettings: Sendable, Equatable {
         "host", "port", "udp-port", "max-datagram", "max-control-message", "idle-timeout",
         "control-idle-timeout", "empty-session-timeout", "max-session-capacity", "member-packet-rate",
         "member-byte-rate", "drain-timeout", "threads", "metrics-port", "control-frames-per-turn", "control-backlog-bytes",
-        "reserved-descriptors", "log-level", "log-format",
+        "reserved-descriptors", "max-connections", "log-level", "log-format",
     ]
 
     /// The environment variable of a setting: `idle-timeout` → `GAMERELAY_IDLE_TIMEOUT`.
@@ -124,6 +124,7 @@ public struct ServeSettings: Sendable, Equatable {
         case "control-frames-per-turn": config.controlFramesPerTurn = try integer(1...65_536)
         case "control-backlog-bytes": config.controlBacklogBytes = try integer(1024...RelayConfig().maxPendingControlBytes)
         case "reserved-descriptors": config.reservedDescriptors = try integer(16...65_536)
+        case "max-connections": config.maxConnections = try integer(1...Int(Int32.max))
         case "log-level":
             let level = text.lowercased()
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {

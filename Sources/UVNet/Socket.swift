@@ -368,6 +368,33 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
         }
     }
 
+    /// The kernel's send buffer for this connection, in bytes (`SO_SNDBUF` as Linux reports it:
+    /// twice the size asked for); 0 when closed.
+    public var sendBufferSize: Int {
+        loop.assertInEventLoop()
+        guard !isClosed else { return 0 }
+        var value: Int32 = 0
+        return uv_send_buffer_size(UVHandle.generic(handle), &value) == 0 ? Int(value) : 0
+    }
+
+    /// Fixes the kernel's send buffer at `bytes` (Linux doubles it and stops growing it on its
+    /// own): what a peer that does not read can leave in the kernel is then bounded too, and
+    /// ``bytesPending`` grows, and back-pressure starts, once that much is unread.
+    ///
+    /// - Returns: The size granted, as ``sendBufferSize`` reports it.
+    /// - Throws: ``SocketError`` `.closed`, `.invalidArgument` for a size outside 1…`Int32.max`.
+    @discardableResult
+    public func requestSendBufferSize(_ bytes: Int) throws(SocketError) -> Int {
+        loop.assertInEventLoop()
+        if isClosed { throw SocketError(.closed, operation: "send buffer", message: "the socket is closed") }
+        guard bytes > 0, bytes <= Int(Int32.max) else {
+            throw SocketError(.invalidArgument, operation: "send buffer", message: "the size must lie in 1...\(Int32.max)")
+        }
+        var value = Int32(bytes)
+        try SocketError.check(uv_send_buffer_size(UVHandle.generic(handle), &value), "send buffer")
+        return sendBufferSize
+    }
+
     // MARK: Closing
 
     /// Closes the connection without firing ``onClose`` (as in flash.net); unflushed output is

@@ -71,6 +71,9 @@ struct ServeCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Unread replies and events, in bytes, above which a connection's requests are not read until half drained (default 65536).")
     var controlBacklogBytes: Int?
 
+    @Option(parsing: .unconditional, help: "Control connections open at once; more are closed at accept (default 20000).")
+    var maxConnections: Int?
+
     @Option(parsing: .unconditional, help: "Descriptors kept free of control connections for /metrics and the relay itself (default 64).")
     var reservedDescriptors: Int?
 
@@ -103,6 +106,7 @@ struct ServeCommand: ParsableCommand {
         put("control-frames-per-turn", controlFramesPerTurn)
         put("control-backlog-bytes", controlBacklogBytes)
         put("reserved-descriptors", reservedDescriptors)
+        put("max-connections", maxConnections)
         put("log-level", logLevel)
         put("log-format", logFormat)
         return values
