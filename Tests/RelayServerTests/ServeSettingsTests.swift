@@ -24,6 +24,17 @@ struct ServeSettingsTests {
         #expect(settings.config.maxDatagram == 1200 && settings.config.drainTimeout == .seconds(5))
     }
 
+    @Test func theHostileInputLimitsAreSettings() throws {
+        let settings = try ServeSettings.resolve(
+            flags: ["max-connections": "500"],
+            environment: ["GAMERELAY_CONTROL_FRAMES_PER_TURN": "16", "GAMERELAY_RESERVED_DESCRIPTORS": "128"],
+            configFile: (path: "relay.yaml", text: "control-backlog-bytes: 32768"))
+        #expect(settings.config.maxConnections == 500)
+        #expect(settings.config.controlFramesPerTurn == 16)
+        #expect(settings.config.reservedDescriptors == 128)
+        #expect(settings.config.controlBacklogBytes == 32768)
+    }
+
     @Test func kubernetesServiceLinksAreNotSettings() throws {
         let settings = try ServeSettings.resolve(
             flags: [:], environment: ["GAMERELAY_PORT": "tcp://10.0.0.7:7400", "GAMERELAY_METRICS_PORT": "tcp://10.0.0.8:9400"],
@@ -45,6 +56,10 @@ struct ServeSettingsTests {
         (["log-level": "loud"], [:], "--log-level"),
         (["log-format": "xml"], [:], "--log-format"),
         (["max-session-capacity": "1"], [:], "--max-session-capacity"),
+        (["max-connections": "0"], [:], "--max-connections"),
+        ([:], ["GAMERELAY_CONTROL_FRAMES_PER_TURN": "0"], "GAMERELAY_CONTROL_FRAMES_PER_TURN"),
+        (["control-backlog-bytes": "100"], [:], "--control-backlog-bytes"),
+        (["reserved-descriptors": "2"], [:], "--reserved-descriptors"),
     ])
     func badValuesNameTheirSource(flags: [String: String], environment: [String: String], source: String) {
         #expect {
