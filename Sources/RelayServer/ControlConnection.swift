@@ -88,6 +88,7 @@ final class ControlConnection {
                 socket.pauseReading()
                 return
             }
+            outputBlocked = false
             guard budget > 0 else {
                 socket.pauseReading()
                 server.controlCounters.controlTurnsYielded &+= 1

@@ -228,7 +228,8 @@ public final class RelayServer {
             }
         case .failure(let error):
             dataLoop.syncShutdown()
-            throw SocketError(error.code, operation: "UDP bind \(host):\(port) for data loop \(index)", message: error.message, uvErrorCode: error.uvErrorCode)
+            let loopName = config.threads > 1 ? " for data loop \(index)" : ""
+            throw SocketError(error.code, operation: "UDP bind \(host):\(port)\(loopName)", message: error.message, uvErrorCode: error.uvErrorCode)
         }
     }
 
@@ -493,9 +494,14 @@ public final class RelayServer {
         }
         let idle = config.idleTimeout.nanoseconds
         let emptyTimeout = config.emptySessionTimeout.nanoseconds
+        let loop = self.loop
         let (unbound, expired) = shared.withLock { registry -> ([ControlConnection], [Session]) in
+            // The data loops stamp `lastSeen` with a time they read before taking the lock, so a
+            // time read before this lock could be older than a stamp and make a sending member look
+            // idle for 2^64 ns. Read inside the lock, every stamp is older; and never wrap.
+            let now = loop.nowNanos
             var unbound: [ControlConnection] = []
-            for member in registry.allMembers where member.binding != nil && now &- member.lastSeen >= idle {
+            for member in registry.allMembers where member.binding != nil && now >= member.lastSeen && now - member.lastSeen >= idle {
                 member.binding = nil
                 if let connection = member.connection { unbound.append(connection) }
             }

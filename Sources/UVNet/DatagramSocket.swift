@@ -378,11 +378,14 @@ public final class DatagramSocket: LoopHandle {
         let fd = fileDescriptor
         guard fd >= 0 else { return nil }
         // SK_MEMINFO_VARS is 9 and SK_MEMINFO_DROPS its last; newer kernels may report more.
-        var info = [UInt32](repeating: 0, count: 16)
-        var length = socklen_t(info.count * MemoryLayout<UInt32>.size)
-        let rc = info.withUnsafeMutableBytes { getsockopt(fd, SOL_SOCKET, Self.soMemInfo, $0.baseAddress, &length) }
-        guard rc == 0, Int(length) >= 9 * MemoryLayout<UInt32>.size else { return nil }
-        return info[8]
+        // On the stack: a relay samples this on a timer and its loops allocate nothing at rest.
+        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 16) { info -> UInt32? in
+            info.initialize(repeating: 0)
+            var length = socklen_t(info.count * MemoryLayout<UInt32>.size)
+            let rc = getsockopt(fd, SOL_SOCKET, Self.soMemInfo, info.baseAddress, &length)
+            guard rc == 0, Int(length) >= 9 * MemoryLayout<UInt32>.size else { return nil }
+            return info[8]
+        }
     }
 
     /// `SO_MEMINFO` from `<asm-generic/socket.h>`, which Glibc's module does not export.
