@@ -86,20 +86,20 @@ struct HostilePeerTests {
         let relay = try await TestRelay.start()
         defer { Task { await relay.stop() } }
         let members = try relay.makeMembers(2)
-        let started = Inbox<Bool>()
-        let blocked = Task {
-            try await relay.loop.submit {
-                started.put(true)
-                usleep(3_000_000)
-            }
+        // The control loop waits for the test (at most 60 s, so a failing test can't hang it).
+        let blocked = Inbox<Bool>()
+        let release = DispatchSemaphore(value: 0)
+        relay.loop.execute {
+            blocked.put(true)
+            _ = release.wait(timeout: .now() + 60)
         }
-        try await started.wait("the control loop is blocked")
+        defer { release.signal() }
+        try await blocked.wait("the control loop is blocked")
         for sequence in UInt32(1)...5 {
             members[0].udp.send(members[0].header(PacketType.data, target: 0xFFFF, sequence: sequence), payload: [UInt8(sequence)])
-            let datagram = try members[1].udp.expectDatagram(timeout: .seconds(1), "datagram \(sequence) while the control loop is blocked")
+            let datagram = try members[1].udp.expectDatagram(timeout: .seconds(10), "datagram \(sequence) while the control loop is blocked")
             #expect(datagram.last == UInt8(sequence))
         }
-        try await blocked.value
     }
 
     @Test func establishedConnectionsAreToldClosingBeforeAnIdleClose() async throws {

@@ -51,9 +51,12 @@ final class TestRelay: Sendable {
         return try await loop.submit { body(server.value) }
     }
 
-    /// Waits (bounded) until `condition` holds for the counters; returns the last snapshot.
+    /// Waits (bounded) until `condition` holds for the counters; returns the last snapshot. The
+    /// bound is generous: the relay's data loops are threads of their own, which a parallel test
+    /// run (under the thread sanitizer above all) can starve for seconds; a passing test never
+    /// waits that long.
     @discardableResult
-    func waitForCounters(timeout: Duration = .seconds(5), _ what: String,
+    func waitForCounters(timeout: Duration = .seconds(15), _ what: String,
                          _ condition: @escaping @Sendable (RelayCounters) -> Bool) async throws -> RelayCounters {
         let deadline = ContinuousClock.now + timeout
         while true {
