@@ -28,6 +28,9 @@ final class ControlConnection {
     private(set) var liveSessions = 0
     /// The peer, for logs.
     let peer: String
+    /// The peer's source address (its IP), which the limits of PROTOCOL.md §1.5 count against;
+    /// nil when the kernel could not say.
+    let source: SocketAddress?
     /// Whether the peer has sent a byte: its channel is established, so it is told `closing`
     /// before the relay closes it on its own (PROTOCOL.md §1.4).
     private(set) var hasSpoken = false
@@ -36,7 +39,7 @@ final class ControlConnection {
     /// Queued for a turn of its own (``RelayServer/scheduleTurn(_:)``).
     var isScheduled = false
 
-    init(socket: Socket, server: RelayServer, nowNanos: UInt64) {
+    init(socket: Socket, server: RelayServer, source: SocketAddress?, nowNanos: UInt64) {
         self.socket = socket
         self.server = server
         let config = server.config
@@ -45,6 +48,7 @@ final class ControlConnection {
                                     burst: Double(config.controlRequestBurst), nowNanos: nowNanos)
         lastActivity = nowNanos
         peer = socket.remoteSocketAddress?.description ?? "?"
+        self.source = source
         // The kernel's share of the unread output is bounded like ours: without this, Linux grows
         // a connection's send buffer to megabytes before the backlog bound ever sees a byte.
         _ = try? socket.requestSendBufferSize(config.controlBacklogBytes)

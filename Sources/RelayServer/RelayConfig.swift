@@ -47,6 +47,20 @@ public struct RelayConfig: Sendable, Hashable {
     public var controlBacklogBytes: Int = 64 << 10
     /// Control connections open at once; more are closed at accept, counted (`--max-connections`).
     public var maxConnections: Int = 20_000
+    /// Control connections open at once from one source address (`--max-connections-per-source`).
+    public var maxConnectionsPerSource: Int = 1024
+    /// Live sessions in all (`--max-sessions`).
+    public var maxSessions: Int = 100_000
+    /// Live sessions one source address created and that still live (`--max-sessions-per-source`).
+    public var maxSessionsPerSource: Int = 1024
+    /// Failed joins (`not_found` answers) per second per source address (`--join-failure-rate`).
+    public var joinFailureRate: Double = 10
+    /// Failed joins a source may have in a burst; the flag sets five seconds' worth.
+    public var joinFailureBurst: Double = 50
+    /// Joins into one session per second from one source address (`--session-join-rate`).
+    public var sessionJoinRate: Double = 1
+    /// Joins into one session a source may make in a burst: a full session's worth.
+    public var sessionJoinBurst: Double = 64
     /// Descriptors kept free of control connections, so `/metrics`, logs and the relay's own
     /// sockets still work at the descriptor limit (`--reserved-descriptors`).
     public var reservedDescriptors: Int = 64
@@ -87,6 +101,13 @@ public struct RelayConfig: Sendable, Hashable {
         try check((1024...maxPendingControlBytes).contains(controlBacklogBytes), "--control-backlog-bytes",
                   "must lie in 1024...\(maxPendingControlBytes)")
         try check(maxConnections >= 1, "--max-connections", "must be at least 1")
+        try check(maxConnectionsPerSource >= 1, "--max-connections-per-source", "must be at least 1")
+        try check(maxSessions >= 1, "--max-sessions", "must be at least 1")
+        try check(maxSessionsPerSource >= 1, "--max-sessions-per-source", "must be at least 1")
+        try check(joinFailureRate > 0 && joinFailureRate.isFinite && joinFailureBurst >= 1, "--join-failure-rate",
+                  "must be greater than 0, with a burst of at least 1")
+        try check(sessionJoinRate > 0 && sessionJoinRate.isFinite && sessionJoinBurst >= 1, "--session-join-rate",
+                  "must be greater than 0, with a burst of at least 1")
         try check((16...65_536).contains(reservedDescriptors), "--reserved-descriptors", "must lie in 16...65536")
     }
 }

@@ -44,9 +44,6 @@ public struct RelayCounters: Sendable {
     public var controlConnectionsOverBacklog: UInt64 = 0
     /// `closing` events sent before the relay closed a connection on its own.
     public var closingSent: UInt64 = 0
-    /// Control connections closed at accept because the relay was at its connection limit
-    /// (descriptors kept in reserve for `/metrics` and the relay itself).
-    public var controlConnectionsShed: UInt64 = 0
     /// Failed accepts on the control or metrics port (`EMFILE` among them).
     public var acceptErrors: UInt64 = 0
     /// Errors receiving on a UDP socket.
@@ -56,6 +53,15 @@ public struct RelayCounters: Sendable {
 
     /// Creates zeroed counters.
     public init() {}
+
+    /// Refusals by limit, indexed by ``RelayLimit/rawValue``.
+    private var refusalCounts: InlineArray<6, UInt64> = .init(repeating: 0)
+
+    /// Requests and connections refused for `limit` (PROTOCOL.md §1.5).
+    public func refusals(_ limit: RelayLimit) -> UInt64 { refusalCounts[limit.rawValue] }
+
+    /// Counts one refusal.
+    mutating func refuse(_ limit: RelayLimit) { refusalCounts[limit.rawValue] &+= 1 }
 
     /// Drops counted for `reason`.
     public func drops(_ reason: DropReason) -> UInt64 { dropCounts[reason.index] }
@@ -86,7 +92,7 @@ public struct RelayCounters: Sendable {
         controlReadPauses &+= other.controlReadPauses
         controlConnectionsOverBacklog &+= other.controlConnectionsOverBacklog
         closingSent &+= other.closingSent
-        controlConnectionsShed &+= other.controlConnectionsShed
+        for index in 0..<RelayLimit.allCases.count { refusalCounts[index] &+= other.refusalCounts[index] }
         acceptErrors &+= other.acceptErrors
         udpReceiveErrors &+= other.udpReceiveErrors
         udpReceiveQueueDrops &+= other.udpReceiveQueueDrops

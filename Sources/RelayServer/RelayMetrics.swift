@@ -34,13 +34,14 @@ final class RelayMetrics {
         ("gamerelay_control_read_pauses_total", \.controlReadPauses),
         ("gamerelay_control_connections_over_backlog_total", \.controlConnectionsOverBacklog),
         ("gamerelay_closing_sent_total", \.closingSent),
-        ("gamerelay_control_connections_shed_total", \.controlConnectionsShed),
         ("gamerelay_accept_errors_total", \.acceptErrors),
         ("gamerelay_udp_receive_errors_total", \.udpReceiveErrors),
         ("gamerelay_udp_receive_queue_drops_total", \.udpReceiveQueueDrops),
     ]
     private let counters: [CoreMetrics.Counter]
     private let drops: [CoreMetrics.Counter]
+    private let refusals: [CoreMetrics.Counter]
+    private let sources: CoreMetrics.Gauge
     private let sessions: CoreMetrics.Gauge
     private let members: CoreMetrics.Gauge
     private let boundMembers: CoreMetrics.Gauge
@@ -57,6 +58,7 @@ final class RelayMetrics {
         var boundMembers: Int
         var controlConnections: Int
         var controlConnectionLimit: Int
+        var sources: Int
         var draining: Bool
     }
 
@@ -77,6 +79,8 @@ final class RelayMetrics {
         }
         counters = Self.plainCounters.map { counter($0.name) }
         drops = DropReason.all.map { counter("gamerelay_datagrams_dropped_total", [("reason", $0.name)]) }
+        refusals = RelayLimit.allCases.map { counter("gamerelay_limit_refusals_total", [("limit", $0.name)]) }
+        sources = gauge("gamerelay_sources")
         sessions = gauge("gamerelay_sessions")
         members = gauge("gamerelay_members")
         boundMembers = gauge("gamerelay_bound_members")
@@ -93,12 +97,14 @@ final class RelayMetrics {
         }
         for (entry, counter) in zip(Self.plainCounters, self.counters) { add(counter, counters[keyPath: entry.value], last[keyPath: entry.value]) }
         for (reason, counter) in zip(DropReason.all, drops) { add(counter, counters.drops(reason), last.drops(reason)) }
+        for (limit, counter) in zip(RelayLimit.allCases, refusals) { add(counter, counters.refusals(limit), last.refusals(limit)) }
         last = counters
         sessions.record(gauges.sessions)
         members.record(gauges.members)
         boundMembers.record(gauges.boundMembers)
         controlConnections.record(gauges.controlConnections)
         controlConnectionLimit.record(gauges.controlConnectionLimit)
+        sources.record(gauges.sources)
         draining.record(gauges.draining ? 1 : 0)
     }
 

@@ -19,6 +19,11 @@ extension RelayServer {
                 json.endObject()
                 json.field("maxDatagram", integer: config.maxDatagram)
                 json.field("idleTimeoutMs", integer: Self.wholeMilliseconds(config.idleTimeout))
+                // No extension of PROTOCOL.md §6–§8 is offered yet, and no connection runs in TLS.
+                json.key("features")
+                json.beginArray()
+                json.endArray()
+                json.field("tls", bool: false)
             })
 
         case .create(let capacity):
@@ -26,7 +31,19 @@ extension RelayServer {
             guard connection.liveSessions < config.maxSessionsPerConnection else {
                 return fail(.rateLimited, "this connection already has \(config.maxSessionsPerConnection) live sessions")
             }
-            let session = shared.withLock { $0.createSession(capacity: capacity, creator: connection, nowNanos: loop.nowNanos) }
+            let now = loop.nowNanos
+            let source = connection.source
+            let session = shared.withLock { registry -> Session? in
+                if let limit = sources.sessionLimit(for: source, liveSessions: registry.sessions.count) {
+                    refuse(limit)
+                    return nil
+                }
+                return registry.createSession(capacity: capacity, creator: connection, source: source, nowNanos: now)
+            }
+            guard let session else {
+                return fail(.rateLimited, "too many live sessions (\(config.maxSessions) in all, \(config.maxSessionsPerSource) per address)")
+            }
+            sources.sessionCreated(by: source, nowNanos: now)
             connection.sessionCreated()
             controlCounters.sessionsCreated &+= 1
             logger.debug("session created", metadata: ["session": "\(session.id.hex)", "capacity": "\(capacity)"])
@@ -39,6 +56,13 @@ extension RelayServer {
         case .join(let target, let name):
             guard !isDraining else { return fail(.shuttingDown, "the relay is draining; no new joins") }
             guard connection.member == nil else { return fail(.alreadyJoined, "this connection is already a member of a session") }
+            let now = loop.nowNanos
+            let source = connection.source
+            // Guessing codes or ids spends a budget per address, checked before the look-up.
+            guard sources.mayLookUpJoin(from: source, nowNanos: now) else {
+                refuse(.joinFailures)
+                return fail(.rateLimited, "too many failed joins from this address (\(config.joinFailureRate) per second)")
+            }
             let outcome = shared.withLock { registry -> Result<(Session, Member, [Member]), ControlError> in
                 let found: Session?
                 switch target {
@@ -46,15 +70,25 @@ extension RelayServer {
                 case .code(let text): found = registry.session(code: text)
                 }
                 guard let session = found else { return .failure(ControlError(.notFound, "no such session")) }
+                if let source, !session.mayJoin(from: source, nowNanos: now) {
+                    return .failure(ControlError(.rateLimited, "too many joins into this session from this address (\(config.sessionJoinRate) per second)"))
+                }
                 guard !session.isFull else { return .failure(ControlError(.full, "the session is full")) }
+                if let source { session.joined(from: source, rate: config.sessionJoinRate, burst: config.sessionJoinBurst, nowNanos: now) }
                 let others = session.members
-                let member = registry.join(session, name: name, connection: connection, config: config, nowNanos: loop.nowNanos)
+                let member = registry.join(session, name: name, connection: connection, config: config, nowNanos: now)
                 return .success((session, member, others))
             }
             let session: Session, member: Member, others: [Member]
             switch outcome {
             case .success(let value): (session, member, others) = value
-            case .failure(let error): return fail(error.code, error.message)
+            case .failure(let error):
+                switch error.code {
+                case .notFound: sources.joinFailed(from: source, nowNanos: now)
+                case .rateLimited: refuse(.sessionJoins)
+                default: break
+                }
+                return fail(error.code, error.message)
             }
             let ownerID = shared.withLock { _ in session.ownerID }
             connection.member = member

@@ -42,6 +42,8 @@ public final class RelayServer {
     /// The most control connections at once: `--max-connections`, or fewer where the descriptor
     /// limit less ``RelayConfig/reservedDescriptors`` allows fewer.
     private var connectionLimit = Int.max
+    /// Connections, sessions and failed joins per source address (PROTOCOL.md §1.5).
+    let sources: SourceLimits
     /// Warnings about errors that peers can cause, at most one per kind and interval.
     var errorLog = ErrorLogThrottle()
     private var sweepTimer: Timer?
@@ -76,6 +78,7 @@ public final class RelayServer {
         self.config = config
         self.logger = logger
         shared = SharedRegistry(random: random)
+        sources = SourceLimits(config: config)
     }
 
     /// Traffic and drop counters, added up over every loop (data-plane figures as of each loop's
@@ -289,7 +292,8 @@ public final class RelayServer {
     private func updateMetrics() {
         metrics?.update(from: counters, gauges: .init(
             sessions: sessionCount, members: memberCount, boundMembers: boundMemberCount,
-            controlConnections: connections.count, controlConnectionLimit: connectionLimit, draining: isDraining))
+            controlConnections: connections.count, controlConnectionLimit: connectionLimit, sources: sources.count,
+            draining: isDraining))
     }
 
     /// How late a sweep may run before it is taken for a stall of the loop rather than load:
@@ -352,21 +356,32 @@ public final class RelayServer {
     // MARK: Connections
 
     private func accept(_ socket: Socket) {
-        guard connections.count < connectionLimit else {
-            // At --max-connections, or the descriptor limit less the reserve: shed at once, so
-            // /metrics and the relay's own descriptors keep working (PROTOCOL.md §1.5).
-            socket.close()
-            controlCounters.controlConnectionsShed &+= 1
-            if errorLog.allow(.shed, nowNanos: loop.nowNanos) {
-                logger.warning("control connection shed: at the connection limit",
-                               metadata: ["limit": "\(connectionLimit)", "max_connections": "\(config.maxConnections)",
-                                          "shed_total": "\(controlCounters.controlConnectionsShed)"])
-            }
-            return
-        }
+        let now = loop.nowNanos
+        let source = socket.remoteSocketAddress.map(SourceLimits.source(of:))
+        // At --max-connections, or the descriptor limit less the reserve: shed at once, so
+        // /metrics and the relay's own descriptors keep working (PROTOCOL.md §1.5).
+        guard connections.count < connectionLimit else { return shed(socket, .connections) }
+        if let source, !sources.admitConnection(from: source, nowNanos: now) { return shed(socket, .connectionsPerSource) }
         controlCounters.controlConnectionsAccepted &+= 1
-        let connection = ControlConnection(socket: socket, server: self, nowNanos: loop.nowNanos)
+        let connection = ControlConnection(socket: socket, server: self, source: source, nowNanos: now)
         connections[ObjectIdentifier(connection)] = connection
+    }
+
+    /// Closes a connection at accept, without a reply, and counts it against `limit`.
+    private func shed(_ socket: Socket, _ limit: RelayLimit) {
+        socket.close()
+        controlCounters.refuse(limit)
+        if errorLog.allow(.shed, nowNanos: loop.nowNanos) {
+            logger.warning("control connection shed: at a connection limit",
+                           metadata: ["limit": "\(limit.name)", "connection_limit": "\(connectionLimit)",
+                                      "per_source": "\(config.maxConnectionsPerSource)",
+                                      "shed_total": "\(controlCounters.refusals(.connections) &+ controlCounters.refusals(.connectionsPerSource))"])
+        }
+    }
+
+    /// Counts a refusal of a request for `limit` (the caller answers `rate_limited`).
+    func refuse(_ limit: RelayLimit) {
+        controlCounters.refuse(limit)
     }
 
     /// An accept failed (libuv has already shed the pending connection when the cause was `EMFILE`).
@@ -429,6 +444,7 @@ public final class RelayServer {
     /// A connection is fully closed.
     func connectionClosed(_ connection: ControlConnection) {
         connections[ObjectIdentifier(connection)] = nil
+        if let source = connection.source { sources.connectionClosed(from: source) }
         if connection.isScheduled { turnQueue.removeAll { $0 === connection } }
         if isDraining, connections.isEmpty { completeDrain() }
     }
@@ -445,6 +461,7 @@ public final class RelayServer {
         let member: UInt16
         let reason: LeaveReason
         let session: SessionID
+        let creatorSource: SocketAddress?
         let remaining: [ControlConnection]
         let newOwner: UInt16?
         let sessionDeleted: Bool
@@ -457,7 +474,7 @@ public final class RelayServer {
         controlCounters.leaves &+= 1
         return shared.withLock { registry in
             let (newOwner, deleted) = registry.remove(member)
-            return MemberRemoval(member: member.id, reason: reason, session: session.id,
+            return MemberRemoval(member: member.id, reason: reason, session: session.id, creatorSource: session.creatorSource,
                                  remaining: session.members.compactMap(\.connection), newOwner: newOwner, sessionDeleted: deleted)
         }
     }
@@ -466,6 +483,7 @@ public final class RelayServer {
     func announce(_ removal: MemberRemoval) {
         if removal.sessionDeleted {
             controlCounters.sessionsClosed &+= 1
+            sources.sessionDeleted(by: removal.creatorSource)
             logger.debug("session closed", metadata: ["session": "\(removal.session.hex)"])
             return
         }
@@ -512,6 +530,8 @@ public final class RelayServer {
         controlCounters.idleUnbinds &+= UInt64(unbound.count)
         for connection in unbound { connection.send(ControlEvent.unbound) }
         controlCounters.sessionsClosed &+= UInt64(expired.count)
+        for session in expired { sources.sessionDeleted(by: session.creatorSource) }
+        sources.prune(nowNanos: loop.nowNanos)
         for session in expired { logger.debug("session expired unjoined", metadata: ["session": "\(session.id.hex)"]) }
         let controlIdle = config.controlIdleTimeout.nanoseconds
         // Filtering first allocates only when someone idled out; closing changes `connections`.

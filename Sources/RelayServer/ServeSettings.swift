@@ -20,7 +20,8 @@ public struct ServeSettings: Sendable, Equatable {
         "host", "port", "udp-port", "max-datagram", "max-control-message", "idle-timeout",
         "control-idle-timeout", "empty-session-timeout", "max-session-capacity", "member-packet-rate",
         "member-byte-rate", "drain-timeout", "threads", "metrics-port", "control-frames-per-turn", "control-backlog-bytes",
-        "reserved-descriptors", "max-connections", "log-level", "log-format",
+        "reserved-descriptors", "max-connections", "max-connections-per-source", "max-sessions",
+        "max-sessions-per-source", "join-failure-rate", "session-join-rate", "log-level", "log-format",
     ]
 
     /// The environment variable of a setting: `idle-timeout` → `GAMERELAY_IDLE_TIMEOUT`.
@@ -98,6 +99,12 @@ public struct ServeSettings: Sendable, Equatable {
             }
             return value
         }
+        func rate() throws(RelayConfigError) -> Double {
+            guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, value > 0, value <= 1e9 else {
+                throw RelayConfigError(setting: source, message: "must be a number per second greater than 0, not '\(text)'")
+            }
+            return value
+        }
         func seconds() throws(RelayConfigError) -> Duration {
             guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, value > 0 else {
                 throw RelayConfigError(setting: source, message: "must be a number of seconds greater than 0, not '\(text)'")
@@ -125,6 +132,13 @@ public struct ServeSettings: Sendable, Equatable {
         case "control-backlog-bytes": config.controlBacklogBytes = try integer(1024...RelayConfig().maxPendingControlBytes)
         case "reserved-descriptors": config.reservedDescriptors = try integer(16...65_536)
         case "max-connections": config.maxConnections = try integer(1...Int(Int32.max))
+        case "max-connections-per-source": config.maxConnectionsPerSource = try integer(1...Int(Int32.max))
+        case "max-sessions": config.maxSessions = try integer(1...Int(Int32.max))
+        case "max-sessions-per-source": config.maxSessionsPerSource = try integer(1...Int(Int32.max))
+        case "join-failure-rate":
+            config.joinFailureRate = try rate()
+            config.joinFailureBurst = max(1, (config.joinFailureRate * 5).rounded(.up))
+        case "session-join-rate": config.sessionJoinRate = try rate()
         case "log-level":
             let level = text.lowercased()
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {

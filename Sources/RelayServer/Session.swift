@@ -15,6 +15,11 @@ final class Session {
     let createdAt: UInt64
     /// The connection that created it, whose live-session count it holds; nil once that closed.
     weak var creator: ControlConnection?
+    /// The source address that created it, whose live-session count it holds until it is deleted.
+    let creatorSource: SocketAddress?
+    /// Each source's budget of joins into this session (PROTOCOL.md §1.5), so one client's churn
+    /// can't use up the member ids. Control loop only, under the registry lock.
+    private var joinBudgets: [SocketAddress: TokenBucket] = [:]
 
     /// Members in join order: the first is the longest-standing.
     private(set) var members: [Member] = []
@@ -38,13 +43,31 @@ final class Session {
     /// The owner's member id.
     private(set) var ownerID: UInt16?
 
-    init(id: SessionID, code: JoinCode, capacity: Int, createdAt: UInt64, creator: ControlConnection?) {
+    init(id: SessionID, code: JoinCode, capacity: Int, createdAt: UInt64, creator: ControlConnection?, creatorSource: SocketAddress?) {
         self.id = id
         self.code = code
         self.capacity = capacity
         self.createdAt = createdAt
         self.creator = creator
+        self.creatorSource = creatorSource
     }
+
+    /// Whether `source` may join now: its budget for this session has a join left.
+    func mayJoin(from source: SocketAddress, nowNanos: UInt64) -> Bool {
+        joinBudgets[source]?.hasRoom(for: 1, nowNanos: nowNanos) ?? true
+    }
+
+    /// Spends one join of `source`'s budget for this session (`rate` joins per second, `burst`).
+    func joined(from source: SocketAddress, rate: Double, burst: Double, nowNanos: UInt64) {
+        if joinBudgets[source] == nil, joinBudgets.count >= Self.maxJoinBudgets {
+            // Many sources have joined over the session's life: forget those whose budget refilled.
+            joinBudgets = joinBudgets.filter { !$0.value.hasRoom(for: burst, nowNanos: nowNanos) }
+        }
+        joinBudgets[source, default: TokenBucket(ratePerSecond: rate, burst: burst, nowNanos: nowNanos)].take(1, nowNanos: nowNanos)
+    }
+
+    /// Sources whose join budgets a session keeps before it forgets the refilled ones.
+    static let maxJoinBudgets = 1024
 
     /// Whether a join would be refused with `full`: at capacity or out of member ids (0xFFFF is reserved).
     var isFull: Bool { members.count >= capacity || nextMemberID >= 0xFFFF }

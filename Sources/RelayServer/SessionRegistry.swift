@@ -1,4 +1,5 @@
 import RelayWire
+import UVNet
 
 /// Sessions, members, tokens and bindings: the relay's only shared state.
 ///
@@ -24,12 +25,12 @@ final class SessionRegistry {
     var boundMemberCount: Int { members.values.reduce(0) { $0 + ($1.binding == nil ? 0 : 1) } }
 
     /// Creates a session whose low 32 id bits and join code are unique among live sessions.
-    func createSession(capacity: Int, creator: ControlConnection?, nowNanos: UInt64) -> Session {
+    func createSession(capacity: Int, creator: ControlConnection?, source: SocketAddress? = nil, nowNanos: UInt64) -> Session {
         var id = SessionID.random(using: &random)
         while byLow32[id.low32] != nil { id = SessionID.random(using: &random) }
         var code = JoinCode.random(using: &random)
         while byCode[code] != nil { code = JoinCode.random(using: &random) }
-        let session = Session(id: id, code: code, capacity: capacity, createdAt: nowNanos, creator: creator)
+        let session = Session(id: id, code: code, capacity: capacity, createdAt: nowNanos, creator: creator, creatorSource: source)
         sessions[id] = session
         byLow32[id.low32] = session
         byCode[code] = session

@@ -74,6 +74,21 @@ struct ServeCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Control connections open at once; more are closed at accept (default 20000).")
     var maxConnections: Int?
 
+    @Option(parsing: .unconditional, help: "Control connections open at once from one IP address (default 1024).")
+    var maxConnectionsPerSource: Int?
+
+    @Option(parsing: .unconditional, help: "Live sessions in all (default 100000).")
+    var maxSessions: Int?
+
+    @Option(parsing: .unconditional, help: "Live sessions one IP address created and that still live (default 1024).")
+    var maxSessionsPerSource: Int?
+
+    @Option(parsing: .unconditional, help: "Failed joins (not_found) per second per IP address, with 5 s of burst (default 10).")
+    var joinFailureRate: Double?
+
+    @Option(parsing: .unconditional, help: "Joins into one session per second per IP address, with a burst of 64 (default 1).")
+    var sessionJoinRate: Double?
+
     @Option(parsing: .unconditional, help: "Descriptors kept free of control connections for /metrics and the relay itself (default 64).")
     var reservedDescriptors: Int?
 
@@ -107,6 +122,11 @@ struct ServeCommand: ParsableCommand {
         put("control-backlog-bytes", controlBacklogBytes)
         put("reserved-descriptors", reservedDescriptors)
         put("max-connections", maxConnections)
+        put("max-connections-per-source", maxConnectionsPerSource)
+        put("max-sessions", maxSessions)
+        put("max-sessions-per-source", maxSessionsPerSource)
+        put("join-failure-rate", joinFailureRate)
+        put("session-join-rate", sessionJoinRate)
         put("log-level", logLevel)
         put("log-format", logFormat)
         return values

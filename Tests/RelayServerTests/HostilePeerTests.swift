@@ -137,11 +137,11 @@ struct HostilePeerTests {
         #expect(try second.request(#"{"op":"ping"}"#)["ok"] as? Bool == true)
         let third = try relay.connect()
         #expect(try third.readUntilClose(timeout: .seconds(5)).isEmpty)
-        _ = try await relay.waitForCounters("one shed") { $0.controlConnectionsShed == 1 }
+        _ = try await relay.waitForCounters("one shed") { $0.refusals(.connections) == 1 }
         let port = try await relay.read { $0.metricsAddress!.port }
         let (status, body) = try MetricsEndpointTests.http(port, "GET /metrics HTTP/1.1\r\n\r\n")
         #expect(status == "HTTP/1.1 200 OK")
-        #expect(MetricsEndpointTests.sample("gamerelay_control_connections_shed_total", in: body) == 1)
+        #expect(MetricsEndpointTests.sample(#"gamerelay_limit_refusals_total{limit="connections"}"#, in: body) == 1)
         #expect(MetricsEndpointTests.sample("gamerelay_control_connection_limit", in: body) == 2)
         #expect(MetricsEndpointTests.sample("gamerelay_udp_receive_queue_drops_total", in: body) != nil)
         #expect(try first.request(#"{"op":"ping"}"#)["ok"] as? Bool == true)
