@@ -12,6 +12,13 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
+#include <malloc.h>
+
+// glibc keeps a fragmented heap mapped after a burst frees it; malloc_trim returns the free
+// pages (madvise) in every arena. Not part of Swift's Glibc module.
+static inline int cuv_malloc_trim(void) {
+    return malloc_trim(0);
+}
 
 // prctl is variadic, which Swift cannot call; names the calling thread (15 bytes kept).
 static inline int cuv_set_thread_name(const char *name) {

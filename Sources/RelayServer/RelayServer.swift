@@ -541,6 +541,23 @@ public final class RelayServer {
             connection.close(for: .idle, leaving: .timeout)
         }
         reportDataPlaneErrors()
+        returnMemoryAfterBursts(now: now)
+    }
+
+    /// The least time between two ``returnMemoryAfterBursts(now:)`` trims.
+    private static let trimInterval: UInt64 = 5_000_000_000
+    private var lastTrim: (at: UInt64, closed: UInt64, yielded: UInt64) = (0, 0, 0)
+
+    /// Gives the memory a burst of control traffic used back to the system. The buffers of
+    /// connections that closed, and of frames handled in turns, are freed to malloc, but glibc
+    /// keeps a fragmented heap mapped; `malloc_trim` returns its free pages. Runs at most every
+    /// 5 s, and only after connections closed or yielded turns since the last time.
+    private func returnMemoryAfterBursts(now: UInt64) {
+        let closed = controlCounters.controlConnectionsAccepted &- UInt64(connections.count)
+        let yielded = controlCounters.controlTurnsYielded
+        guard now &- lastTrim.at >= Self.trimInterval, closed != lastTrim.closed || yielded != lastTrim.yielded else { return }
+        lastTrim = (now, closed, yielded)
+        ProcessMemory.releaseFreePages()
     }
 
     /// Logs (at most once per interval) receive errors the data planes counted since the last report.
