@@ -52,6 +52,9 @@ final class ControlConnection {
         // The kernel's share of the unread output is bounded like ours: without this, Linux grows
         // a connection's send buffer to megabytes before the backlog bound ever sees a byte.
         _ = try? socket.requestSendBufferSize(config.controlBacklogBytes)
+        // Reads no larger than a message, so a paused flooder holds at most about two messages
+        // of input here (a read plus a partial message), not 64 KiB.
+        socket.readSize = min(max(config.maxControlMessage + 1, 4096), 65536)
         // Strong captures on purpose: a closure capturing one object uses it as its context, so
         // these cost no allocation, while `[weak self]` costs a box per closure plus a weak-reference
         // side table — about 150 bytes for every idle connection. The cycle this makes (connection,

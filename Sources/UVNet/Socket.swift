@@ -214,7 +214,7 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
             let socket = Unmanaged<Socket>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
             // TCP reads copy into the socket's input at once, so they can share the loop's buffer.
             let buffer = socket.loop.receiveBuffer
-            buf!.pointee = uv_buf_init(buffer.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(EventLoop.receiveSlotSize))
+            buf!.pointee = uv_buf_init(buffer.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(socket.readSize))
         }, { stream, nread, buf in
             guard let data = stream?.pointee.data else { return }
             Unmanaged<Socket>.fromOpaque(data).takeUnretainedValue().didRead(nread, buf!.pointee)
@@ -258,6 +258,12 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
         startReading()
     }
 
+    /// The most bytes one read takes from the kernel, 1…65536 (default 65536). A smaller size
+    /// bounds what a peer's burst puts in ``bytesAvailable`` before the owner can pause reading.
+    public var readSize: Int = EventLoop.receiveSlotSize {
+        didSet { readSize = min(max(readSize, 1), EventLoop.receiveSlotSize) }
+    }
+
     /// Whether ``pauseReading()`` is in force.
     public var isReadingPaused: Bool { readPaused }
 
@@ -296,14 +302,22 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
     }
 
     /// Hands the output buffer to libuv, which writes it as the connection allows (flash.net `flush`).
-    /// Bytes written before the connection is up wait for it.
+    /// Bytes written before the connection is up wait for it, and bytes written while an earlier
+    /// flush is still queued follow it in one write.
     public func flush() {
         loop.assertInEventLoop()
         flushIfConnected()
     }
 
+    /// A queued write is in libuv's hands. Output written meanwhile waits in `output` and follows
+    /// in one write when it completes: a peer that reads slowly then costs one request and one
+    /// buffer, not a request per reply.
+    private var writeInFlight = false
+    /// ``shutdownOutput()`` was called while output still waited: the FIN follows that output.
+    private var shutdownRequested = false
+
     private func flushIfConnected() {
-        guard connected, !isClosed, !output.isEmpty else { return }
+        guard connected, !isClosed, !output.isEmpty, !writeInFlight else { return }
         // Most writes fit in the kernel's buffer at once: try that first, so a reply costs no
         // request and no copy. libuv refuses (EAGAIN) while earlier writes are queued, which keeps
         // the order; anything not taken, and any error, goes the queued way below, which reports
@@ -338,17 +352,30 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
             let stream = request.pointee.handle
             UnsafeMutableRawPointer(request).deallocate()
             guard status != Int32(UV_ECANCELED.rawValue), let data = stream?.pointee.data else { return }
-            let socket = Unmanaged<Socket>.fromOpaque(data).takeUnretainedValue()
-            if status < 0 {
-                socket.fail(SocketError(uvError: status, operation: "write"))
-            } else if !socket.isClosed {
-                socket.onOutputProgress?(socket.bytesPending)
-            }
+            Unmanaged<Socket>.fromOpaque(data).takeUnretainedValue().writeCompleted(status: status)
         }
         if rc != 0 {
             memory.deallocate()
             fail(SocketError(uvError: rc, operation: "write"))
+            return
         }
+        writeInFlight = true
+    }
+
+    private func writeCompleted(status: Int32) {
+        writeInFlight = false
+        guard status >= 0 else {
+            fail(SocketError(uvError: status, operation: "write"))
+            return
+        }
+        guard !isClosed else { return }
+        flushIfConnected()
+        guard !isClosed else { return }
+        if shutdownRequested, !writeInFlight, output.isEmpty {
+            shutdownRequested = false
+            startShutdown()
+        }
+        onOutputProgress?(bytesPending)
     }
 
     /// Bytes written but not yet taken by the kernel: the unflushed output plus libuv's write queue.
@@ -362,6 +389,14 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
         loop.assertInEventLoop()
         flushIfConnected()
         guard connected, !isClosed else { return }
+        if writeInFlight || !output.isEmpty {
+            shutdownRequested = true
+            return
+        }
+        startShutdown()
+    }
+
+    private func startShutdown() {
         let request = UnsafeMutablePointer<uv_shutdown_t>.allocate(capacity: 1)
         if uv_shutdown(request, stream, { request, _ in request?.deallocate() }) != 0 {
             request.deallocate()

@@ -88,6 +88,34 @@ import Glibc
         }
     }
 
+    @Test func writesBehindAQueuedWriteFollowItInOrderAndTheFINWaitsForThem() async throws {
+        try await withLoop { loop in
+            let pair = try await TCPPair.connect(on: loop)
+            let size = 1 << 20
+            let expected = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7) } + (0..<1000).flatMap { [UInt8(truncatingIfNeeded: $0), 0xAB] }
+            let pendingBeforeShutdown = try await loop.submit {
+                let socket = pair.client.value
+                _ = try socket.requestSendBufferSize(4096)
+                var output = socket
+                // One large write that the kernel can't take at once, then many small ones
+                // flushed while it is still queued, then the half-close.
+                output.writeBytes(Array(expected[..<size]))
+                output.flush()
+                for index in 0..<1000 {
+                    output.writeBytes([UInt8(truncatingIfNeeded: index), 0xAB])
+                    output.flush()
+                }
+                socket.shutdownOutput()
+                return socket.bytesPending
+            }
+            #expect(pendingBeforeShutdown > 0)
+            let received = try await receive(expected.count, from: pair.server, events: pair.serverEvents, "everything written")
+            #expect(received == expected)
+            // The FIN comes after the last byte, not before.
+            #expect(try await pair.serverEvents.next("the half-close") == .closed)
+        }
+    }
+
     @Test func theSendBufferCanBeFixed() async throws {
         try await withLoop { loop in
             let pair = try await TCPPair.connect(on: loop)
