@@ -125,11 +125,7 @@ struct SourceLimitTests {
         _ = try await relay.waitForCounters("one refused") { $0.refusals(.connectionsPerSource) == 1 }
         // Room again once one closes.
         first.close()
-        let deadline = ContinuousClock.now + .seconds(10)
-        while try await relay.read({ $0.controlConnectionCount }) > 1 {
-            if ContinuousClock.now > deadline { throw TestFailure("the closed connection is still counted") }
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try await relay.waitForConnections(atMost: 1, "the closed connection no longer counted")
         let fourth = try relay.connect()
         #expect(try fourth.request(#"{"op":"ping"}"#)["ok"] as? Bool == true)
     }

@@ -67,6 +67,15 @@ final class TestRelay: Sendable {
         }
     }
 
+    /// Waits (bounded) until the relay has at most `count` control connections open.
+    func waitForConnections(atMost count: Int, _ what: String, timeout: Duration = .seconds(15)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await read({ $0.controlConnectionCount }) > count {
+            if ContinuousClock.now >= deadline { throw TestFailure("timed out waiting: \(what)") }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
     /// Stops the relay and its loop.
     func stop() async {
         let server = self.server
