@@ -46,6 +46,10 @@ public final class RelayClient {
     public let loop: EventLoop
     /// How long a control request waits for its reply.
     public var requestTimeout: Duration = .seconds(10)
+    /// How often the client sends `ping` on the control channel once connected, so the relay's
+    /// control idle timeout (30 s by default) never closes a member that only streams UDP
+    /// (PROTOCOL.md §1.1: at least every 10 s); nil sends none. Set it before ``connect(host:port:_:)``.
+    public var keepAliveInterval: Duration? = .seconds(10)
 
     /// Events from the relay, and `.closed` when the control connection ends.
     public var onEvent: ((RelayEvent) -> Void)?
@@ -70,6 +74,7 @@ public final class RelayClient {
     private var sequence: UInt32 = 0
     private var pingSequence: UInt32 = 0
     private var bindAttempt: BindAttempt?
+    private var keepAlive: Timer?
     private var sendBuffer = [UInt8](repeating: 0, count: 1500)
     /// Room for one burst of ``sendBurst(count:payloadSize:to:fill:)``, grown on demand.
     private var burstBuffer: [UInt8] = []
@@ -100,6 +105,7 @@ public final class RelayClient {
         control.onConnect = { [weak self] in
             guard let self else { return }
             relayHost = control.remoteAddress ?? host
+            startKeepAlive()
             completion(.success(()))
         }
         control.onIOError = { [weak self] error in
@@ -217,6 +223,21 @@ public final class RelayClient {
         request(op: "ping", { _ in }) { result in completion(result.map { _ in () }) }
     }
 
+    private static let keepAlivePing = Array(#"{"op":"ping"}"#.utf8) + [0]
+
+    /// Sends `ping` without an `id` every ``keepAliveInterval``; its reply has no `id` either and
+    /// is dropped on arrival.
+    private func startKeepAlive() {
+        guard let interval = keepAliveInterval, interval > .zero else { return }
+        let timer = Timer(loop: loop)
+        timer.start(after: interval, repeating: interval) { [weak self] in
+            guard let self, !control.isClosed else { return }
+            Self.keepAlivePing.withUnsafeBytes { control.writeRawBytes($0) }
+            control.flush()
+        }
+        keepAlive = timer
+    }
+
     private func request(op: String, _ fields: (inout JSONWriter) -> Void,
                          _ completion: @escaping (Result<JSONObject, RelayClientError>) -> Void) {
         loop.assertInEventLoop()
@@ -280,12 +301,15 @@ public final class RelayClient {
             closeDataChannel()
             event = .kicked
         case "shutdown": event = .shutdown(drainMs: Int(object["drainMs"]?.numberValue?.wholeValue ?? 0))
+        case "closing": event = .closing(reason: object["reason"]?.stringValue ?? "")
         default: return
         }
         onEvent?(event)
     }
 
     private func connectionEnded() {
+        keepAlive?.close()
+        keepAlive = nil
         let waiting = pending
         pending.removeAll()
         for (_, entry) in waiting {

@@ -16,6 +16,9 @@ public enum RelayEvent: Hashable, Sendable {
     case kicked
     /// The relay is draining and will close within `drainMs` milliseconds.
     case shutdown(drainMs: Int)
+    /// The relay is about to close the connection: `reason` is `idle` (no message for its control
+    /// idle timeout) or `drain` (its drain timeout passed). ``closed`` follows.
+    case closing(reason: String)
     /// The control connection closed.
     case closed
 }

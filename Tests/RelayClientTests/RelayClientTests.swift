@@ -18,7 +18,8 @@ struct RelayClientTests {
         let memberships: [Membership]
         let relay: LoopBound<RelayServer>
 
-        init(members count: Int, host: String = "127.0.0.1", configure: @escaping @Sendable (inout RelayConfig) -> Void = { _ in }) async throws {
+        init(members count: Int, host: String = "127.0.0.1", keepAlive: Duration? = .seconds(10),
+             configure: @escaping @Sendable (inout RelayConfig) -> Void = { _ in }) async throws {
             let loop = self.loop
             let data = (0..<count).map { _ in Inbox<(sender: UInt16, sequence: UInt32, flags: UInt8, payload: [UInt8])>() }
             let events = (0..<count).map { _ in Inbox<RelayEvent>() }
@@ -40,6 +41,7 @@ struct RelayClientTests {
                 let port = server.controlAddress!.port
                 let clients = (0..<count).map { _ in RelayClient(loop: loop) }
                 for (index, client) in clients.enumerated() {
+                    client.keepAliveInterval = keepAlive
                     client.onData = { data[index].put(($0.sender, $0.sequence, $0.header.flags, Array($0.payload))) }
                     client.onEvent = { events[index].put($0) }
                 }
@@ -85,8 +87,35 @@ struct RelayClientTests {
         }
 
         func shutdown() async {
+            let relay = self.relay
+            // The relay's data loops are threads of their own: stop them with it.
+            _ = try? await loop.submit { relay.value.stop() }
             await loop.shutdown()
         }
+    }
+
+    @Test func theControlChannelIsKeptAliveWhileOnlyUDPFlows() async throws {
+        // A relay that closes silent control connections after 0.6 s, and clients that ping
+        // every 0.15 s: after three timeouts' worth of time both are still members.
+        let fixture = try await Fixture(members: 2, keepAlive: .milliseconds(150)) { $0.controlIdleTimeout = .milliseconds(600) }
+        try await Task.sleep(for: .milliseconds(1800))
+        for index in 0..<2 {
+            #expect(!fixture.events[index].all.contains(.closed), "client \(index) was closed: \(fixture.events[index].all)")
+            #expect(!fixture.events[index].all.contains { if case .closing = $0 { true } else { false } })
+        }
+        try await fixture.with(member: 1) { client in
+            try [UInt8]([7]).withUnsafeBytes { try client.send($0) }
+        }
+        let got = try await fixture.data[fixture.index(of: 2)].wait("DATA after the idle timeout")
+        #expect(got[0].payload == [7])
+        await fixture.shutdown()
+    }
+
+    @Test func withoutKeepAliveTheRelaySaysClosingThenCloses() async throws {
+        let fixture = try await Fixture(members: 1, keepAlive: nil) { $0.controlIdleTimeout = .milliseconds(400) }
+        let events = try await fixture.events[0].wait(for: 2, "closing, then closed")
+        #expect(events.suffix(2) == [.closing(reason: "idle"), .closed], "\(events)")
+        await fixture.shutdown()
     }
 
     @Test func joinsBindsAndBroadcasts() async throws {
