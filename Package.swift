@@ -9,6 +9,11 @@ let package = Package(
         .library(name: "RelayServer", targets: ["RelayServer"]),
         .library(name: "RelayClient", targets: ["RelayClient"]),
         .executable(name: "gamerelay", targets: ["gamerelay"]),
+        // libFuzzer targets (Fuzz/README.md); build one at a time with scripts/fuzz.sh.
+        .executable(name: "FuzzDatagram", targets: ["FuzzDatagram"]),
+        .executable(name: "FuzzBind", targets: ["FuzzBind"]),
+        .executable(name: "FuzzControl", targets: ["FuzzControl"]),
+        .executable(name: "FuzzHTTPHead", targets: ["FuzzHTTPHead"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -63,6 +68,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The fuzz targets' checks, shared by the libFuzzer executables and the replay tests; not a product.
+        .target(name: "FuzzTargets", dependencies: ["RelayWire", "RelayServer", "UVNet"]),
+        // Each defines LLVMFuzzerTestOneInput; built with -DFUZZING and -sanitize=fuzzer libFuzzer
+        // supplies main, otherwise a main that replays input files.
+        .executableTarget(name: "FuzzDatagram", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "FuzzBind", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "FuzzControl", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "FuzzHTTPHead", dependencies: ["FuzzTargets"]),
+        .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzTargets", "RelayServer", "RelayWire", "UVNet"]),
         .testTarget(name: "UVNetTests", dependencies: ["UVNet"]),
         .testTarget(name: "RelayWireTests", dependencies: ["RelayWire"]),
         .testTarget(name: "RelayBenchTests", dependencies: ["RelayBench"]),

@@ -2,9 +2,10 @@ import CLibUV
 import RelayWire
 import UVNet
 
-/// The data plane without sockets, for benchmarks and allocation checks: sessions of bound
-/// members at made-up loopback addresses, datagrams handed in as bytes, and the forwards
-/// counted by an injected send function instead of `sendmmsg`.
+/// The data plane without sockets, for benchmarks, allocation checks and the BIND fuzzer:
+/// sessions of bound members at made-up loopback addresses, datagrams handed in as bytes, and
+/// the forwards and replies counted (and, on request, recorded with their destinations) by
+/// injected send functions instead of `sendmmsg`.
 ///
 /// Not part of the supported API (`@_spi(Benchmarks)`); loop-agnostic but single-threaded.
 @_spi(Benchmarks)
@@ -17,25 +18,38 @@ public final class DataPlaneHarness {
     public private(set) var sent = 0
 
     /// Creates `sessions` sessions of `members` bound members each.
-    public init(sessions: Int, members: Int, config: RelayConfig = RelayConfig()) {
+    ///
+    /// - Parameters:
+    ///   - liftsRateLimits: Whether the per-member rate limits are lifted, as benchmarks want
+    ///     (they measure the path, not the limiter's refusals); a fuzzer keeps them.
+    ///   - recordsOutput: Whether every datagram sent is kept in ``output``, with its bytes and
+    ///     destination. That allocates per datagram, so benchmarks leave it off.
+    public init(sessions: Int, members: Int, config: RelayConfig = RelayConfig(), liftsRateLimits: Bool = true,
+                recordsOutput: Bool = false) {
         var config = config
         config.maxSessionCapacity = max(config.maxSessionCapacity, members)
-        // Benchmarks measure the path, not the limiter's refusals.
-        config.memberPacketRate = Int(Int32.max)
-        config.memberByteRate = Int.max / 2
+        if liftsRateLimits {
+            config.memberPacketRate = Int(Int32.max)
+            config.memberByteRate = Int.max / 2
+        }
         membersPerSession = members
         shared = SharedRegistry(random: SystemRandomNumberGenerator())
-        let counter = SendCounter()
+        let counter = OutputRecorder()
+        counter.isRecording = recordsOutput
         plane = DataPlane(
             output: .injected(
                 flush: { batch in
                     counter.count += batch.count
                     var bytes = 0
                     for index in 0..<batch.count { bytes += batch.length(at: index) }
+                    if counter.isRecording { counter.record(forwardsIn: batch) }
                     return .init(sent: batch.count, bytesSent: bytes, failed: 0)
                 },
-                reply: { _, _ in
+                reply: { bytes, destination in
                     counter.count += 1
+                    if counter.isRecording {
+                        counter.output.append(SentDatagram(kind: .reply, bytes: Array(bytes), destination: destination))
+                    }
                     return true
                 }),
             shared: shared, config: config, cookies: BindCookie(), published: PublishedCounters(), notify: { _ in })
@@ -54,11 +68,50 @@ public final class DataPlaneHarness {
         }
     }
 
-    private final class SendCounter {
+    /// What the injected output saw: a count always, the datagrams themselves when recording.
+    private final class OutputRecorder {
         var count = 0
+        var isRecording = false
+        var output: [SentDatagram] = []
+
+        /// Keeps each forward queued in `batch`, read back from its `sendmmsg` headers: the
+        /// destinations exist nowhere else, and the headers are exactly what the kernel would get.
+        func record(forwardsIn batch: DatagramBatch) {
+            // DatagramBatch keeps its headers private; reflection reads them without widening its API.
+            guard let headers = Mirror(reflecting: batch).descendant("headers") as? UnsafeMutablePointer<cuv_mmsghdr> else {
+                preconditionFailure("DatagramBatch no longer keeps its sendmmsg headers in `headers`")
+            }
+            for index in 0..<batch.count {
+                let message = headers[index].msg_hdr
+                guard let name = message.msg_name,
+                      let destination = SocketAddress(name.assumingMemoryBound(to: sockaddr.self)),
+                      message.msg_iovlen == 1, let vector = message.msg_iov?.pointee
+                else { preconditionFailure("a queued forward without one destination and one buffer") }
+                let bytes = Array(UnsafeRawBufferPointer(start: vector.iov_base, count: vector.iov_len))
+                output.append(SentDatagram(kind: .forward, bytes: bytes, destination: destination))
+            }
+        }
     }
 
-    private let counter: SendCounter
+    /// One datagram the data plane handed to the injected output.
+    public struct SentDatagram: Hashable {
+        /// Whether it answered a datagram or forwarded one.
+        public enum Kind: Hashable {
+            /// A BIND_ACK or PONG, sent at once.
+            case reply
+            /// A copy of a DATA datagram, sent when the batch ended.
+            case forward
+        }
+
+        /// Whether it answered a datagram or forwarded one.
+        public let kind: Kind
+        /// The UDP payload, exactly as the socket would have sent it.
+        public let bytes: [UInt8]
+        /// Where the socket would have sent it.
+        public let destination: SocketAddress
+    }
+
+    private let counter: OutputRecorder
 
     /// The made-up source address of member `member` (0-based) of session `session`.
     public static func address(session: Int, member: Int) -> SocketAddress {
@@ -91,4 +144,49 @@ public final class DataPlaneHarness {
 
     /// The data plane's counters.
     public var counters: RelayCounters { plane.counters }
+
+    /// Runs one datagram through the data plane as a receive batch of its own, so its forwards are
+    /// sent (to the injected output) while `bytes` is still alive.
+    public func deliver(_ bytes: [UInt8], from source: SocketAddress) {
+        bytes.withUnsafeBytes { buffer in
+            receive(buffer, from: source)
+            endBatch()
+        }
+    }
+
+    /// Every datagram sent since the harness was made or ``removeOutput()`` last ran, in order;
+    /// empty unless the harness was made with `recordsOutput`.
+    public var output: [SentDatagram] { counter.output }
+
+    /// Forgets the recorded ``output``.
+    public func removeOutput() {
+        counter.output.removeAll(keepingCapacity: true)
+    }
+
+    /// The low 32 bits of session `session`'s id, as datagrams name it.
+    public func sessionLow32(_ session: Int) -> UInt32 {
+        sessionLows[session]
+    }
+
+    /// The member id of member `member` (0-based) in every session: ids count up from 1.
+    public static func memberID(_ member: Int) -> UInt16 {
+        UInt16(member + 1)
+    }
+
+    /// The BIND token of member `member` of session `session`; nil once the member is gone.
+    public func token(session: Int, member: Int) -> [UInt8]? {
+        shared.withLock { $0.member(session: sessionLows[session], member: Self.memberID(member))?.token.bytes }
+    }
+
+    /// Where member `member` of session `session` is bound; nil while unbound or gone.
+    public func binding(session: Int, member: Int) -> SocketAddress? {
+        shared.withLock { $0.member(session: sessionLows[session], member: Self.memberID(member))?.binding }
+    }
+
+    /// Removes member `member`'s binding, as an idle timeout does: its next BIND needs a cookie.
+    public func unbind(session: Int, member: Int) {
+        shared.withLock { registry in
+            registry.member(session: sessionLows[session], member: Self.memberID(member))?.binding = nil
+        }
+    }
 }

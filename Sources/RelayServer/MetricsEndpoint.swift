@@ -1,3 +1,4 @@
+import RelayWire
 import UVNet
 
 /// A minimal HTTP/1.1 server for operators, on a UVNet ``ServerSocket``: `GET /metrics`
@@ -68,12 +69,18 @@ final class MetricsEndpoint {
                 return
             }
             discarded += count - take
-            if let end = Self.headerEnd(request) {
-                answered = true
-                respond(to: Array(request[..<end]), on: connection)
-            } else if request.count > Self.maxRequestBytes {
+            switch HTTPRequestHead.parse(request, maxBytes: Self.maxRequestBytes) {
+            case .incomplete:
+                break
+            case .tooLarge:
                 answered = true
                 send(400, "Bad Request", "request header too large\n", on: connection)
+            case .malformed:
+                answered = true
+                send(400, "Bad Request", "malformed request\n", on: connection)
+            case .complete(let head):
+                answered = true
+                respond(to: head, on: connection)
             }
             if answered {
                 request = []
@@ -84,31 +91,14 @@ final class MetricsEndpoint {
         }
     }
 
-    private static func headerEnd(_ bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        for index in 0...(bytes.count - 4) where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
-            return index
-        }
-        return nil
-    }
-
-    private func respond(to header: [UInt8], on connection: Socket) {
-        let firstLine = header.prefix { $0 != 13 }
-        let parts = firstLine.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-        guard parts.count == 3, let method = String(validating: parts[0], as: UTF8.self),
-              let target = String(validating: parts[1], as: UTF8.self),
-              let version = String(validating: parts[2], as: UTF8.self), version.hasPrefix("HTTP/1."),
-              target.hasPrefix("/") else {
-            send(400, "Bad Request", "malformed request\n", on: connection)
-            return
-        }
+    private func respond(to head: HTTPRequestHead, on connection: Socket) {
+        let method = head.method
         guard method == "GET" || method == "HEAD" else {
             send(405, "Method Not Allowed", "only GET and HEAD\n", on: connection, headOnly: false, extra: "Allow: GET, HEAD\r\n")
             return
         }
-        let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
         let headOnly = method == "HEAD"
-        switch path {
+        switch head.path {
         case "/metrics":
             send(200, "OK", handlers.metrics(), contentType: "text/plain; version=0.0.4; charset=utf-8", on: connection, headOnly: headOnly)
         case "/healthz":

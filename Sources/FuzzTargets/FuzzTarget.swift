@@ -1,0 +1,24 @@
+/// The fuzz targets, by the names of their executables and corpus folders
+/// (`Fuzz/Corpus/<name>`), so the entry points, the scripts and the replay tests agree.
+public enum FuzzTarget: String, CaseIterable, Sendable {
+    /// ``fuzzDatagram(_:)``: classifying data-channel datagrams.
+    case datagram = "FuzzDatagram"
+    /// ``fuzzBind(_:)``: BIND, cookies and forwarding in a socket-free data plane.
+    case bind = "FuzzBind"
+    /// ``fuzzControl(_:)``: control-channel framing, requests and strict JSON.
+    case control = "FuzzControl"
+    /// ``fuzzHTTPHead(_:)``: the operator endpoint's HTTP request head.
+    case httpHead = "FuzzHTTPHead"
+
+    /// Runs one input through the target's checks.
+    ///
+    /// - Throws: ``FuzzFailure`` when an invariant does not hold.
+    public func run(_ input: [UInt8]) throws(FuzzFailure) {
+        switch self {
+        case .datagram: try fuzzDatagram(input)
+        case .bind: _ = try fuzzBind(input)
+        case .control: try fuzzControl(input)
+        case .httpHead: try fuzzHTTPHead(input)
+        }
+    }
+}
