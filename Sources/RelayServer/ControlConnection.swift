@@ -14,6 +14,8 @@ final class ControlConnection {
     /// Open; lingering after a final answer (half-closed, input discarded); closed.
     enum State { case open, lingering, closed }
 
+    /// The connection's number, unique for the relay's life: how data-plane loops name it.
+    let id: ConnectionID
     let socket: Socket
     private unowned let server: RelayServer
     private var decoder: ControlFrameDecoder
@@ -23,7 +25,10 @@ final class ControlConnection {
     private(set) var state = State.open
     private var lingerTimer: Timer?
     /// The membership this connection holds, if it joined.
-    var member: Member?
+    var member: MembershipRef?
+    /// A request waits for a session's owner loop: later frames wait until it has answered, so
+    /// replies keep the order of the requests.
+    private(set) var awaitingOwner = false
     /// Live sessions this connection created.
     private(set) var liveSessions = 0
     /// The peer, for logs.
@@ -39,7 +44,8 @@ final class ControlConnection {
     /// Queued for a turn of its own (``RelayServer/scheduleTurn(_:)``).
     var isScheduled = false
 
-    init(socket: Socket, server: RelayServer, source: SocketAddress?, nowNanos: UInt64) {
+    init(id: ConnectionID, socket: Socket, server: RelayServer, source: SocketAddress?, nowNanos: UInt64) {
+        self.id = id
         self.socket = socket
         self.server = server
         let config = server.config
@@ -87,6 +93,11 @@ final class ControlConnection {
     func serve() {
         var budget = server.config.controlFramesPerTurn
         while state == .open {
+            if awaitingOwner {
+                // The frames already read wait in the decoder; the rest waits in the kernel.
+                socket.pauseReading()
+                return
+            }
             if socket.bytesPending > server.config.controlBacklogBytes {
                 if !outputBlocked {
                     outputBlocked = true
@@ -109,7 +120,7 @@ final class ControlConnection {
             budget -= 1
             switch event {
             case .message(let bytes, _):
-                lastActivity = server.loop.nowNanos
+                lastActivity = server.loop.now
                 handle(bytes)
             case .policyFileRequest:
                 ControlFrameDecoder.policyDocument(controlPort: server.controlPort).withUnsafeBytes { socket.writeRawBytes($0) }
@@ -140,7 +151,7 @@ final class ControlConnection {
         case .success(let parsed):
             message = parsed
         }
-        guard requestBudget.tryTake(1, nowNanos: server.loop.nowNanos) else {
+        guard requestBudget.tryTake(1, nowNanos: server.loop.now) else {
             reply(ControlReply.failure(id: message.idText, error: ControlError(.rateLimited, "more than \(server.config.controlRequestRate) requests per second")))
             return
         }
@@ -150,6 +161,20 @@ final class ControlConnection {
         case .success(let operation):
             server.perform(operation, id: message.idText, for: self)
         }
+    }
+
+    /// The request being handled needs a session's owner loop; frames wait until it answers.
+    func awaitOwner() {
+        awaitingOwner = true
+    }
+
+    /// The owner answered: writes the reply (unless the connection is no longer open) and
+    /// takes the frames that waited, on a turn of their own.
+    func ownerAnswered(_ reply: [UInt8]) {
+        awaitingOwner = false
+        guard state == .open else { return }
+        self.reply(reply)
+        server.scheduleTurn(self)
     }
 
     // MARK: Output

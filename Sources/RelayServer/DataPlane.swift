@@ -1,23 +1,29 @@
-import CLibUV
 import CoreMetrics
 import RelayWire
 import UVNet
 
-/// What a data-plane loop tells the control loop.
+/// What a data-plane loop tells the control loop on its own initiative (answers to the control
+/// loop's requests travel with the request).
 enum DataPlaneEvent: Sendable {
-    /// The member with this registry key proved a new address.
-    case bound(memberKey: UInt64, address: SocketAddress)
+    /// The member of this connection proved a new address.
+    case bound(connection: ConnectionID, address: SocketAddress)
+    /// These connections' members were idle past the timeout and lost their bindings.
+    case unbound([ConnectionID])
+    /// These sessions were never joined and expired.
+    case expired([SessionID])
 }
 
-/// The UDP side of the relay on one loop: BIND with address validation, DATA forwarding and
-/// PING/PONG, checked in the order of PROTOCOL.md §2.3 with every drop counted under its reason.
+/// The UDP side of the relay on one loop, and the sessions that loop owns: BIND with address
+/// validation, DATA forwarding and PING/PONG, checked in the order of PROTOCOL.md §2.3 with
+/// every drop counted under its reason.
 ///
 /// Loop-bound to its own loop; with `--threads N` there is one per loop, each with its own
-/// socket on the shared port. Decisions are taken under the ``SharedRegistry`` lock. Forwarded
-/// bytes go out unchanged, straight from the receive buffer: every copy a receive batch forwards
-/// is queued in a ``DatagramBatch`` and sent with one `sendmmsg` when the batch ends, before the
-/// next receive can overwrite the buffer. Nothing outlives the batch, so a full kernel buffer
-/// drops the datagram (counted).
+/// socket on the shared port, and the kernel steers every datagram of a session to the loop that
+/// owns it. Its ``table`` is plain loop-bound state: no lock on the per-datagram path, and no
+/// object shared with another loop. Forwarded bytes go out unchanged, straight from the receive
+/// buffer: every copy a receive batch forwards is queued in a ``DatagramBatch`` and sent with one
+/// `sendmmsg` when the batch ends, before the next receive can overwrite the buffer. Nothing
+/// outlives the batch, so a full kernel buffer drops the datagram (counted).
 final class DataPlane {
     /// Where the datagrams go: the loop's socket, or functions that stand in for it in benchmarks.
     enum Output {
@@ -27,16 +33,31 @@ final class DataPlane {
         case injected(flush: (DatagramBatch) -> DatagramBatch.Outcome, reply: (UnsafeRawBufferPointer, SocketAddress) -> Bool)
     }
 
+    /// Where the plane reads the time: its loop's clock, or (without a loop) a manual or the
+    /// system's monotonic clock.
+    enum Clock {
+        /// The loop's ``EventLoop/now``, which tests may drive by hand.
+        case loop(EventLoop)
+        /// A clock a test moves by hand.
+        case manual(ManualClock)
+        /// The system's monotonic clock.
+        case system
+    }
+
     /// The socket, when the output is one.
     let socket: DatagramSocket?
-    private let shared: SharedRegistry
-    private let config: RelayConfig
+    /// This loop's number among the relay's data-plane loops (1-based; the control loop is 0).
+    let index: Int
+    /// The sessions this loop owns.
+    let table = SessionTable()
+    let config: RelayConfig
+    private let clock: Clock
     private let cookies: BindCookie
-    private let notify: @Sendable (DataPlaneEvent) -> Void
+    let notify: @Sendable (DataPlaneEvent) -> Void
     /// This loop's counters; copied to ``published`` after every receive batch. Loop-bound and
     /// bumped per datagram, so without the dynamic exclusivity check.
-    @exclusivity(unchecked) private(set) var counters = RelayCounters()
-    /// The counters as of the last receive batch, readable from any thread.
+    @exclusivity(unchecked) var counters = RelayCounters()
+    /// The counters and gauges as last published, readable from any thread.
     let published: PublishedCounters
     /// The forwards of the current receive batch, sent in one `sendmmsg` when it ends.
     private let batch: DatagramBatch
@@ -47,10 +68,12 @@ final class DataPlane {
 
     /// Receives the duration of each receive batch when metrics are on.
     var batchTimer: CoreMetrics.Timer?
-    /// The timer that calls ``sampleKernelDrops()``; kept here so it closes with the plane's socket.
-    var sampler: UVNet.Timer?
+    /// The timers of this plane (kernel drop sampling, the idle sweep); closed with its socket.
+    var timers: [UVNet.Timer] = []
     /// The socket's kernel drop count at the last sample (the kernel keeps 32 bits, which wrap).
     private var lastKernelDrops: UInt32?
+    /// When the last sweep ran, to tell a stall of this loop from idle peers.
+    var lastSweepTime: UInt64 = 0
     @exclusivity(unchecked) private var batchStart: UInt64 = 0
     @exclusivity(unchecked) private var batchDirty = false
 
@@ -60,17 +83,11 @@ final class DataPlane {
         case forward
     }
 
-    private enum BindVerdict {
-        case drop(DropReason)
-        case acknowledge
-        case cookie(UInt64)
-        case bound(memberKey: UInt64)
-    }
-
-    init(output: Output, shared: SharedRegistry, config: RelayConfig, cookies: BindCookie,
+    init(index: Int = 1, output: Output, clock: Clock, config: RelayConfig, cookies: BindCookie,
          published: PublishedCounters, notify: @escaping @Sendable (DataPlaneEvent) -> Void) {
+        self.index = index
         self.published = published
-        self.shared = shared
+        self.clock = clock
         self.config = config
         self.cookies = cookies
         self.notify = notify
@@ -90,8 +107,24 @@ final class DataPlane {
         socket?.onReceiveBatchEnd = { [unowned self] in self.batchEnded() }
         socket?.onIOError = { [unowned self] _ in
             counters.udpReceiveErrors &+= 1
-            published.store(counters)
+            publish()
         }
+    }
+
+    /// The time on this plane's clock (monotonic nanoseconds).
+    @inline(__always)
+    var now: UInt64 {
+        switch clock {
+        case .loop(let loop): loop.now
+        case .manual(let manual): manual.nanoseconds
+        case .system: MonotonicClock.nanoseconds
+        }
+    }
+
+    /// Copies the counters and the table's gauges where other threads read them.
+    func publish() {
+        published.store(counters, gauges: .init(sessions: table.sessions.count, members: table.memberCount,
+                                                boundMembers: table.boundMemberCount))
     }
 
     /// Adds what the kernel dropped at this loop's socket since the last sample (its receive queue
@@ -100,7 +133,7 @@ final class DataPlane {
         guard let drops = socket?.receiveQueueDrops else { return }
         if let last = lastKernelDrops { counters.udpReceiveQueueDrops &+= UInt64(drops &- last) }
         lastKernelDrops = drops
-        published.store(counters)
+        publish()
     }
 
     deinit { reply.deallocate() }
@@ -110,19 +143,19 @@ final class DataPlane {
         flush()
         if batchStart != 0 {
             // One histogram update per batch, not per datagram: its lock stays off the per-datagram path.
-            batchTimer?.recordNanoseconds(Int64(clamping: uv_hrtime() &- batchStart))
+            batchTimer?.recordNanoseconds(Int64(clamping: now &- batchStart))
             batchStart = 0
         }
         if batchDirty {
             batchDirty = false
-            published.store(counters)
+            publish()
         }
     }
 
     /// Checks one datagram and forwards, answers or drops it.
     func handle(_ datagram: Datagram) {
         let bytes = datagram.bytes
-        let now = uv_hrtime()
+        let now = self.now
         if batchStart == 0, batchTimer != nil { batchStart = now }
         batchDirty = true
         counters.datagramsReceived &+= 1
@@ -139,8 +172,7 @@ final class DataPlane {
             return
         }
         if batch.count + config.maxSessionCapacity > batch.capacity { flush() }
-        let verdict = shared.withLock { registry in decide(header, bytes, source: datagram.source, now: now, registry) }
-        switch verdict {
+        switch decide(header, bytes, source: datagram.source, now: now) {
         case .drop(let reason):
             counters.drop(reason)
         case .pong:
@@ -160,11 +192,11 @@ final class DataPlane {
         counters.sendFailures &+= UInt64(outcome.failed)
     }
 
-    /// The checks of §2.3 for DATA and PING; queues a forward's copies in ``batch``. Under the lock.
-    private func decide(_ header: PacketHeader, _ bytes: UnsafeRawBufferPointer, source: SocketAddress, now: UInt64,
-                        _ registry: SessionRegistry) -> Verdict {
+    /// The checks of §2.3 for DATA and PING; queues a forward's copies in ``batch``.
+    @inline(__always)
+    private func decide(_ header: PacketHeader, _ bytes: UnsafeRawBufferPointer, source: SocketAddress, now: UInt64) -> Verdict {
         let size = bytes.count
-        guard let sender = registry.member(session: header.session, member: header.member), let binding = sender.binding else {
+        guard let sender = table.member(session: header.session, member: header.member), let binding = sender.binding else {
             return .drop(.unbound)
         }
         guard binding == source else { return .drop(.addressMismatch) }
@@ -180,10 +212,10 @@ final class DataPlane {
         let session = sender.session
         if header.target == PacketHeader.broadcastTarget {
             for route in session.routes where route.member != senderID {
-                if let address = route.address { _ = batch.append(bytes, to: address) }
+                if let endpoint = route.endpoint { forward(bytes, to: endpoint) }
             }
-        } else if header.target != senderID, let address = session.address(of: header.target) {
-            _ = batch.append(bytes, to: address)
+        } else if header.target != senderID, let endpoint = session.endpoint(of: header.target) {
+            forward(bytes, to: endpoint)
         }
         guard batch.count > mark else { return .drop(.noTarget) }
         guard sender.limiter.admit(bytes: size, nowNanos: now) else {
@@ -195,42 +227,41 @@ final class DataPlane {
         return .forward
     }
 
+    /// Queues one copy of a forwarded datagram for `endpoint`.
+    @inline(__always)
+    private func forward(_ bytes: UnsafeRawBufferPointer, to endpoint: Endpoint) {
+        switch endpoint {
+        case .udp(let address): _ = batch.append(bytes, to: address)
+        }
+    }
+
     private func handleBind(_ header: PacketHeader, _ datagram: Datagram, now: UInt64) {
         let payload = UnsafeRawBufferPointer(rebasing: datagram.bytes[PacketHeader.size...])
         let source = datagram.source
-        let verdict = shared.withLock { registry -> BindVerdict in
-            guard let member = registry.member(session: header.session, member: header.member),
-                  member.token.matches(UnsafeRawBufferPointer(rebasing: payload[..<MemberToken.size])) else {
-                return .drop(.badToken)
-            }
-            if member.binding == source {
-                member.lastSeen = now
-                return .acknowledge
-            }
-            if payload.count == MemberToken.size {
-                guard member.cookieAnswers.tryRecord(nowNanos: now) else { return .drop(.rateLimited) }
-                return .cookie(cookies.make(session: member.session.id, member: member.id, address: source, nowNanos: now))
-            }
-            let cookie = UnsafeRawBufferPointer(rebasing: payload[MemberToken.size...]).loadUnaligned(as: UInt64.self)
-            guard cookies.verify(cookie, session: member.session.id, member: member.id, address: source, nowNanos: now) else {
-                return .drop(.badToken)
-            }
-            if member.binding == nil { counters.binds &+= 1 } else { counters.rebinds &+= 1 }
-            member.binding = source
+        guard let member = table.member(session: header.session, member: header.member),
+              member.token.matches(UnsafeRawBufferPointer(rebasing: payload[..<MemberToken.size])) else {
+            return counters.drop(.badToken)
+        }
+        if member.binding == source {
             member.lastSeen = now
-            return .bound(memberKey: member.key)
+            return answer(header, type: PacketType.bindAck, payload: UnsafeRawBufferPointer(start: nil, count: 0), to: source)
         }
-        switch verdict {
-        case .drop(let reason):
-            counters.drop(reason)
-        case .acknowledge:
-            answer(header, type: PacketType.bindAck, payload: UnsafeRawBufferPointer(start: nil, count: 0), to: source)
-        case .cookie(var cookie):
-            withUnsafeBytes(of: &cookie) { answer(header, type: PacketType.bindAck, payload: $0, to: source) }
-        case .bound(let key):
-            answer(header, type: PacketType.bindAck, payload: UnsafeRawBufferPointer(start: nil, count: 0), to: source)
-            notify(.bound(memberKey: key, address: source))
+        if payload.count == MemberToken.size {
+            guard member.cookieAnswers.tryRecord(nowNanos: now) else { return counters.drop(.rateLimited) }
+            var cookie = cookies.make(session: member.session.id, member: member.id, address: source, nowNanos: now)
+            return withUnsafeBytes(of: &cookie) { answer(header, type: PacketType.bindAck, payload: $0, to: source) }
         }
+        let cookie = UnsafeRawBufferPointer(rebasing: payload[MemberToken.size...]).loadUnaligned(as: UInt64.self)
+        guard cookies.verify(cookie, session: member.session.id, member: member.id, address: source, nowNanos: now) else {
+            return counters.drop(.badToken)
+        }
+        if member.binding == nil { counters.binds &+= 1 } else { counters.rebinds &+= 1 }
+        table.setBinding(member, to: source)
+        member.lastSeen = now
+        answer(header, type: PacketType.bindAck, payload: UnsafeRawBufferPointer(start: nil, count: 0), to: source)
+        // The gauges first, so whoever reads them after the `bound` event sees this binding.
+        publish()
+        if member.connection != 0 { notify(.bound(connection: member.connection, address: source)) }
     }
 
     /// Sends the datagram's own header back with a new type and `payload`: BIND_ACK and PONG.
@@ -249,20 +280,39 @@ final class DataPlane {
 
 }
 
-/// One loop's counters as last published, readable from any thread.
+/// One loop's counters and gauges as last published, readable from any thread.
 final class PublishedCounters: @unchecked Sendable {
     // @unchecked: `value` is only touched under `lock` (a pthread mutex, which the thread
     // sanitizer understands, unlike Synchronization.Mutex on this toolchain).
     private let lock = Lock()
     private var value = RelayCounters()
+    private var gauges = Gauges()
 
-    /// Replaces the published counters.
-    func store(_ counters: RelayCounters) {
-        lock.withLock { value = counters }
+    /// What a loop's session table holds.
+    struct Gauges {
+        /// Sessions the loop owns.
+        var sessions = 0
+        /// Members of those sessions.
+        var members = 0
+        /// Members with a UDP binding.
+        var boundMembers = 0
+    }
+
+    /// Replaces the published counters and gauges.
+    func store(_ counters: RelayCounters, gauges: Gauges) {
+        lock.withLock {
+            value = counters
+            self.gauges = gauges
+        }
     }
 
     /// The counters as last published.
     func load() -> RelayCounters {
         lock.withLock { value }
+    }
+
+    /// The gauges as last published.
+    func loadGauges() -> Gauges {
+        lock.withLock { gauges }
     }
 }

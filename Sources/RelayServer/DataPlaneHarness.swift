@@ -10,7 +10,6 @@ import UVNet
 /// Not part of the supported API (`@_spi(Benchmarks)`); loop-agnostic but single-threaded.
 @_spi(Benchmarks)
 public final class DataPlaneHarness {
-    private let shared: SharedRegistry
     private let plane: DataPlane
     private var sessionLows: [UInt32] = []
     private let membersPerSession: Int
@@ -33,7 +32,6 @@ public final class DataPlaneHarness {
             config.memberByteRate = Int.max / 2
         }
         membersPerSession = members
-        shared = SharedRegistry(random: SystemRandomNumberGenerator())
         let counter = OutputRecorder()
         counter.isRecording = recordsOutput
         plane = DataPlane(
@@ -52,18 +50,19 @@ public final class DataPlaneHarness {
                     }
                     return true
                 }),
-            shared: shared, config: config, cookies: BindCookie(), published: PublishedCounters(), notify: { _ in })
+            clock: .system, config: config, cookies: BindCookie(), published: PublishedCounters(), notify: { _ in })
         self.counter = counter
-        let now = uv_hrtime()
-        shared.withLock { registry in
-            for sessionIndex in 0..<sessions {
-                let session = registry.createSession(capacity: max(members, 2), creator: nil, nowNanos: now)
-                sessionLows.append(session.id.low32)
-                for memberIndex in 0..<members {
-                    let member = registry.join(session, name: "", connection: nil, config: config, nowNanos: now)
-                    member.binding = Self.address(session: sessionIndex, member: memberIndex)
-                    member.lastSeen = now
-                }
+        let directory = SessionDirectory(loops: 1, random: SystemRandomNumberGenerator())
+        let table = plane.table
+        let now = plane.now
+        for sessionIndex in 0..<sessions {
+            let entry = directory.create(creator: nil, source: nil)
+            let session = table.createSession(id: entry.id, code: entry.code, capacity: max(members, 2), nowNanos: now)
+            sessionLows.append(session.id.low32)
+            for memberIndex in 0..<members {
+                let member = table.join(session, name: "", token: directory.newToken(), connection: 0, config: config, nowNanos: now)
+                table.setBinding(member, to: Self.address(session: sessionIndex, member: memberIndex))
+                member.lastSeen = now
             }
         }
     }
@@ -128,7 +127,7 @@ public final class DataPlaneHarness {
 
     /// Whether the registry finds member `member` of session `session` (the per-datagram lookup).
     public func lookup(session: Int, member: Int) -> Bool {
-        shared.withLock { $0.member(session: sessionLows[session], member: UInt16(member + 1)) != nil }
+        plane.table.member(session: sessionLows[session], member: UInt16(member + 1)) != nil
     }
 
     /// Runs one datagram through the checks of §2.3; forwards are queued until ``endBatch()``.
@@ -175,18 +174,18 @@ public final class DataPlaneHarness {
 
     /// The BIND token of member `member` of session `session`; nil once the member is gone.
     public func token(session: Int, member: Int) -> [UInt8]? {
-        shared.withLock { $0.member(session: sessionLows[session], member: Self.memberID(member))?.token.bytes }
+        plane.table.member(session: sessionLows[session], member: Self.memberID(member))?.token.bytes
     }
 
     /// Where member `member` of session `session` is bound; nil while unbound or gone.
     public func binding(session: Int, member: Int) -> SocketAddress? {
-        shared.withLock { $0.member(session: sessionLows[session], member: Self.memberID(member))?.binding }
+        plane.table.member(session: sessionLows[session], member: Self.memberID(member))?.binding
     }
 
     /// Removes member `member`'s binding, as an idle timeout does: its next BIND needs a cookie.
     public func unbind(session: Int, member: Int) {
-        shared.withLock { registry in
-            registry.member(session: sessionLows[session], member: Self.memberID(member))?.binding = nil
+        if let found = plane.table.member(session: sessionLows[session], member: Self.memberID(member)) {
+            plane.table.setBinding(found, to: nil)
         }
     }
 }

@@ -1,10 +1,14 @@
 import RelayWire
 import UVNet
 
+/// The control connection a membership reports to, by its number (``ControlConnection/id``):
+/// data-plane loops never hold a control loop's object. 0 means none (benchmarks, fuzzers).
+typealias ConnectionID = UInt64
+
 /// One membership of a session: its id, token, UDP binding and per-sender forwarding state.
 ///
-/// Loop-bound to the relay's loop. The replay window, LATEST filter and rate limiter live here so
-/// the per-datagram path needs one lookup.
+/// Loop-bound to the session's owner loop, like everything its datagrams touch. The replay
+/// window, LATEST filter and rate limiter live here so the per-datagram path needs one lookup.
 final class Member {
     /// The 16-bit id, unique and never reused within the session.
     let id: UInt16
@@ -14,22 +18,16 @@ final class Member {
     let token: MemberToken
     /// The session this membership belongs to.
     unowned let session: Session
-    /// The control connection that joined; receives this member's events (nil in benchmarks).
-    ///
-    /// Strong, not weak: a weak reference would give every connection a side table. The registry
-    /// clears it when it revokes the membership, which every close of a member's connection does
-    /// first, so the connection ↔ member cycle never outlives the membership.
-    var connection: ControlConnection?
+    /// The control connection that joined, which receives this member's events.
+    let connection: ConnectionID
 
-    // The per-datagram state below is touched only while holding the registry lock (by whichever
-    // loop took it); its dynamic exclusivity checks cost more than the rest of the bookkeeping,
-    // so they are off.
+    // Per-datagram state, touched only by the owner loop; its dynamic exclusivity checks would
+    // cost more than the rest of the bookkeeping, so they are off.
 
-    /// The proven UDP address, or nil before the first BIND and after an idle unbind.
-    var binding: SocketAddress? {
-        didSet { session.bindingChanged(self) }
-    }
-    /// When a datagram last refreshed the binding (monotonic nanoseconds).
+    /// The proven UDP address, or nil before the first BIND and after an idle unbind. Set it
+    /// through ``SessionTable/setBinding(_:to:)``, which keeps the routes and the count current.
+    var binding: SocketAddress?
+    /// When a datagram last refreshed the binding (the owner loop's clock, nanoseconds).
     @exclusivity(unchecked) var lastSeen: UInt64 = 0
     /// Sequences forwarded recently (PROTOCOL.md §2.3, `duplicate`).
     @exclusivity(unchecked) var replay = ReplayWindow()
@@ -39,10 +37,8 @@ final class Member {
     @exclusivity(unchecked) var limiter: MemberRateLimiter
     /// Cookie-carrying BIND_ACKs sent recently: at most 10 in any second.
     var cookieAnswers = SlidingWindowLimit(windowNanos: 1_000_000_000)
-    /// False once the membership has been revoked; a revoked member never forwards or receives.
-    var isLive = true
 
-    init(id: UInt16, name: String, token: MemberToken, session: Session, connection: ControlConnection?,
+    init(id: UInt16, name: String, token: MemberToken, session: Session, connection: ConnectionID,
          config: RelayConfig, nowNanos: UInt64) {
         self.id = id
         self.name = name
@@ -53,7 +49,7 @@ final class Member {
                                     bytesPerSecond: Double(config.memberByteRate), nowNanos: nowNanos)
     }
 
-    /// The registry key: the session's low 32 bits and the member id, as in the datagram header.
+    /// The table key: the session's low 32 bits and the member id, as in the datagram header.
     var key: UInt64 { Member.key(session: session.id.low32, member: id) }
 
     /// Packs a datagram's `(session, member)` into one dictionary key.

@@ -4,17 +4,20 @@ import RelayWire
 
 /// The relay's Prometheus metrics (swift-metrics on swift-prometheus), one registry per relay.
 ///
-/// The data plane counts in plain integers (``RelayCounters``); ``update(from:gauges:)`` adds what
-/// changed since the last update to the swift-metrics counters, on a timer and before each
-/// scrape, so the forwarding path never takes a metrics lock per datagram.
+/// The data plane counts in plain integers (``RelayCounters``); ``update(control:loops:gauges:)``
+/// adds what changed since the last update to the swift-metrics counters, on a timer and before
+/// each scrape, so the forwarding path never takes a metrics lock per datagram. Counters of the
+/// data-plane loops carry a `loop` label (1, 2, …), so skew between loops shows; the control
+/// loop's have none.
 final class RelayMetrics {
     /// The registry the endpoint renders.
     let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
-    private var last = RelayCounters()
+    private var lastControl = RelayCounters()
+    private var lastLoops: [RelayCounters]
 
-    /// Every plain counter: its Prometheus name and where ``RelayCounters`` keeps it.
-    private static let plainCounters: [(name: String, value: KeyPath<RelayCounters, UInt64> & Sendable)] = [
+    /// The counters each data-plane loop keeps: their Prometheus names and where ``RelayCounters`` keeps them.
+    private static let loopCounters: [(name: String, value: KeyPath<RelayCounters, UInt64> & Sendable)] = [
         ("gamerelay_datagrams_received_total", \.datagramsReceived),
         ("gamerelay_bytes_received_total", \.bytesReceived),
         ("gamerelay_datagrams_forwarded_total", \.datagramsForwarded),
@@ -25,6 +28,11 @@ final class RelayMetrics {
         ("gamerelay_rebinds_total", \.rebinds),
         ("gamerelay_idle_unbinds_total", \.idleUnbinds),
         ("gamerelay_send_failures_total", \.sendFailures),
+        ("gamerelay_udp_receive_errors_total", \.udpReceiveErrors),
+        ("gamerelay_udp_receive_queue_drops_total", \.udpReceiveQueueDrops),
+    ]
+    /// The control loop's counters.
+    private static let controlCounters: [(name: String, value: KeyPath<RelayCounters, UInt64> & Sendable)] = [
         ("gamerelay_control_connections_accepted_total", \.controlConnectionsAccepted),
         ("gamerelay_sessions_created_total", \.sessionsCreated),
         ("gamerelay_sessions_closed_total", \.sessionsClosed),
@@ -35,11 +43,10 @@ final class RelayMetrics {
         ("gamerelay_control_connections_over_backlog_total", \.controlConnectionsOverBacklog),
         ("gamerelay_closing_sent_total", \.closingSent),
         ("gamerelay_accept_errors_total", \.acceptErrors),
-        ("gamerelay_udp_receive_errors_total", \.udpReceiveErrors),
-        ("gamerelay_udp_receive_queue_drops_total", \.udpReceiveQueueDrops),
     ]
-    private let counters: [CoreMetrics.Counter]
-    private let drops: [CoreMetrics.Counter]
+    private let control: [CoreMetrics.Counter]
+    /// Per data-plane loop: its counters, then its drops by reason.
+    private let loops: [(counters: [CoreMetrics.Counter], drops: [CoreMetrics.Counter])]
     private let refusals: [CoreMetrics.Counter]
     private let sources: CoreMetrics.Gauge
     private let sessions: CoreMetrics.Gauge
@@ -62,7 +69,8 @@ final class RelayMetrics {
         var draining: Bool
     }
 
-    init() {
+    /// Metrics for a relay with `loops` data-plane loops.
+    init(loops loopCount: Int) {
         var factory = PrometheusMetricsFactory(registry: registry)
         // Forwarding takes microseconds: the default buckets (5 ms and up) would put every batch in the first.
         factory.durationHistogramBuckets["gamerelay_receive_batch_duration_seconds"] = [
@@ -77,8 +85,13 @@ final class RelayMetrics {
         func gauge(_ name: String) -> CoreMetrics.Gauge {
             CoreMetrics.Gauge(label: name, dimensions: [], factory: factory)
         }
-        counters = Self.plainCounters.map { counter($0.name) }
-        drops = DropReason.all.map { counter("gamerelay_datagrams_dropped_total", [("reason", $0.name)]) }
+        control = Self.controlCounters.map { counter($0.name) }
+        loops = (1...max(1, loopCount)).map { index in
+            let loop = ("loop", "\(index)")
+            return (Self.loopCounters.map { counter($0.name, [loop]) },
+                    DropReason.all.map { counter("gamerelay_datagrams_dropped_total", [loop, ("reason", $0.name)]) })
+        }
+        lastLoops = Array(repeating: RelayCounters(), count: max(1, loopCount))
         refusals = RelayLimit.allCases.map { counter("gamerelay_limit_refusals_total", [("limit", $0.name)]) }
         sources = gauge("gamerelay_sources")
         sessions = gauge("gamerelay_sessions")
@@ -90,15 +103,21 @@ final class RelayMetrics {
         batchDuration = CoreMetrics.Timer(label: "gamerelay_receive_batch_duration_seconds", dimensions: [], factory: factory)
     }
 
-    /// Adds the counters' growth since the last update and sets the gauges.
-    func update(from counters: RelayCounters, gauges: Gauges) {
+    /// Adds the growth of the control loop's and each data-plane loop's counters since the last
+    /// update, and sets the gauges.
+    func update(control counters: RelayCounters, loops loopCounters: [RelayCounters], gauges: Gauges) {
         func add(_ counter: CoreMetrics.Counter, _ now: UInt64, _ before: UInt64) {
             if now > before { counter.increment(by: Int64(clamping: now - before)) }
         }
-        for (entry, counter) in zip(Self.plainCounters, self.counters) { add(counter, counters[keyPath: entry.value], last[keyPath: entry.value]) }
-        for (reason, counter) in zip(DropReason.all, drops) { add(counter, counters.drops(reason), last.drops(reason)) }
-        for (limit, counter) in zip(RelayLimit.allCases, refusals) { add(counter, counters.refusals(limit), last.refusals(limit)) }
-        last = counters
+        for (entry, counter) in zip(Self.controlCounters, control) { add(counter, counters[keyPath: entry.value], lastControl[keyPath: entry.value]) }
+        for (limit, counter) in zip(RelayLimit.allCases, refusals) { add(counter, counters.refusals(limit), lastControl.refusals(limit)) }
+        lastControl = counters
+        for (index, (now, metrics)) in zip(loopCounters, loops).enumerated() {
+            let before = lastLoops[index]
+            for (entry, counter) in zip(Self.loopCounters, metrics.counters) { add(counter, now[keyPath: entry.value], before[keyPath: entry.value]) }
+            for (reason, counter) in zip(DropReason.all, metrics.drops) { add(counter, now.drops(reason), before.drops(reason)) }
+            lastLoops[index] = now
+        }
         sessions.record(gauges.sessions)
         members.record(gauges.members)
         boundMembers.record(gauges.boundMembers)

@@ -1,4 +1,5 @@
 import RelayWire
+import UVNet
 
 extension RelayServer {
     /// Runs one control operation whose message, budget and fields already passed their checks,
@@ -31,22 +32,20 @@ extension RelayServer {
             guard connection.liveSessions < config.maxSessionsPerConnection else {
                 return fail(.rateLimited, "this connection already has \(config.maxSessionsPerConnection) live sessions")
             }
-            let now = loop.nowNanos
+            let now = loop.now
             let source = connection.source
-            let session = shared.withLock { registry -> Session? in
-                if let limit = sources.sessionLimit(for: source, liveSessions: registry.sessions.count) {
-                    refuse(limit)
-                    return nil
-                }
-                return registry.createSession(capacity: capacity, creator: connection, source: source, nowNanos: now)
-            }
-            guard let session else {
+            if let limit = sources.sessionLimit(for: source, liveSessions: directory.count) {
+                refuse(limit)
                 return fail(.rateLimited, "too many live sessions (\(config.maxSessions) in all, \(config.maxSessionsPerSource) per address)")
             }
+            let session = directory.create(creator: connection, source: source)
+            // The owner learns of the session before any join for it: messages to a loop keep their order.
+            let (sessionID, code) = (session.id, session.code)
+            onOwner(session.owner) { $0.createSession(id: sessionID, code: code, capacity: capacity) }
             sources.sessionCreated(by: source, nowNanos: now)
             connection.sessionCreated()
             controlCounters.sessionsCreated &+= 1
-            logger.debug("session created", metadata: ["session": "\(session.id.hex)", "capacity": "\(capacity)"])
+            logger.debug("session created", metadata: ["session": "\(session.id.hex)", "capacity": "\(capacity)", "loop": "\(session.owner + 1)"])
             connection.reply(ControlReply.success(id: id) { json in
                 json.field("session", string: session.id.hex)
                 json.field("code", string: session.code.text)
@@ -56,90 +55,114 @@ extension RelayServer {
         case .join(let target, let name):
             guard !isDraining else { return fail(.shuttingDown, "the relay is draining; no new joins") }
             guard connection.member == nil else { return fail(.alreadyJoined, "this connection is already a member of a session") }
-            let now = loop.nowNanos
+            let now = loop.now
             let source = connection.source
             // Guessing codes or ids spends a budget per address, checked before the look-up.
             guard sources.mayLookUpJoin(from: source, nowNanos: now) else {
                 refuse(.joinFailures)
                 return fail(.rateLimited, "too many failed joins from this address (\(config.joinFailureRate) per second)")
             }
-            let outcome = shared.withLock { registry -> Result<(Session, Member, [Member]), ControlError> in
-                let found: Session?
-                switch target {
-                case .session(let text): found = registry.session(idText: text)
-                case .code(let text): found = registry.session(code: text)
-                }
-                guard let session = found else { return .failure(ControlError(.notFound, "no such session")) }
-                if let source, !session.mayJoin(from: source, nowNanos: now) {
-                    return .failure(ControlError(.rateLimited, "too many joins into this session from this address (\(config.sessionJoinRate) per second)"))
-                }
-                guard !session.isFull else { return .failure(ControlError(.full, "the session is full")) }
-                if let source { session.joined(from: source, rate: config.sessionJoinRate, burst: config.sessionJoinBurst, nowNanos: now) }
-                let others = session.members
-                let member = registry.join(session, name: name, connection: connection, config: config, nowNanos: now)
-                return .success((session, member, others))
+            guard let session = directory.find(target) else {
+                sources.joinFailed(from: source, nowNanos: now)
+                return fail(.notFound, "no such session")
             }
-            let session: Session, member: Member, others: [Member]
-            switch outcome {
-            case .success(let value): (session, member, others) = value
-            case .failure(let error):
-                switch error.code {
-                case .notFound: sources.joinFailed(from: source, nowNanos: now)
-                case .rateLimited: refuse(.sessionJoins)
-                default: break
-                }
-                return fail(error.code, error.message)
-            }
-            let ownerID = shared.withLock { _ in session.ownerID }
-            connection.member = member
-            controlCounters.joins &+= 1
-            connection.reply(ControlReply.success(id: id) { json in
-                json.field("session", string: session.id.hex)
-                json.field("member", integer: member.id)
-                json.field("token", string: member.token.hex)
-                json.key("udp")
-                json.beginObject()
-                json.field("port", integer: udpPort)
-                json.endObject()
-                json.key("members")
-                json.beginArray()
-                for other in others {
-                    json.beginObject()
-                    json.field("member", integer: other.id)
-                    json.field("name", string: other.name)
-                    json.endObject()
-                }
-                json.endArray()
-                json.field("owner", integer: ownerID ?? member.id)
+            let (sessionID, owner, token, connectionID) = (session.id, session.owner, directory.newToken(), connection.id)
+            connection.awaitOwner()
+            onOwner(owner, { plane in
+                plane.join(session: sessionID, name: name, token: token, connection: connectionID, source: source)
+            }, then: { server, answer in
+                server.joinAnswered(answer, id: id, connection: connectionID, session: sessionID, owner: owner,
+                                    name: name, token: token, source: source, at: now)
             })
-            let joined = ControlEvent.joined(member: member.id, name: name)
-            for other in others { other.connection?.send(joined) }
 
         case .leave:
             guard let member = connection.member else { return fail(.notJoined, "this connection is not a member of a session") }
             connection.member = nil
-            // Gone before the reply is written: the reply promises the effect.
-            let removal = detachMember(member, reason: .leave)
-            connection.reply(ControlReply.success(id: id) { _ in })
-            announce(removal)
+            controlCounters.leaves &+= 1
+            let connectionID = connection.id
+            // The reply waits for the owner, so it promises the effect: a datagram sent after it
+            // finds the member gone, and no event for the member follows it.
+            connection.awaitOwner()
+            onOwner(member.owner, { $0.leave(member, reason: .leave) }, then: { server, removal in
+                server.connection(connectionID)?.ownerAnswered(ControlReply.success(id: id) { _ in })
+                if let removal { server.announce(removal) }
+            })
 
         case .kick(let memberID):
             guard let member = connection.member else { return fail(.notJoined, "this connection is not a member of a session") }
-            guard memberID != member.id else { return fail(.badRequest, "a member can't kick itself; use leave") }
-            let (isOwner, found) = shared.withLock { _ in (member.session.ownerID == member.id, member.session.member(id: memberID)) }
-            guard isOwner else { return fail(.forbidden, "only the session owner may kick") }
-            guard let target = found else { return fail(.notFound, "no member \(memberID) in this session") }
-            let kicked = target.connection
-            // Gone before the reply is written: the reply promises the effect.
-            let removal = detachMember(target, reason: .kick)
+            guard memberID != member.member else { return fail(.badRequest, "a member can't kick itself; use leave") }
+            let connectionID = connection.id
+            connection.awaitOwner()
+            onOwner(member.owner, { $0.kick(memberID, by: member) }, then: { server, answer in
+                server.kickAnswered(answer, id: id, connection: connectionID)
+            })
+
+        case .ping:
             connection.reply(ControlReply.success(id: id) { _ in })
+        }
+    }
+
+    /// Finishes a `join` when the owner has answered: the reply, then `joined` to the others. A
+    /// connection that closed meanwhile leaves again at once (the others hear `joined`, then `left`).
+    private func joinAnswered(_ answer: JoinAnswer, id: String?, connection connectionID: ConnectionID, session: SessionID,
+                              owner: Int, name: String, token: MemberToken, source: SocketAddress?, at now: UInt64) {
+        let connection = self.connection(connectionID)
+        switch answer {
+        case .refused(let error):
+            switch error.code {
+            case .notFound: sources.joinFailed(from: source, nowNanos: now)
+            case .rateLimited: refuse(.sessionJoins)
+            default: break
+            }
+            connection?.ownerAnswered(ControlReply.failure(id: id, error: error))
+        case .joined(let member, let others, let ownerID):
+            controlCounters.joins &+= 1
+            let ref = MembershipRef(session: session, member: member, owner: owner)
+            let udpPort = self.udpPort
+            let open = connection?.state == .open
+            if let connection, open {
+                connection.member = ref
+                connection.ownerAnswered(ControlReply.success(id: id) { json in
+                    json.field("session", string: session.hex)
+                    json.field("member", integer: member)
+                    json.field("token", string: token.hex)
+                    json.key("udp")
+                    json.beginObject()
+                    json.field("port", integer: udpPort)
+                    json.endObject()
+                    json.key("members")
+                    json.beginArray()
+                    for other in others {
+                        json.beginObject()
+                        json.field("member", integer: other.id)
+                        json.field("name", string: other.name)
+                        json.endObject()
+                    }
+                    json.endArray()
+                    json.field("owner", integer: ownerID)
+                })
+            }
+            let joined = ControlEvent.joined(member: member, name: name)
+            for other in others { self.connection(other.connection)?.send(joined) }
+            if !open { removeMember(ref, reason: .disconnect) }
+        }
+    }
+
+    /// Finishes a `kick` when the owner has answered: the reply, `kicked` to the target, then
+    /// `left` (and `owner`) to the rest; the target's connection then closes.
+    private func kickAnswered(_ answer: KickAnswer, id: String?, connection connectionID: ConnectionID) {
+        let connection = self.connection(connectionID)
+        switch answer {
+        case .refused(let error):
+            connection?.ownerAnswered(ControlReply.failure(id: id, error: error))
+        case .kicked(let target, let removal):
+            controlCounters.leaves &+= 1
+            connection?.ownerAnswered(ControlReply.success(id: id) { _ in })
+            let kicked = self.connection(target)
             kicked?.member = nil
             kicked?.send(ControlEvent.kicked)
             announce(removal)
             kicked?.linger()
-
-        case .ping:
-            connection.reply(ControlReply.success(id: id) { _ in })
         }
     }
 

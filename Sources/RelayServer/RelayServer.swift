@@ -6,25 +6,30 @@ import UVNet
 import Glibc
 #endif
 
-/// The relay of PROTOCOL.md: a control `ServerSocket`, one UDP `DatagramSocket` per data-plane
-/// loop, the session registry, and the timers that expire idle bindings, silent connections and
-/// empty sessions.
+/// The relay of PROTOCOL.md: a control `ServerSocket` and the session directory on the control
+/// loop, and ``RelayConfig/threads`` data-plane loops, each with a UDP socket on the shared port
+/// and the sessions it owns.
 ///
 /// Loop-bound: create, start and use it on its loop's thread, the control loop, which runs the
-/// control connections, the sweeps and the metrics endpoint and nothing else. The data planes run
-/// on ``RelayConfig/threads`` loops of their own, each with its own socket on the same UDP port
-/// (`SO_REUSEPORT` when there are several), so no control-channel flood can delay a datagram.
-/// They share the registry under a lock. Hand the server to other threads inside a ``LoopBound``.
+/// control connections, their idle timer and the metrics endpoint and nothing else, so no
+/// control-channel flood can delay a datagram. Each session belongs to one data-plane loop, which
+/// keeps its members, bindings and timers with no lock; a classic BPF program on the shared port
+/// (`SO_ATTACH_REUSEPORT_CBPF`) steers every datagram of a session to that loop. The control loop
+/// changes a session by sending its owner a message and replies when the owner has answered.
+/// Hand the server to other threads inside a ``LoopBound``.
 public final class RelayServer {
     /// The control loop: every control socket, connection and timer of the relay runs on it.
     public let loop: EventLoop
     /// The settings the relay was started with.
     public let config: RelayConfig
     let logger: Logger
-    let shared: SharedRegistry
-    /// The control loop's own counters (connections, sessions, joins, idle unbinds).
+    /// Which loop owns each live session, its code and its creator.
+    let directory: SessionDirectory
+    /// The control loop's own counters (connections, sessions, joins, leaves).
     var controlCounters = RelayCounters()
     private let cookies = BindCookie()
+    /// The clock every loop of the relay reads, when a test drives time by hand.
+    private let manualClock: ManualClock?
 
     private var controlSocket: ServerSocket?
     /// One data-plane loop: its plane (which owns the loop's UDP socket) and published counters.
@@ -33,9 +38,12 @@ public final class RelayServer {
         let plane: LoopBound<DataPlane>
         let published: PublishedCounters
     }
-    /// The data-plane loops, in the order they were started.
-    private var dataLoops: [DataLoop] = []
-    private var connections: [ObjectIdentifier: ControlConnection] = [:]
+    /// The data-plane loops, in the order they were started: a session's owner is an index here.
+    private(set) var dataLoops: [DataLoop] = []
+    private var connections: [ConnectionID: ControlConnection] = [:]
+    private var lastConnectionID: ConnectionID = 0
+    /// Whether the kernel steers each session's datagrams to its owner loop.
+    public private(set) var isSteering = false
     /// Connections waiting for a turn: frames left after their budget, or output that drained.
     private var turnQueue: [ControlConnection] = []
     private var turnPending = false
@@ -47,7 +55,7 @@ public final class RelayServer {
     /// Warnings about errors that peers can cause, at most one per kind and interval.
     var errorLog = ErrorLogThrottle()
     private var sweepTimer: Timer?
-    /// When the last sweep ran (`uv_hrtime`), to tell a stall of this loop from idle peers.
+    /// When the last sweep ran, to tell a stall of this loop from idle peers.
     private var lastSweep: UInt64 = 0
     private var drainTimer: Timer?
     private var metrics: RelayMetrics?
@@ -69,16 +77,20 @@ public final class RelayServer {
 
     /// Creates a stopped relay. Loop thread only.
     ///
-    /// - Parameter random: The source of session ids, join codes and tokens; the default is the
-    ///   system's cryptographic generator, and production must keep it so.
+    /// - Parameters:
+    ///   - random: The source of session ids, join codes and tokens; the default is the
+    ///     system's cryptographic generator, and production must keep it so.
+    ///   - clock: A clock for the data-plane loops that a test moves by hand (idle bindings and
+    ///     empty sessions are judged by it); nil for real time.
     public init(loop: EventLoop, config: RelayConfig, logger: Logger = Logger(label: "gamerelay"),
-                random: any RandomNumberGenerator = SystemRandomNumberGenerator()) {
+                random: any RandomNumberGenerator = SystemRandomNumberGenerator(), clock: ManualClock? = nil) {
         loop.preconditionInEventLoop()
         self.loop = loop
         self.config = config
         self.logger = logger
-        shared = SharedRegistry(random: random)
+        directory = SessionDirectory(loops: config.threads, random: random)
         sources = SourceLimits(config: config)
+        manualClock = clock
     }
 
     /// Traffic and drop counters, added up over every loop (data-plane figures as of each loop's
@@ -137,6 +149,7 @@ public final class RelayServer {
             controlAddress = control.localSocketAddress
             break
         }
+        directory.setLoopCount(dataLoops.count)
         connectionLimit = min(config.maxConnections, Self.connectionLimit(reserving: config.reservedDescriptors))
         if let metricsPort = config.metricsPort {
             try startMetrics(port: metricsPort)
@@ -145,7 +158,8 @@ public final class RelayServer {
         sweep.start(after: sweepInterval, repeating: sweepInterval) { [unowned self] in self.sweep() }
         sweepTimer = sweep
         var metadata: Logger.Metadata = ["control": "\(controlAddress!)", "udp": "\(udpAddress!)",
-                                         "udp_receive_buffer": "\(udpReceiveBuffer)", "data_loops": "\(dataLoops.count)"]
+                                         "udp_receive_buffer": "\(udpReceiveBuffer)", "data_loops": "\(dataLoops.count)",
+                                         "steering": "\(isSteering ? "bpf" : "none")"]
         if let metricsAddress { metadata["metrics"] = "\(metricsAddress)" }
         metadata["max_control_connections"] = "\(connectionLimit)"
         logger.info("listening", metadata: metadata)
@@ -177,6 +191,36 @@ public final class RelayServer {
                 throw error
             }
         }
+        if reusePort { steerSessions() }
+    }
+
+    /// Attaches the program that steers each datagram to its session's owner: the session field
+    /// (bytes 4–7 of the payload) modulo the loop count is the socket's index in the port's
+    /// group, which is the order the loops bound. Where the kernel refuses, one data-plane loop
+    /// serves every session, and the others stop.
+    private func steerSessions() {
+        let first = dataLoops[0]
+        let loops = UInt32(dataLoops.count)
+        let gate = StartGate<Void>()
+        let plane = first.plane
+        first.loop.execute {
+            do throws(SocketError) {
+                try plane.value.socket?.attachReusePortSteering(wordOffset: 4, groupSize: loops)
+                gate.finish(.success(()))
+            } catch {
+                gate.finish(.failure(error))
+            }
+        }
+        switch gate.wait() {
+        case .success:
+            isSteering = true
+        case .failure(let error):
+            logger.warning("the kernel refused the session steering program; running one data-plane loop",
+                           metadata: ["error": "\(error.message)", "threads": "\(config.threads)"])
+            let extra = dataLoops[1...]
+            dataLoops.removeLast(dataLoops.count - 1)
+            for dataLoop in extra { Self.stop(dataLoop) }
+        }
     }
 
     /// The receive buffer each UDP socket asks for. Clients send in bursts (a game tick's worth
@@ -194,10 +238,10 @@ public final class RelayServer {
 
     /// Starts data-plane loop `index` with its own socket on `port`; waits until it is receiving.
     private func startDataLoop(index: Int, port: Int, reusePort: Bool) throws(SocketError) {
-        let dataLoop = EventLoop(name: "relay-data-\(index)")
+        let dataLoop = EventLoop(name: "relay-data-\(index)", clock: manualClock)
         let gate = StartGate<(LoopBound<DataPlane>, SocketAddress?, Int)>()
         let published = PublishedCounters()
-        let (shared, config, cookies, host) = (self.shared, self.config, self.cookies, self.config.host)
+        let (config, cookies, host) = (self.config, self.cookies, self.config.host)
         let control = LoopBound(self, loop: loop)
         let controlLoop = loop
         dataLoop.execute {
@@ -211,7 +255,8 @@ public final class RelayServer {
                 gate.finish(.failure(error))
                 return
             }
-            let plane = DataPlane(output: .socket(socket), shared: shared, config: config, cookies: cookies, published: published) { event in
+            let plane = DataPlane(index: index, output: .socket(socket), clock: .loop(dataLoop), config: config,
+                                  cookies: cookies, published: published) { event in
                 controlLoop.execute { control.value.dataPlaneEvent(event) }
             }
             // The kernel's count of datagrams it dropped at this socket, read here on the socket's own loop.
@@ -219,7 +264,11 @@ public final class RelayServer {
             sampler.start(after: RelayServer.kernelDropSampleInterval, repeating: RelayServer.kernelDropSampleInterval) { [unowned plane] in
                 plane.sampleKernelDrops()
             }
-            plane.sampler = sampler
+            // Idle bindings and unjoined sessions expire on the loop that owns them.
+            let sweep = Timer(loop: dataLoop)
+            let interval = DataPlane.sweepInterval(config)
+            sweep.start(after: interval, repeating: interval) { [unowned plane] in plane.sweepTick() }
+            plane.timers = [sampler, sweep]
             gate.finish(.success((LoopBound(plane, loop: dataLoop), socket.localSocketAddress, socket.receiveBufferSize)))
         }
         switch gate.wait() {
@@ -238,30 +287,70 @@ public final class RelayServer {
 
     /// Closes every data loop's socket and ends its thread; waits for each.
     private func stopDataLoops() {
-        for dataLoop in dataLoops {
-            let plane = dataLoop.plane
-            dataLoop.loop.execute {
-                plane.value.sampler?.close()
-                plane.value.socket?.close()
-            }
-            dataLoop.loop.syncShutdown()
-        }
+        for dataLoop in dataLoops { Self.stop(dataLoop) }
         dataLoops.removeAll()
         udpAddress = nil
+    }
+
+    private static func stop(_ dataLoop: DataLoop) {
+        let plane = dataLoop.plane
+        dataLoop.loop.execute {
+            for timer in plane.value.timers { timer.close() }
+            plane.value.socket?.close()
+        }
+        dataLoop.loop.syncShutdown()
     }
 
     /// Handles what a data plane reported, on the control loop.
     private func dataPlaneEvent(_ event: DataPlaneEvent) {
         switch event {
-        case .bound(let key, let address):
-            let connection = shared.withLock { registry in registry.member(key: key)?.connection }
-            // The member may have left between the BIND and this hop to the control loop.
-            connection?.send(ControlEvent.bound(address: address.description))
+        case .bound(let connection, let address):
+            // The member may have left between the BIND and this hop to the control loop; then
+            // the connection holds no membership of that session any more, or is gone.
+            connections[connection]?.send(ControlEvent.bound(address: address.description))
+        case .unbound(let unbound):
+            for connection in unbound { connections[connection]?.send(ControlEvent.unbound) }
+        case .expired(let sessions):
+            for id in sessions {
+                sessionDeleted(id)
+                logger.debug("session expired unjoined", metadata: ["session": "\(id.hex)"])
+            }
         }
     }
 
+    /// Runs `work` on the loop that owns a session, then `then` with its answer back on the
+    /// control loop. Messages between two loops keep their order, so a session's changes happen
+    /// in the order the control loop sent them, and the answers return in the order they were made.
+    func onOwner<Answer: Sendable>(_ owner: Int, _ work: @escaping @Sendable (DataPlane) -> Answer,
+                                   then: @escaping @Sendable (RelayServer, Answer) -> Void) {
+        // After stop() no loop is left to ask, and nobody is left to tell.
+        guard owner < dataLoops.count else { return }
+        let plane = dataLoops[owner].plane
+        let server = LoopBound(self, loop: loop)
+        let control = loop
+        dataLoops[owner].loop.execute {
+            let answer = work(plane.value)
+            control.execute { then(server.value, answer) }
+        }
+    }
+
+    /// Runs `work` on the loop that owns a session; nothing comes back.
+    func onOwner(_ owner: Int, _ work: @escaping @Sendable (DataPlane) -> Void) {
+        guard owner < dataLoops.count else { return }
+        let plane = dataLoops[owner].plane
+        dataLoops[owner].loop.execute { work(plane.value) }
+    }
+
+    /// A session's owner deleted it: the directory, its creator and its source forget it.
+    func sessionDeleted(_ id: SessionID) {
+        guard let entry = directory.remove(id) else { return }
+        controlCounters.sessionsClosed &+= 1
+        entry.creator?.sessionDeleted()
+        sources.sessionDeleted(by: entry.creatorSource)
+    }
+
     private func startMetrics(port: Int) throws(SocketError) {
-        let metrics = RelayMetrics()
+        let metrics = RelayMetrics(loops: dataLoops.count)
         let endpoint: MetricsEndpoint
         do throws(SocketError) {
             endpoint = try MetricsEndpoint(loop: loop, host: config.host, port: port, handlers: .init(
@@ -290,23 +379,14 @@ public final class RelayServer {
     }
 
     private func updateMetrics() {
-        metrics?.update(from: counters, gauges: .init(
+        metrics?.update(control: controlCounters, loops: loopCounters, gauges: .init(
             sessions: sessionCount, members: memberCount, boundMembers: boundMemberCount,
             controlConnections: connections.count, controlConnectionLimit: connectionLimit, sources: sources.count,
             draining: isDraining))
     }
 
-    /// How late a sweep may run before it is taken for a stall of the loop rather than load:
-    /// busy iterations take microseconds to milliseconds, a pause that times peers out seconds.
-    private static let stallTolerance: UInt64 = 250_000_000
-
-    /// The sweep period: half the slack PROTOCOL.md §4 allows the tightest timer (max(50 ms, 10 %)).
-    private var sweepInterval: Duration {
-        let tightest = [config.idleTimeout, config.controlIdleTimeout, config.emptySessionTimeout]
-            .map { max(Duration.milliseconds(50), $0 / 10) }
-            .min()!
-        return min(max(tightest / 2, .milliseconds(5)), .milliseconds(500))
-    }
+    /// The sweep period of the control loop, the same as the data planes'.
+    private var sweepInterval: Duration { DataPlane.sweepInterval(config) }
 
     /// Closes every socket and timer and ends the data loops; the relay can't be started again.
     public func stop() {
@@ -356,22 +436,23 @@ public final class RelayServer {
     // MARK: Connections
 
     private func accept(_ socket: Socket) {
-        let now = loop.nowNanos
+        let now = loop.now
         let source = socket.remoteSocketAddress.map(SourceLimits.source(of:))
         // At --max-connections, or the descriptor limit less the reserve: shed at once, so
         // /metrics and the relay's own descriptors keep working (PROTOCOL.md §1.5).
         guard connections.count < connectionLimit else { return shed(socket, .connections) }
         if let source, !sources.admitConnection(from: source, nowNanos: now) { return shed(socket, .connectionsPerSource) }
         controlCounters.controlConnectionsAccepted &+= 1
-        let connection = ControlConnection(socket: socket, server: self, source: source, nowNanos: now)
-        connections[ObjectIdentifier(connection)] = connection
+        lastConnectionID += 1
+        let connection = ControlConnection(id: lastConnectionID, socket: socket, server: self, source: source, nowNanos: now)
+        connections[connection.id] = connection
     }
 
     /// Closes a connection at accept, without a reply, and counts it against `limit`.
     private func shed(_ socket: Socket, _ limit: RelayLimit) {
         socket.close()
         controlCounters.refuse(limit)
-        if errorLog.allow(.shed, nowNanos: loop.nowNanos) {
+        if errorLog.allow(.shed, nowNanos: loop.now) {
             logger.warning("control connection shed: at a connection limit",
                            metadata: ["limit": "\(limit.name)", "connection_limit": "\(connectionLimit)",
                                       "per_source": "\(config.maxConnectionsPerSource)",
@@ -387,7 +468,7 @@ public final class RelayServer {
     /// An accept failed (libuv has already shed the pending connection when the cause was `EMFILE`).
     private func acceptFailed(_ error: SocketError, port: String) {
         controlCounters.acceptErrors &+= 1
-        if errorLog.allow(.accept, nowNanos: loop.nowNanos) {
+        if errorLog.allow(.accept, nowNanos: loop.now) {
             logger.warning("accept failed; connections are being shed",
                            metadata: ["port": "\(port)", "error": "\(error.message)", "accept_errors_total": "\(controlCounters.acceptErrors)"])
         }
@@ -427,11 +508,14 @@ public final class RelayServer {
     /// The number of open control connections.
     public var controlConnectionCount: Int { connections.count }
     /// The number of live sessions.
-    public var sessionCount: Int { shared.withLock { $0.sessions.count } }
-    /// The number of members across sessions.
-    public var memberCount: Int { shared.withLock { $0.memberCount } }
-    /// The number of members with a UDP binding.
-    public var boundMemberCount: Int { shared.withLock { $0.boundMemberCount } }
+    public var sessionCount: Int { directory.count }
+    /// The number of members across sessions, as the data-plane loops last published it.
+    public var memberCount: Int { dataLoops.reduce(0) { $0 + $1.published.loadGauges().members } }
+    /// The number of members with a UDP binding, as the data-plane loops last published it.
+    public var boundMemberCount: Int { dataLoops.reduce(0) { $0 + $1.published.loadGauges().boundMembers } }
+
+    /// Each data-plane loop's counters as last published, in loop order (loop 1 first).
+    public var loopCounters: [RelayCounters] { dataLoops.map { $0.published.load() } }
 
     /// A connection stopped serving requests: its membership ends with `reason`.
     func connectionEnded(_ connection: ControlConnection, reason: LeaveReason) {
@@ -441,9 +525,14 @@ public final class RelayServer {
         }
     }
 
+    /// The open connection with this number, if any.
+    func connection(_ id: ConnectionID) -> ControlConnection? {
+        connections[id]
+    }
+
     /// A connection is fully closed.
     func connectionClosed(_ connection: ControlConnection) {
-        connections[ObjectIdentifier(connection)] = nil
+        connections[connection.id] = nil
         if let source = connection.source { sources.connectionClosed(from: source) }
         if connection.isScheduled { turnQueue.removeAll { $0 === connection } }
         if isDraining, connections.isEmpty { completeDrain() }
@@ -451,88 +540,45 @@ public final class RelayServer {
 
     // MARK: Membership events
 
-    /// Ends a membership and tells the remaining members, then any new owner.
-    func removeMember(_ member: Member, reason: LeaveReason) {
-        announce(detachMember(member, reason: reason))
-    }
-
-    /// What ``detachMember(_:reason:)`` did, for ``announce(_:)`` to tell the others.
-    struct MemberRemoval {
-        let member: UInt16
-        let reason: LeaveReason
-        let session: SessionID
-        let creatorSource: SocketAddress?
-        let remaining: [ControlConnection]
-        let newOwner: UInt16?
-        let sessionDeleted: Bool
-    }
-
-    /// Revokes a membership in the registry at once, before any reply says so: with several
-    /// loops, a datagram sent after the reply must already find the member gone.
-    func detachMember(_ member: Member, reason: LeaveReason) -> MemberRemoval {
-        let session = member.session
+    /// Ends a membership on its owner, then tells the remaining members, and any new owner.
+    func removeMember(_ member: MembershipRef, reason: LeaveReason) {
         controlCounters.leaves &+= 1
-        return shared.withLock { registry in
-            let (newOwner, deleted) = registry.remove(member)
-            return MemberRemoval(member: member.id, reason: reason, session: session.id, creatorSource: session.creatorSource,
-                                 remaining: session.members.compactMap(\.connection), newOwner: newOwner, sessionDeleted: deleted)
-        }
+        onOwner(member.owner, { $0.leave(member, reason: reason) }, then: { server, removal in
+            if let removal { server.announce(removal) }
+        })
     }
 
     /// Sends the `left` and `owner` events of a removal (after the reply of the request that caused it).
     func announce(_ removal: MemberRemoval) {
         if removal.sessionDeleted {
-            controlCounters.sessionsClosed &+= 1
-            sources.sessionDeleted(by: removal.creatorSource)
+            sessionDeleted(removal.session)
             logger.debug("session closed", metadata: ["session": "\(removal.session.hex)"])
             return
         }
         let left = ControlEvent.left(member: removal.member, reason: removal.reason)
-        for connection in removal.remaining { connection.send(left) }
+        for connection in removal.remaining { connections[connection]?.send(left) }
         if let newOwner = removal.newOwner {
             let owner = ControlEvent.owner(member: newOwner)
-            for connection in removal.remaining { connection.send(owner) }
+            for connection in removal.remaining { connections[connection]?.send(owner) }
         }
     }
 
     // MARK: Timers
 
     private func sweep() {
-        let now = loop.nowNanos
+        let now = loop.now
         // libuv runs due timers before it polls for I/O, so after a stall of this loop (a paused
         // VM, a starved thread) what peers sent meanwhile is still unread: judging them now would
         // time out live connections for the relay's own pause. Judge after one more poll instead.
         let sinceLast = now &- lastSweep
-        let late = lastSweep != 0 && sinceLast > sweepInterval.nanoseconds + Self.stallTolerance
+        let late = lastSweep != 0 && sinceLast > sweepInterval.nanoseconds + DataPlane.stallTolerance
         lastSweep = now
         if late {
             logger.warning("relay loop stalled; idle checks wait one more sweep",
                            metadata: ["stall_ms": "\((sinceLast - sweepInterval.nanoseconds) / 1_000_000)"])
             return
         }
-        let idle = config.idleTimeout.nanoseconds
-        let emptyTimeout = config.emptySessionTimeout.nanoseconds
-        let loop = self.loop
-        let (unbound, expired) = shared.withLock { registry -> ([ControlConnection], [Session]) in
-            // The data loops stamp `lastSeen` with a time they read before taking the lock, so a
-            // time read before this lock could be older than a stamp and make a sending member look
-            // idle for 2^64 ns. Read inside the lock, every stamp is older; and never wrap.
-            let now = loop.nowNanos
-            var unbound: [ControlConnection] = []
-            for member in registry.allMembers where member.binding != nil && now >= member.lastSeen && now - member.lastSeen >= idle {
-                member.binding = nil
-                if let connection = member.connection { unbound.append(connection) }
-            }
-            let expired = registry.sessions.values.filter { !$0.everJoined && now &- $0.createdAt >= emptyTimeout }
-            for session in expired { registry.delete(session) }
-            return (unbound, expired)
-        }
-        controlCounters.idleUnbinds &+= UInt64(unbound.count)
-        for connection in unbound { connection.send(ControlEvent.unbound) }
-        controlCounters.sessionsClosed &+= UInt64(expired.count)
-        for session in expired { sources.sessionDeleted(by: session.creatorSource) }
-        sources.prune(nowNanos: loop.nowNanos)
-        for session in expired { logger.debug("session expired unjoined", metadata: ["session": "\(session.id.hex)"]) }
+        sources.prune(nowNanos: now)
         let controlIdle = config.controlIdleTimeout.nanoseconds
         // Filtering first allocates only when someone idled out; closing changes `connections`.
         let silent = connections.values.filter { $0.state == .open && now &- $0.lastActivity >= controlIdle }
@@ -563,7 +609,7 @@ public final class RelayServer {
     /// Logs (at most once per interval) receive errors the data planes counted since the last report.
     private func reportDataPlaneErrors() {
         let errors = counters.udpReceiveErrors
-        guard errors > errorLog.reportedReceiveErrors, errorLog.allow(.receive, nowNanos: loop.nowNanos) else { return }
+        guard errors > errorLog.reportedReceiveErrors, errorLog.allow(.receive, nowNanos: loop.now) else { return }
         logger.warning("UDP receive errors", metadata: ["new": "\(errors - errorLog.reportedReceiveErrors)", "total": "\(errors)"])
         errorLog.reportedReceiveErrors = errors
     }

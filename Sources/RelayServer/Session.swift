@@ -1,9 +1,10 @@
 import RelayWire
 import UVNet
 
-/// A relay session: its ids, capacity, members in join order, and owner.
+/// A relay session as its owner loop keeps it: ids, capacity, members in join order, the
+/// owning member, and the routes its datagrams take.
 ///
-/// Loop-bound to the relay's loop.
+/// Loop-bound to the data-plane loop that owns the session; no other loop holds a reference.
 final class Session {
     /// The 64-bit id; its low 32 bits address the session in datagrams.
     let id: SessionID
@@ -13,19 +14,15 @@ final class Session {
     let capacity: Int
     /// When the session was created (monotonic nanoseconds), for the empty-session timeout.
     let createdAt: UInt64
-    /// The connection that created it, whose live-session count it holds; nil once that closed.
-    weak var creator: ControlConnection?
-    /// The source address that created it, whose live-session count it holds until it is deleted.
-    let creatorSource: SocketAddress?
     /// Each source's budget of joins into this session (PROTOCOL.md §1.5), so one client's churn
-    /// can't use up the member ids. Control loop only, under the registry lock.
+    /// can't use up the member ids.
     private var joinBudgets: [SocketAddress: TokenBucket] = [:]
 
     /// Members in join order: the first is the longest-standing.
     private(set) var members: [Member] = []
-    /// Each member's id and UDP binding, in the order of ``members``. The fan-out reads these
-    /// plain values, so forwarding to N receivers touches no reference count; ``Member/binding``
-    /// keeps them current. Every access holds the registry lock (whichever loop takes it), so the
+    /// Each member's id and endpoint, in the order of ``members``. The fan-out reads these
+    /// plain values, so forwarding to N receivers touches no reference count;
+    /// ``bindingChanged(_:)`` keeps them current. Only the owner loop touches them, so the
     /// per-datagram dynamic exclusivity check is switched off.
     @exclusivity(unchecked) private(set) var routes: [Route] = []
 
@@ -33,8 +30,8 @@ final class Session {
     struct Route {
         /// The member's id.
         let member: UInt16
-        /// Its proven UDP address, nil while unbound.
-        var address: SocketAddress?
+        /// Where it receives, nil while it has no proven endpoint.
+        var endpoint: Endpoint?
     }
     /// The next member id to hand out; ids count up from 1 and are never reused.
     private var nextMemberID: UInt32 = 1
@@ -43,13 +40,11 @@ final class Session {
     /// The owner's member id.
     private(set) var ownerID: UInt16?
 
-    init(id: SessionID, code: JoinCode, capacity: Int, createdAt: UInt64, creator: ControlConnection?, creatorSource: SocketAddress?) {
+    init(id: SessionID, code: JoinCode, capacity: Int, createdAt: UInt64) {
         self.id = id
         self.code = code
         self.capacity = capacity
         self.createdAt = createdAt
-        self.creator = creator
-        self.creatorSource = creatorSource
     }
 
     /// Whether `source` may join now: its budget for this session has a join left.
@@ -81,7 +76,7 @@ final class Session {
     /// Adds a member; the first member becomes the owner.
     func add(_ member: Member) {
         members.append(member)
-        routes.append(Route(member: member.id, address: member.binding))
+        routes.append(Route(member: member.id, endpoint: member.binding.map(Endpoint.udp)))
         everJoined = true
         if ownerID == nil { ownerID = member.id }
     }
@@ -100,16 +95,38 @@ final class Session {
         members.first { $0.id == id }
     }
 
-    /// The bound address of member `id`; nil when it is not a member or not bound.
+    /// The endpoint of member `id`; nil when it is not a member or has no endpoint.
     @inline(__always)
-    func address(of id: UInt16) -> SocketAddress? {
-        for route in routes where route.member == id { return route.address }
+    func endpoint(of id: UInt16) -> Endpoint? {
+        for route in routes where route.member == id { return route.endpoint }
         return nil
     }
 
     /// Brings `member`'s route up to date with its binding.
     func bindingChanged(_ member: Member) {
         guard let index = routes.firstIndex(where: { $0.member == member.id }) else { return }
-        routes[index].address = member.binding
+        routes[index].endpoint = member.binding.map(Endpoint.udp)
     }
+
+    /// The members as the control loop needs them for a `join` reply and events.
+    var summaries: [MemberSummary] {
+        members.map { MemberSummary(id: $0.id, name: $0.name, connection: $0.connection) }
+    }
+}
+
+/// Where a member receives the session's datagrams. Forwarding is written once against it; a
+/// stream endpoint (a WebSocket connection) is the next case.
+enum Endpoint: Equatable {
+    /// A UDP address the member proved with its token (BIND).
+    case udp(SocketAddress)
+}
+
+/// A member as the control loop sees it: what a `join` reply lists and where its events go.
+struct MemberSummary: Sendable {
+    /// The member id.
+    let id: UInt16
+    /// The name given at join.
+    let name: String
+    /// The control connection that holds the membership.
+    let connection: ConnectionID
 }

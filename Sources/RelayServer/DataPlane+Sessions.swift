@@ -1,0 +1,154 @@
+import RelayWire
+import UVNet
+
+/// A membership as the control loop names it: the session, the member id, and the data-plane
+/// loop that owns the session.
+struct MembershipRef: Sendable, Equatable {
+    /// The session.
+    let session: SessionID
+    /// The member's id in it.
+    let member: UInt16
+    /// The index of the owner among the relay's data-plane loops.
+    let owner: Int
+}
+
+/// The owner's answer to a `join`.
+enum JoinAnswer: Sendable {
+    /// Joined: the new member's id, the members before it, and the session's owning member.
+    case joined(member: UInt16, others: [MemberSummary], owner: UInt16)
+    /// Refused with a PROTOCOL.md error.
+    case refused(ControlError)
+}
+
+/// What removing a member did, for the control loop to tell the others (`left`, `owner`).
+struct MemberRemoval: Sendable {
+    /// The member that is gone.
+    let member: UInt16
+    /// Why, as `left` reports it.
+    let reason: LeaveReason
+    /// Its session.
+    let session: SessionID
+    /// The connections of the members that remain.
+    let remaining: [ConnectionID]
+    /// The new owning member, when ownership moved.
+    let newOwner: UInt16?
+    /// Whether the session, now empty, was deleted.
+    let sessionDeleted: Bool
+}
+
+/// The owner's answer to a `kick`.
+enum KickAnswer: Sendable {
+    /// Kicked: the target's connection, and the removal to announce.
+    case kicked(target: ConnectionID, removal: MemberRemoval)
+    /// Refused with a PROTOCOL.md error.
+    case refused(ControlError)
+}
+
+/// The session operations the control loop sends to a session's owner loop (with
+/// `EventLoop.execute`), each answered with a value the control loop acts on. Messages from one
+/// loop to another run in the order they were sent, so every session sees its changes in the order
+/// the control loop decided them, and their answers come back in the order they were made.
+extension DataPlane {
+    /// Adds a session the control loop created.
+    func createSession(id: SessionID, code: JoinCode, capacity: Int) {
+        table.createSession(id: id, code: code, capacity: capacity, nowNanos: now)
+        publish()
+    }
+
+    /// Adds a member to session `id`, applying the per-source join budget and `full`.
+    func join(session id: SessionID, name: String, token: MemberToken, connection: ConnectionID,
+              source: SocketAddress?) -> JoinAnswer {
+        let now = self.now
+        guard let session = table.session(id) else { return .refused(ControlError(.notFound, "no such session")) }
+        if let source, !session.mayJoin(from: source, nowNanos: now) {
+            return .refused(ControlError(.rateLimited, "too many joins into this session from this address (\(config.sessionJoinRate) per second)"))
+        }
+        guard !session.isFull else { return .refused(ControlError(.full, "the session is full")) }
+        if let source { session.joined(from: source, rate: config.sessionJoinRate, burst: config.sessionJoinBurst, nowNanos: now) }
+        let others = session.summaries
+        let member = table.join(session, name: name, token: token, connection: connection, config: config, nowNanos: now)
+        publish()
+        return .joined(member: member.id, others: others, owner: session.ownerID ?? member.id)
+    }
+
+    /// Ends membership `ref` with `reason`; nil when it had already ended (a kick or a sweep won).
+    func leave(_ ref: MembershipRef, reason: LeaveReason) -> MemberRemoval? {
+        guard let member = member(ref) else { return nil }
+        return remove(member, reason: reason)
+    }
+
+    /// Removes member `target` of `ref`'s session on behalf of `ref`, which must own the session.
+    func kick(_ target: UInt16, by ref: MembershipRef) -> KickAnswer {
+        guard let kicker = member(ref) else { return .refused(ControlError(.notJoined, "this connection is not a member of a session")) }
+        guard kicker.session.ownerID == kicker.id else { return .refused(ControlError(.forbidden, "only the session owner may kick")) }
+        guard let victim = kicker.session.member(id: target) else { return .refused(ControlError(.notFound, "no member \(target) in this session")) }
+        return .kicked(target: victim.connection, removal: remove(victim, reason: .kick))
+    }
+
+    private func member(_ ref: MembershipRef) -> Member? {
+        guard let session = table.session(ref.session) else { return nil }
+        return table.member(session: session.id.low32, member: ref.member)
+    }
+
+    private func remove(_ member: Member, reason: LeaveReason) -> MemberRemoval {
+        let session = member.session
+        let (newOwner, deleted) = table.remove(member)
+        publish()
+        return MemberRemoval(member: member.id, reason: reason, session: session.id,
+                             remaining: deleted ? [] : session.members.map(\.connection),
+                             newOwner: newOwner, sessionDeleted: deleted)
+    }
+
+    // MARK: The sweep
+
+    /// How late a sweep may run before it is taken for a stall of the loop rather than load:
+    /// busy iterations take microseconds to milliseconds, a pause that times peers out seconds.
+    static let stallTolerance: UInt64 = 250_000_000
+
+    /// The sweep period: half the slack PROTOCOL.md §4 allows the tightest timer (max(50 ms, 10 %)).
+    static func sweepInterval(_ config: RelayConfig) -> Duration {
+        let tightest = [config.idleTimeout, config.controlIdleTimeout, config.emptySessionTimeout]
+            .map { max(Duration.milliseconds(50), $0 / 10) }
+            .min()!
+        return min(max(tightest / 2, .milliseconds(5)), .milliseconds(500))
+    }
+
+    /// The sweep timer's tick: skips one sweep after a stall of this loop (libuv runs due timers
+    /// before it polls, so what peers sent during the stall is still unread), else sweeps.
+    func sweepTick() {
+        let now = self.now
+        let interval = Self.sweepInterval(config).nanoseconds
+        let late = lastSweepTime != 0 && now &- lastSweepTime > interval + Self.stallTolerance
+        lastSweepTime = now
+        if late { return }
+        sweep(now: now)
+    }
+
+    /// Unbinds members idle for the idle timeout and deletes sessions nobody joined within the
+    /// empty-session timeout, as of `now` on this loop's clock; tells the control loop.
+    ///
+    /// Every stamp this compares with was made on this loop from the same clock, before this call
+    /// or after it, never concurrently: a `lastSeen` newer than `now` can't happen here, and is
+    /// treated as fresh if a caller passes a stale `now` anyway.
+    func sweep(now: UInt64) {
+        let idle = config.idleTimeout.nanoseconds
+        var unbound: [ConnectionID] = []
+        for member in table.allMembers where member.binding != nil && now >= member.lastSeen && now - member.lastSeen >= idle {
+            table.setBinding(member, to: nil)
+            counters.idleUnbinds &+= 1
+            if member.connection != 0 { unbound.append(member.connection) }
+        }
+        let emptyTimeout = config.emptySessionTimeout.nanoseconds
+        var expired: [SessionID] = []
+        for session in table.sessions.values where !session.everJoined && now >= session.createdAt && now - session.createdAt >= emptyTimeout {
+            expired.append(session.id)
+        }
+        for id in expired {
+            if let session = table.session(id) { table.delete(session) }
+        }
+        guard !unbound.isEmpty || !expired.isEmpty else { return }
+        publish()
+        if !unbound.isEmpty { notify(.unbound(unbound)) }
+        if !expired.isEmpty { notify(.expired(expired)) }
+    }
+}
