@@ -13,6 +13,12 @@ public final class DataPlaneHarness {
     private let plane: DataPlane
     private var sessionLows: [UInt32] = []
     private let membersPerSession: Int
+    /// Harnesses for `count` data-plane loops, each owning `sessions` sessions of `members` bound
+    /// members, as the relay's loops do: they share nothing, so each may run on its own thread.
+    public static func group(count: Int, sessions: Int, members: Int) -> [DataPlaneHarness] {
+        (0..<count).map { _ in DataPlaneHarness(sessions: sessions, members: members) }
+    }
+
     /// Datagrams the injected send function has taken (forwards plus replies).
     public private(set) var sent = 0
 

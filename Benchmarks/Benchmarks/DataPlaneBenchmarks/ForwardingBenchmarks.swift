@@ -39,8 +39,12 @@ final class ForwardingState {
     /// Why the last run did not forward what it should have, if it did not.
     var failure: String?
 
-    init(sessions: Int, members: Int) {
-        harness = DataPlaneHarness(sessions: sessions, members: members)
+    convenience init(sessions: Int, members: Int) {
+        self.init(harness: DataPlaneHarness(sessions: sessions, members: members), sessions: sessions, members: members)
+    }
+
+    init(harness: DataPlaneHarness, sessions: Int, members: Int) {
+        self.harness = harness
         self.sessions = sessions
         self.members = members
         sources = (0..<(sessions * members)).map {
