@@ -228,7 +228,7 @@ relay_alive || { wait "$RELAY_PID" && RELAY_STATE="exited (status 0)" || RELAY_S
 HELLO_AFTER="$(python3 "$FLOODER" hello --port "$PORT" --timeout 10 2>&1 | sed 's/^hello: //')"
 METRICS_TEXT="$(metrics)"
 COUNTERS="$(awk '$1 ~ /^gamerelay_control_|^gamerelay_closing_sent_total$/ && $1 !~ /limit$/ {sub(/^gamerelay_/, "", $1); printf "%s=%s ", $1, $2}' <<<"$METRICS_TEXT")"
-DROPS="$(awk '($1 ~ /^gamerelay_datagrams_dropped_total/ || $1 ~ /^gamerelay_(idle_unbinds|udp_receive_queue_drops|send_failures)_total$/) && $2 != 0 {sub(/^gamerelay_/, "", $1); printf "%s=%s ", $1, $2}' <<<"$METRICS_TEXT")"
+DROPS="$(awk '($1 ~ /^gamerelay_datagrams_dropped_total/ || $1 ~ /^gamerelay_(idle_unbinds|udp_receive_queue_drops|send_failures)_total(\{.*\})?$/) && $2 != 0 {sub(/^gamerelay_/, "", $1); printf "%s=%s ", $1, $2}' <<<"$METRICS_TEXT")"
 [[ -n "$METRICS_TEXT" && -z "$DROPS" ]] && DROPS="none"
 
 # --- the summary -------------------------------------------------------------------------------

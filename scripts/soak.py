@@ -1031,9 +1031,11 @@ def report(args):
         for name in ("datagrams_received_total", "datagrams_forwarded_total", "send_failures_total",
                      "control_connections_accepted_total", "sessions_created_total", "joins_total", "binds_total",
                      "idle_unbinds_total"):
-            key = ("gamerelay_" + name, "")
-            if key in after:
-                activity.append("%s +%s" % (name, big(after[key] - before.get(key, 0))))
+            # Data-plane counters carry a loop label: add up every loop's series.
+            full = "gamerelay_" + name
+            if any(n == full for n, _ in after):
+                grown = sum(v for (n, _), v in after.items() if n == full) - sum(v for (n, _), v in before.items() if n == full)
+                activity.append("%s +%s" % (name, big(grown)))
         for name in ("sessions", "members", "control_connections"):
             key = ("gamerelay_" + name, "")
             if key in after:

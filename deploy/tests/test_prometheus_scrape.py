@@ -59,7 +59,8 @@ def test_prometheus_scrapes_forwarded_datagrams(relay_binary, tmp_path):
         while time.monotonic() < deadline:
             assert prom.poll() is None, prom.stderr.read().decode(errors="replace")[-2000:]
             try:
-                result = query(prom_port, 'gamerelay_datagrams_forwarded_total{job="gamerelay"}')
+                # Summed: each data-plane loop exports its own series (label `loop`).
+                result = query(prom_port, 'sum(gamerelay_datagrams_forwarded_total{job="gamerelay"})')
             except OSError:
                 result = []
             if result:
@@ -67,7 +68,7 @@ def test_prometheus_scrapes_forwarded_datagrams(relay_binary, tmp_path):
                 if value > 0:
                     break
             time.sleep(0.5)
-        print(f"Prometheus: gamerelay_datagrams_forwarded_total{{job=\"gamerelay\"}} = {value}")
+        print(f"Prometheus: sum(gamerelay_datagrams_forwarded_total{{job=\"gamerelay\"}}) = {value}")
         assert value == 1.0, f"Prometheus should have scraped 1 forwarded datagram, got {value}"
         up = query(prom_port, 'up{job="gamerelay"}')
         assert up and float(up[0]["value"][1]) == 1.0, up
