@@ -37,37 +37,6 @@ public final class EventLoop: @unchecked Sendable {
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    /// A value behind a `pthread_mutex_t`, for the state other threads share with the loop.
-    ///
-    /// Not `Synchronization.Mutex`: on Linux (Swift 6.3) a thread that has to wait for a `Mutex`
-    /// acquires it in the uninstrumented Synchronization library, so ThreadSanitizer misses that
-    /// ordering and reports false races on the guarded state whenever threads contend (as
-    /// `execute` from many threads does). TSan intercepts `pthread_mutex_lock`, so with this lock
-    /// it checks the loop's cross-thread state for real.
-    private final class Locked<Value>: @unchecked Sendable {
-        // @unchecked: `value` is touched only between `pthread_mutex_lock` and `pthread_mutex_unlock`.
-        private let mutex: UnsafeMutablePointer<pthread_mutex_t> = .allocate(capacity: 1)
-        private var value: Value
-
-        init(_ value: Value) {
-            self.value = value
-            mutex.initialize(to: pthread_mutex_t())
-            let rc = pthread_mutex_init(mutex, nil)
-            precondition(rc == 0, "pthread_mutex_init failed: \(rc)")
-        }
-
-        deinit {
-            pthread_mutex_destroy(mutex)
-            mutex.deallocate()
-        }
-
-        func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
-            pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
-            return try body(&value)
-        }
-    }
-
     /// libuv writes to TCP with plain `write`, which raises SIGPIPE when the peer has gone; the
     /// default action would kill the process, so the first loop makes it a plain `EPIPE` error.
     private static let ignoreSIGPIPE: Void = {
@@ -111,13 +80,13 @@ public final class EventLoop: @unchecked Sendable {
         pthread_detach(tid)
         // The creator must not return before the loop thread has published its id, or an early
         // `inEventLoop` check could read 0.
-        while !start.ready.load(ordering: .acquiring) { sched_yield() }
+        start.ready.wait { $0 ? () : nil }
     }
 
-    private final class ThreadStart: @unchecked Sendable {
+    private final class ThreadStart: Sendable {
         let loop: EventLoop
         let name: String
-        let ready = Atomic<Bool>(false)
+        let ready = Locked(false)
         init(loop: EventLoop, name: String) {
             self.loop = loop
             self.name = name
@@ -127,7 +96,7 @@ public final class EventLoop: @unchecked Sendable {
     private func threadMain(_ start: ThreadStart) {
         threadID.store(UInt(pthread_self()), ordering: .releasing)
         _ = cuv_set_thread_name(start.name)
-        start.ready.store(true, ordering: .releasing)
+        start.ready.withLockThenBroadcast { $0 = true }
         uv_run(uvLoop, UV_RUN_DEFAULT)
         // Every handle is closed now; one more turn runs any close callback still queued.
         uv_run(uvLoop, UV_RUN_NOWAIT)
@@ -135,7 +104,8 @@ public final class EventLoop: @unchecked Sendable {
         uvLoop.deallocate()
         receiveBuffer.deallocate()
         wakeup.deallocate()
-        let waiters = exited.withLock { state -> [CheckedContinuation<Void, Never>] in
+        // Wakes `syncShutdown` and `waitUntilExited` callers; async ones are resumed below.
+        let waiters = exited.withLockThenBroadcast { state -> [CheckedContinuation<Void, Never>] in
             state.done = true
             defer { state.waiters = [] }
             return state.waiters
@@ -221,13 +191,13 @@ public final class EventLoop: @unchecked Sendable {
     public func syncShutdown() {
         precondition(!inEventLoop, "syncShutdown() would wait for itself on the loop thread")
         beginShutdown()
-        while !exited.withLock({ $0.done }) { usleep(1000) }
+        exited.wait { $0.done ? () : nil }
     }
 
     /// Blocks the calling thread until the loop has ended, without asking it to.
     public func waitUntilExited() {
         precondition(!inEventLoop, "waitUntilExited() would wait for itself on the loop thread")
-        while !exited.withLock({ $0.done }) { usleep(5000) }
+        exited.wait { $0.done ? () : nil }
     }
 
     private func beginShutdown() {

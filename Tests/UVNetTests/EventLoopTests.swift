@@ -244,3 +244,54 @@ import UVNet
         }
     }
 }
+
+@Suite struct EventLoopBlockingTests {
+    @Test func syncShutdownReturnsOnceTheLoopHasEnded() async throws {
+        let loop = EventLoop(name: "uv-test-sync")
+        #expect(try await loop.submit { loop.inEventLoop })
+        let returned = Inbox<Bool>()
+        startThread {
+            loop.syncShutdown()
+            // The loop thread has gone: new work is refused.
+            returned.put(loop.execute {})
+        }
+        #expect(try await returned.next("syncShutdown to return") == false)
+        // A second call finds the loop ended and returns at once.
+        startThread {
+            loop.syncShutdown()
+            returned.put(true)
+        }
+        #expect(try await returned.next("the second syncShutdown to return") == true)
+    }
+
+    @Test func waitUntilExitedReturnsWhenAnotherThreadShutsTheLoopDown() async throws {
+        let loop = EventLoop(name: "uv-test-exit")
+        let exited = Inbox<Bool>()
+        let waiters = 3
+        for _ in 0..<waiters {
+            startThread {
+                loop.waitUntilExited()
+                exited.put(loop.execute {})
+            }
+        }
+        #expect(exited.isEmpty)
+        await loop.shutdown()
+        #expect(try await exited.next(waiters, "every waiter to return") == [Bool](repeating: false, count: waiters))
+    }
+
+    @Test func loopsStartAndEndBackToBack() async throws {
+        // Each start waits for the thread's id and each end for the thread's exit: no loop may
+        // report it is on its own thread before it is, or end before its close callbacks ran.
+        let finished = Inbox<Int>()
+        startThread {
+            var ok = 0
+            for index in 0..<50 {
+                let loop = EventLoop(name: "uv-test-\(index)")
+                if !loop.inEventLoop { ok += 1 }
+                loop.syncShutdown()
+            }
+            finished.put(ok)
+        }
+        #expect(try await finished.next("50 loops to start and end") == 50)
+    }
+}
