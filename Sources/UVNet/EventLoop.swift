@@ -21,6 +21,9 @@ public final class EventLoop: @unchecked Sendable {
     private let threadID = Atomic<UInt>(0)
     private let state = Locked(SharedState())
     private let exited = Locked(ExitState())
+    /// The injected clock, if any; an optional and a branch in ``now``, because ``now`` is read
+    /// once per datagram and a stored closure would cost an indirect call.
+    private let manualClock: ManualClock?
 
     /// Shared receive buffer for every socket on this loop. Loop thread only; safe to share because
     /// libuv delivers each batch synchronously before it reads another socket.
@@ -50,9 +53,13 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Starts a new loop on a new thread named `name`; returns once the thread is running.
     ///
-    /// - Parameter name: The thread name shown by debuggers and `top -H` (at most 15 bytes are kept).
-    public init(name: String = "uv-loop") {
+    /// - Parameters:
+    ///   - name: The thread name shown by debuggers and `top -H` (at most 15 bytes are kept).
+    ///   - clock: The clock ``now`` reads; nil (the default) reads the real monotonic clock.
+    ///     A test passes a ``ManualClock`` to make time pass for the loop's owners at will.
+    public init(name: String = "uv-loop", clock: ManualClock? = nil) {
         Self.ignoreSIGPIPE
+        manualClock = clock
         uvLoop = .allocate(capacity: 1)
         let rc = uv_loop_init(uvLoop)
         precondition(rc == 0, "uv_loop_init failed: \(rc)")
@@ -240,6 +247,19 @@ public final class EventLoop: @unchecked Sendable {
         return count
     }
 
-    /// The loop's monotonic clock in nanoseconds (`uv_hrtime`); the time base of the loop's timers.
-    public var nowNanos: UInt64 { uv_hrtime() }
+    /// The loop's notion of the time: monotonic nanoseconds from the ``ManualClock`` given to
+    /// ``init(name:clock:)``, else from the real monotonic clock (`uv_hrtime`). Any thread.
+    ///
+    /// What the loop's owners compare against (idle timeouts, rate limits, round trips), so a
+    /// test can advance a manual clock and then run the check it drives.
+    /// - Note: libuv's timers (``Timer``, ``schedule(after:_:)``) still run on real time; a
+    ///   manual clock does not make them fire.
+    public var now: UInt64 {
+        if let manualClock { return manualClock.nanoseconds }
+        return uv_hrtime()
+    }
+
+    /// The former name of ``now``.
+    @available(*, deprecated, renamed: "now")
+    public var nowNanos: UInt64 { now }
 }
