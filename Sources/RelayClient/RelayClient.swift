@@ -1,4 +1,3 @@
-import CLibUV
 import RelayWire
 import UVNet
 
@@ -456,7 +455,7 @@ public final class RelayClient {
         loop.assertInEventLoop()
         guard let membership, let udp else { throw RelayClientError(.notJoined, "join a session before pinging") }
         pingSequence &+= 1
-        var sentAt = uv_hrtime().bigEndian
+        var sentAt = loop.now.bigEndian
         let header = PacketHeader(type: PacketType.ping, session: membership.sessionLow, member: membership.member, sequence: pingSequence)
         try withUnsafeBytes(of: &sentAt) { (bytes) throws(RelayClientError) in try sendDatagram(header, bytes, on: udp) }
         return pingSequence
@@ -486,7 +485,7 @@ public final class RelayClient {
         case PacketType.pong:
             guard payload.count >= 8 else { return }
             let sentAt = UInt64(bigEndian: payload.loadUnaligned(as: UInt64.self))
-            let now = uv_hrtime()
+            let now = loop.now
             onPong?(header.sequence, .nanoseconds(Int64(now >= sentAt ? now - sentAt : 0)))
         case PacketType.bindAck:
             guard let attempt = bindAttempt else { return }
