@@ -29,6 +29,11 @@ public final class EventLoop: @unchecked Sendable {
     /// libuv delivers each batch synchronously before it reads another socket.
     let receiveBuffer: UnsafeMutableRawBufferPointer
 
+    /// The datagram socket whose receive batch still lends out bytes of ``receiveBuffer``, until
+    /// its batch end; nil when nobody does. Loop thread only. Every reader's allocation callback
+    /// asserts it is nil, since handing the buffer out again would overwrite borrowed bytes.
+    var receiveBufferBorrower: ObjectIdentifier?
+
     private struct SharedState {
         var pending: [@Sendable () -> Void] = []
         var acceptingWork = true
