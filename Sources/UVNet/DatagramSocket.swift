@@ -125,6 +125,40 @@ public final class DatagramSocket: LoopHandle {
         }
     }
 
+    /// Makes the kernel deliver each datagram for this socket's `SO_REUSEPORT` group to the
+    /// socket a word of its payload names, rather than to one picked by hashing the sender's
+    /// address: so every datagram of a session can reach the loop that owns the session.
+    ///
+    /// The 32-bit big-endian word at `wordOffset` of the UDP payload, modulo `groupSize`, is the
+    /// index of the receiving socket in the order the group's sockets were bound (when one
+    /// closes, Linux moves the last into its place). A payload too short to hold the word goes
+    /// to index 0; an index beyond the group falls back to the hash. Attaching to any one
+    /// socket steers the whole group, for as long as the group exists; attaching again replaces
+    /// the program. Needs Linux 4.5 or later (`SO_ATTACH_REUSEPORT_CBPF`).
+    ///
+    /// - Parameters:
+    ///   - wordOffset: Where the word starts, in bytes from the start of the UDP payload.
+    ///   - groupSize: The number of sockets in the group, at least 1.
+    /// - Throws: ``SocketError`` `.notBound` before ``bind(localPort:localAddress:reusePort:)``,
+    ///   `.invalidArgument` for a group size of 0, `.closed`, or the kernel's refusal with its
+    ///   errno text (`EINVAL` when the socket was not bound with `reusePort`).
+    public func attachReusePortSteering(wordOffset: UInt32, groupSize: UInt32) throws(SocketError) {
+        let operation = "attach reuseport steering"
+        loop.assertInEventLoop()
+        try checkOpen(operation)
+        guard bound else { throw SocketError(.notBound, operation: operation, message: "bind the socket with reusePort first") }
+        guard groupSize > 0 else {
+            throw SocketError(.invalidArgument, operation: operation, message: "a reuseport group has at least one socket")
+        }
+        let result = cuv_attach_reuseport_steering(fileDescriptor, wordOffset, groupSize)
+        guard result == 0 else {
+            var error = SocketError(uvError: result, operation: operation)
+            error.message = "the kernel refused the steering program: \(error.message)"
+            if result == -EINVAL { error.message += "; was the socket bound with reusePort?" }
+            throw error
+        }
+    }
+
     /// Connects the socket to one remote address: from then on only datagrams from that address
     /// reach ``onData``, and ``send(_:to:)`` needs no destination (flash.net's `connect`).
     ///
