@@ -203,6 +203,19 @@ public final class DatagramSocket: LoopHandle {
     ///   with no destination on an unconnected socket, `.alreadyConnected` with a destination on a
     ///   connected one, `.closed`, or an I/O error.
     public func send(_ bytes: UnsafeRawBufferPointer, to destination: SocketAddress? = nil) throws(SocketError) {
+        if try trySend(bytes, to: destination) { return }
+        try queueCopy(bytes, to: destination)
+    }
+
+    /// Sends one datagram of `bytes` to `destination` (or to the connected address when nil) if
+    /// the kernel takes it at once, and otherwise drops it: nothing is ever queued.
+    ///
+    /// For traffic where a late datagram is worth nothing (game state, voice): a sender that
+    /// outpaces the network loses datagrams and can count them, instead of growing a queue.
+    /// - Returns: true when sent; false when the kernel's buffer was full (`EAGAIN`) and the
+    ///   datagram was dropped.
+    /// - Throws: What ``send(_:to:)`` throws.
+    public func trySend(_ bytes: UnsafeRawBufferPointer, to destination: SocketAddress? = nil) throws(SocketError) -> Bool {
         loop.assertInEventLoop()
         try checkOpen("send")
         let target = try resolveDestination(destination)
@@ -215,11 +228,11 @@ public final class DatagramSocket: LoopHandle {
             try bind(localPort: 0, localAddress: target.family == .ipv4 ? "0.0.0.0" : "::")
         }
         let result = trySendUnchecked(bytes, to: destination)
-        if result >= 0 { return }
+        if result >= 0 { return true }
         guard result == Int32(UV_EAGAIN.rawValue) else {
             throw SocketError(uvError: result, operation: "send to \(target)")
         }
-        try queueCopy(bytes, to: destination)
+        return false
     }
 
     /// The most datagrams one ``sendSegments(_:segmentSize:)`` call may carry (Linux's limit).
