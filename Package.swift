@@ -43,7 +43,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .target(
@@ -66,6 +65,7 @@ let package = Package(
                 "UVNet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // The fuzz targets' checks, shared by the libFuzzer executables and the replay tests; not a product.
@@ -84,6 +84,8 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TurnClientTests", dependencies: ["TurnClient", "UVNet", "TestSupport"]),
         .testTarget(name: "RelayClientTests", dependencies: ["RelayClient", "RelayServer", "UVNet", "TestSupport"]),
+        // The command's own logic (settings from flags, environment and file), through @testable import.
+        .testTarget(name: "GameRelayCommandTests", dependencies: ["gamerelay", "RelayServer"]),
         .testTarget(
             name: "RelayServerTests",
             dependencies: ["RelayServer", "RelayWire", "UVNet", "TestSupport"]

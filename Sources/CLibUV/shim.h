@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 #include <malloc.h>
+#include <linux/filter.h>
 
 // glibc keeps a fragmented heap mapped after a burst frees it; malloc_trim returns the free
 // pages (madvise) in every arena. Not part of Swift's Glibc module.
@@ -58,6 +59,25 @@ static inline int cuv_send_segments(int fd, const void *bytes, size_t length, un
     header->cmsg_len = CMSG_LEN(sizeof(unsigned short));
     __builtin_memcpy(CMSG_DATA(header), &segment, sizeof(segment));
     return sendmsg(fd, &message, MSG_DONTWAIT) < 0 ? -errno : 0;
+}
+
+// SO_REUSEPORT steering (Linux 4.5+): a classic BPF program, attached to one socket of a
+// reuseport group, that picks the group's socket for each datagram: the 32-bit big-endian word
+// at `offset` of the UDP payload, modulo `group`, is the index of the socket in the order the
+// group's sockets were bound. The kernel runs it with the UDP header pulled off, so offset 0 is
+// the payload's first byte; a payload too short for the word ends the program with 0. The
+// BPF_STMT macros are why this is C. Returns 0, or -errno.
+static inline int cuv_attach_reuseport_steering(int fd, unsigned int offset, unsigned int group) {
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offset),
+        BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, group),
+        BPF_STMT(BPF_RET | BPF_A, 0),
+    };
+    struct sock_fprog program = { sizeof(code) / sizeof(code[0]), code };
+#ifndef SO_ATTACH_REUSEPORT_CBPF
+#define SO_ATTACH_REUSEPORT_CBPF 51
+#endif
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof(program)) < 0 ? -errno : 0;
 }
 
 // errno is a macro over a thread-local; this reads it right after the call that set it.

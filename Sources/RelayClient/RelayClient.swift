@@ -1,4 +1,3 @@
-import CLibUV
 import RelayWire
 import UVNet
 
@@ -60,8 +59,15 @@ public final class RelayClient {
 
     /// The membership, once joined.
     public private(set) var membership: Membership?
-    /// The largest datagram the relay accepts (from `hello`; 1200 until then).
-    public private(set) var maxDatagram = 1200
+    /// The largest datagram the client sends, header included: the relay's `maxDatagram` from
+    /// `hello` (1200 until then), but never more than one packet carries (1472 bytes to an
+    /// IPv4 relay, 1452 to an IPv6 one, at Ethernet's MTU), whatever the relay advertises.
+    public var maxDatagram: Int {
+        min(relayMaxDatagram, Self.largestDatagram, udp?.maxDatagramSize ?? .max)
+    }
+    /// DATA, BIND and PING datagrams dropped because the kernel's send buffer was full: the
+    /// client never queues one, since a late game update is worth nothing.
+    public var datagramsDropped: Int { drops.count }
     /// Whether the UDP address is bound.
     public private(set) var isBound = false
 
@@ -75,7 +81,12 @@ public final class RelayClient {
     private var pingSequence: UInt32 = 0
     private var bindAttempt: BindAttempt?
     private var keepAlive: Timer?
-    private var sendBuffer = [UInt8](repeating: 0, count: 1500)
+    /// What the relay's `hello` advertised, before the client's own limits.
+    private var relayMaxDatagram = 1200
+    /// One packet at Ethernet's MTU less the IPv4 and UDP headers: no datagram is larger.
+    private static let largestDatagram = 1472
+    private var sendBuffer = [UInt8](repeating: 0, count: RelayClient.largestDatagram)
+    private var drops = DatagramDrops()
     /// Room for one burst of ``sendBurst(count:payloadSize:to:fill:)``, grown on demand.
     private var burstBuffer: [UInt8] = []
 
@@ -122,7 +133,11 @@ public final class RelayClient {
         }
     }
 
-    /// Asks the relay for its version and limits (`hello`); adopts its `maxDatagram`.
+    /// Asks the relay for its version and limits (`hello`); adopts its `maxDatagram`, up to the
+    /// client's own limit (see ``maxDatagram``).
+    ///
+    /// The reply fails with `.protocolViolation` when a field is missing or `maxDatagram` is
+    /// smaller than a packet header.
     public func hello(client: String = "gamerelay-client", _ completion: @escaping (Result<RelayHello, RelayClientError>) -> Void) {
         request(op: "hello", { json in
             json.field("protocol", integer: 1)
@@ -135,7 +150,10 @@ public final class RelayClient {
                       let idle = object["idleTimeoutMs"]?.numberValue?.wholeValue else {
                     return .failure(RelayClientError(.protocolViolation, "hello reply lacks a field"))
                 }
-                self?.maxDatagram = Int(maxDatagram)
+                guard maxDatagram >= PacketHeader.size else {
+                    return .failure(RelayClientError(.protocolViolation, "hello advertises a maxDatagram of \(maxDatagram), smaller than a \(PacketHeader.size)-byte packet header"))
+                }
+                self?.relayMaxDatagram = Int(clamping: maxDatagram)
                 return .success(RelayHello(server: server, udpPort: Int(udpPort), maxDatagram: Int(maxDatagram), idleTimeoutMs: Int(idle)))
             })
         }
@@ -413,7 +431,8 @@ public final class RelayClient {
     /// IP stack once; elsewhere one by one. For a burst that is due at once, such as a tick's
     /// worth of state and voice.
     ///
-    /// - Returns: How many the kernel took; the rest were refused (its buffer was full).
+    /// - Returns: How many the kernel took; the rest were dropped (its buffer was full) and
+    ///   counted in ``datagramsDropped``.
     /// - Throws: ``RelayClientError`` `.notJoined`, or `.datagramTooLarge`; nothing is sent then.
     @discardableResult
     public func sendBurst(count: Int, payloadSize: Int, to target: UInt16? = nil,
@@ -438,7 +457,9 @@ public final class RelayClient {
                                  target: target ?? PacketHeader.broadcastTarget, sequence: sequence).write(to: slot)
                     fill(start + offset, UnsafeMutableRawBufferPointer(rebasing: slot[PacketHeader.size...]))
                 }
-                sent += (try? udp.sendBurst(UnsafeRawBufferPointer(rebasing: buffer[..<(chunk * size)]), segmentSize: size)) ?? 0
+                sent += drops.sendBurst(UnsafeRawBufferPointer(rebasing: buffer[..<(chunk * size)]), segmentSize: size,
+                                        sendSegments: { (bytes) throws(SocketError) in try udp.sendSegments(bytes, segmentSize: size) },
+                                        send: { (bytes) throws(SocketError) in try udp.trySend(bytes) })
             }
             start += chunk
         }
@@ -456,7 +477,7 @@ public final class RelayClient {
         loop.assertInEventLoop()
         guard let membership, let udp else { throw RelayClientError(.notJoined, "join a session before pinging") }
         pingSequence &+= 1
-        var sentAt = uv_hrtime().bigEndian
+        var sentAt = loop.now.bigEndian
         let header = PacketHeader(type: PacketType.ping, session: membership.sessionLow, member: membership.member, sequence: pingSequence)
         try withUnsafeBytes(of: &sentAt) { (bytes) throws(RelayClientError) in try sendDatagram(header, bytes, on: udp) }
         return pingSequence
@@ -469,10 +490,17 @@ public final class RelayClient {
 
     private func sendDatagram(_ header: PacketHeader, _ payload: UnsafeRawBufferPointer, on udp: DatagramSocket) throws(RelayClientError) {
         let size = PacketHeader.size + payload.count
+        // The callers check ``maxDatagram``, which is never more than the buffer; this keeps a
+        // future caller that forgets from overrunning it.
+        guard size <= sendBuffer.count else {
+            throw RelayClientError(.datagramTooLarge, "a \(size)-byte datagram exceeds the client's \(sendBuffer.count)-byte limit")
+        }
         let result = sendBuffer.withUnsafeMutableBytes { (buffer) -> Result<Void, SocketError> in
             header.write(to: buffer)
             if payload.count > 0 { UnsafeMutableRawBufferPointer(rebasing: buffer[PacketHeader.size...]).copyMemory(from: payload) }
-            return Result { () throws(SocketError) in try udp.send(UnsafeRawBufferPointer(rebasing: buffer[..<size])) }
+            return Result { () throws(SocketError) in
+                try drops.send(UnsafeRawBufferPointer(rebasing: buffer[..<size])) { (bytes) throws(SocketError) in try udp.trySend(bytes) }
+            }
         }
         if case .failure(let error) = result { throw RelayClientError(error) }
     }
@@ -486,7 +514,7 @@ public final class RelayClient {
         case PacketType.pong:
             guard payload.count >= 8 else { return }
             let sentAt = UInt64(bigEndian: payload.loadUnaligned(as: UInt64.self))
-            let now = uv_hrtime()
+            let now = loop.now
             onPong?(header.sequence, .nanoseconds(Int64(now >= sentAt ? now - sentAt : 0)))
         case PacketType.bindAck:
             guard let attempt = bindAttempt else { return }

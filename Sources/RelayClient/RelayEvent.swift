@@ -42,7 +42,8 @@ public struct RelayHello: Hashable, Sendable {
     public var server: String
     /// The UDP port to send datagrams to.
     public var udpPort: Int
-    /// The largest datagram the relay accepts, header included.
+    /// The largest datagram the relay accepts, header included, as advertised; the client sends
+    /// no more than ``RelayClient/maxDatagram``, which may be smaller.
     public var maxDatagram: Int
     /// How long a UDP binding lives without traffic, in milliseconds.
     public var idleTimeoutMs: Int

@@ -57,6 +57,25 @@ public final class DatagramBatch {
         return vectors[index].iov_len
     }
 
+    /// The destination of queued datagram `index`, read back from its `sendmmsg` header: what
+    /// the kernel would be given. For harnesses that record a data plane's output unsent.
+    @_spi(Benchmarks)
+    public func destination(at index: Int) -> SocketAddress {
+        precondition(index >= 0 && index < count, "no queued datagram \(index) of \(count)")
+        let name = headers[index].msg_hdr.msg_name!.assumingMemoryBound(to: sockaddr.self)
+        // `append` wrote this sockaddr from a SocketAddress, so it always converts back.
+        return SocketAddress(name)!
+    }
+
+    /// The borrowed bytes of queued datagram `index`, read back from its `sendmmsg` header; valid
+    /// only as long as the memory given to ``append(_:to:)``.
+    @_spi(Benchmarks)
+    public func bytes(at index: Int) -> UnsafeRawBufferPointer {
+        precondition(index >= 0 && index < count, "no queued datagram \(index) of \(count)")
+        let vector = headers[index].msg_hdr.msg_iov!.pointee
+        return UnsafeRawBufferPointer(start: vector.iov_base, count: vector.iov_len)
+    }
+
     /// Forgets every queued datagram without sending it.
     public func removeAll() {
         count = 0

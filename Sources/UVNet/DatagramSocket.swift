@@ -10,14 +10,21 @@ import Glibc
 /// uses `recvmmsg` batches into the loop's shared buffer and lends each datagram to ``onData``
 /// without copying. A datagram is one packet: ``send(_:to:)`` refuses payloads over
 /// ``maxDatagramSize`` rather than letting the network fragment or drop them.
+///
+/// The receive contract: the bytes of every datagram given to ``onData`` stay valid and
+/// unchanged until the next ``onReceiveBatchEnd``, so a relay can queue pointers to them and
+/// send them all at the batch end. libuv reuses the buffer after that.
 public final class DatagramSocket: LoopHandle {
     /// The loop that owns this socket.
     public let loop: EventLoop
     let handle: UnsafeMutablePointer<uv_udp_t>
 
-    /// Called for every datagram received after ``receive()``; the bytes are borrowed (see ``Datagram``).
+    /// Called for every datagram received after ``receive()``; the bytes are borrowed (see
+    /// ``Datagram``) until the next ``onReceiveBatchEnd``.
     public var onData: ((Datagram) -> Void)?
-    /// Called after each receive batch has been delivered: the place to flush batched sends.
+    /// Called after each receive batch has been delivered, before the loop's receive buffer is
+    /// reused: the place to flush batched sends that point into received datagrams. Also called
+    /// when a read finds nothing left, with no datagram since the last call.
     public var onReceiveBatchEnd: (() -> Void)?
     /// Called when receiving fails (flash.net `IOErrorEvent`).
     public var onIOError: ((SocketError) -> Void)?
@@ -43,12 +50,21 @@ public final class DatagramSocket: LoopHandle {
     private var localFamily: SocketAddress.Family = .ipv4
 
     /// Creates an unbound socket on `loop`. Loop thread only.
-    public init(loop: EventLoop) {
+    ///
+    /// - Parameters:
+    ///   - loop: The loop that owns the socket.
+    ///   - receivesInBatches: Whether libuv reads with `recvmmsg`, up to
+    ///     ``EventLoop/receiveBatchCount`` datagrams per system call (the default). With false it
+    ///     reads one datagram per `recvmsg`, and each datagram is then a batch of its own: its
+    ///     ``onReceiveBatchEnd`` follows its ``onData`` at once. For tests of that path, and for
+    ///     comparing the two.
+    public init(loop: EventLoop, receivesInBatches: Bool = true) {
         loop.preconditionInEventLoop()
         self.loop = loop
         handle = UVHandle.allocate(UV_UDP, as: uv_udp_t.self)
         // AF_UNSPEC defers creating the descriptor to bind(), which picks the family.
-        let rc = uv_udp_init_ex(loop.uvLoop, handle, UInt32(AF_UNSPEC) | UInt32(UV_UDP_RECVMMSG.rawValue))
+        let batching = receivesInBatches ? UInt32(UV_UDP_RECVMMSG.rawValue) : 0
+        let rc = uv_udp_init_ex(loop.uvLoop, handle, UInt32(AF_UNSPEC) | batching)
         precondition(rc == 0, "uv_udp_init_ex failed: \(rc)")
         UVHandle.attach(self, to: UVHandle.generic(handle))
     }
@@ -109,6 +125,40 @@ public final class DatagramSocket: LoopHandle {
         }
     }
 
+    /// Makes the kernel deliver each datagram for this socket's `SO_REUSEPORT` group to the
+    /// socket a word of its payload names, rather than to one picked by hashing the sender's
+    /// address: so every datagram of a session can reach the loop that owns the session.
+    ///
+    /// The 32-bit big-endian word at `wordOffset` of the UDP payload, modulo `groupSize`, is the
+    /// index of the receiving socket in the order the group's sockets were bound (when one
+    /// closes, Linux moves the last into its place). A payload too short to hold the word goes
+    /// to index 0; an index beyond the group falls back to the hash. Attaching to any one
+    /// socket steers the whole group, for as long as the group exists; attaching again replaces
+    /// the program. Needs Linux 4.5 or later (`SO_ATTACH_REUSEPORT_CBPF`).
+    ///
+    /// - Parameters:
+    ///   - wordOffset: Where the word starts, in bytes from the start of the UDP payload.
+    ///   - groupSize: The number of sockets in the group, at least 1.
+    /// - Throws: ``SocketError`` `.notBound` before ``bind(localPort:localAddress:reusePort:)``,
+    ///   `.invalidArgument` for a group size of 0, `.closed`, or the kernel's refusal with its
+    ///   errno text (`EINVAL` when the socket was not bound with `reusePort`).
+    public func attachReusePortSteering(wordOffset: UInt32, groupSize: UInt32) throws(SocketError) {
+        let operation = "attach reuseport steering"
+        loop.assertInEventLoop()
+        try checkOpen(operation)
+        guard bound else { throw SocketError(.notBound, operation: operation, message: "bind the socket with reusePort first") }
+        guard groupSize > 0 else {
+            throw SocketError(.invalidArgument, operation: operation, message: "a reuseport group has at least one socket")
+        }
+        let result = cuv_attach_reuseport_steering(fileDescriptor, wordOffset, groupSize)
+        guard result == 0 else {
+            var error = SocketError(uvError: result, operation: operation)
+            error.message = "the kernel refused the steering program: \(error.message)"
+            if result == -EINVAL { error.message += "; was the socket bound with reusePort?" }
+            throw error
+        }
+    }
+
     /// Connects the socket to one remote address: from then on only datagrams from that address
     /// reach ``onData``, and ``send(_:to:)`` needs no destination (flash.net's `connect`).
     ///
@@ -153,6 +203,19 @@ public final class DatagramSocket: LoopHandle {
     ///   with no destination on an unconnected socket, `.alreadyConnected` with a destination on a
     ///   connected one, `.closed`, or an I/O error.
     public func send(_ bytes: UnsafeRawBufferPointer, to destination: SocketAddress? = nil) throws(SocketError) {
+        if try trySend(bytes, to: destination) { return }
+        try queueCopy(bytes, to: destination)
+    }
+
+    /// Sends one datagram of `bytes` to `destination` (or to the connected address when nil) if
+    /// the kernel takes it at once, and otherwise drops it: nothing is ever queued.
+    ///
+    /// For traffic where a late datagram is worth nothing (game state, voice): a sender that
+    /// outpaces the network loses datagrams and can count them, instead of growing a queue.
+    /// - Returns: true when sent; false when the kernel's buffer was full (`EAGAIN`) and the
+    ///   datagram was dropped.
+    /// - Throws: What ``send(_:to:)`` throws.
+    public func trySend(_ bytes: UnsafeRawBufferPointer, to destination: SocketAddress? = nil) throws(SocketError) -> Bool {
         loop.assertInEventLoop()
         try checkOpen("send")
         let target = try resolveDestination(destination)
@@ -165,11 +228,11 @@ public final class DatagramSocket: LoopHandle {
             try bind(localPort: 0, localAddress: target.family == .ipv4 ? "0.0.0.0" : "::")
         }
         let result = trySendUnchecked(bytes, to: destination)
-        if result >= 0 { return }
+        if result >= 0 { return true }
         guard result == Int32(UV_EAGAIN.rawValue) else {
             throw SocketError(uvError: result, operation: "send to \(target)")
         }
-        try queueCopy(bytes, to: destination)
+        return false
     }
 
     /// The most datagrams one ``sendSegments(_:segmentSize:)`` call may carry (Linux's limit).
@@ -302,6 +365,9 @@ public final class DatagramSocket: LoopHandle {
         guard !isClosed else { return }
         isClosed = true
         receiving = false
+        // Closed inside its own batch, the socket gets no batch end from libuv; the buffer is free
+        // again once this callback returns.
+        if loop.receiveBufferBorrower == ObjectIdentifier(self) { loop.receiveBufferBorrower = nil }
         closeCompletion = completion
         UVHandle.close(UVHandle.generic(handle))
     }
@@ -405,11 +471,12 @@ public final class DatagramSocket: LoopHandle {
 
     private static let allocate: uv_alloc_cb = { handle, _, buf in
         let socket = Unmanaged<DatagramSocket>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
+        assert(socket.loop.receiveBufferBorrower == nil, "the loop's receive buffer is handed out while a datagram batch borrows it")
         let buffer = socket.loop.receiveBuffer
         buf!.pointee = uv_buf_init(buffer.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(buffer.count))
     }
 
-    private static let received: uv_udp_recv_cb = { handle, nread, buf, addr, _ in
+    private static let received: uv_udp_recv_cb = { handle, nread, buf, addr, flags in
         guard let data = handle?.pointee.data else { return }
         let socket = Unmanaged<DatagramSocket>.fromOpaque(data).takeUnretainedValue()
         if nread < 0 {
@@ -418,12 +485,25 @@ public final class DatagramSocket: LoopHandle {
         }
         // No address: the end of a recvmmsg batch (UV_UDP_MMSG_FREE) or nothing left (EAGAIN).
         guard let addr else {
-            socket.onReceiveBatchEnd?()
+            socket.batchEnded()
             return
         }
+        // A recvmmsg chunk shares the buffer with the rest of its batch, which ends with the
+        // callback above. Anything else came from a plain recvmsg, and libuv may read the next
+        // datagram into the same buffer before any batch end: that datagram is a batch of its own.
+        let isChunk = flags & UInt32(UV_UDP_MMSG_CHUNK.rawValue) != 0
+        if isChunk { socket.loop.receiveBufferBorrower = ObjectIdentifier(socket) }
+        defer { if !isChunk { socket.batchEnded() } }
         guard let source = SocketAddress(addr) else { return }
         if let remote = socket.remote, remote != source { return }
         let bytes = UnsafeRawBufferPointer(start: buf!.pointee.base, count: nread)
         socket.onData?(Datagram(bytes: bytes, source: source))
+    }
+
+    private func batchEnded() {
+        if loop.receiveBufferBorrower == ObjectIdentifier(self) { loop.receiveBufferBorrower = nil }
+        // Closed by its own onData: libuv ends no batch for a closed socket either.
+        guard !isClosed else { return }
+        onReceiveBatchEnd?()
     }
 }

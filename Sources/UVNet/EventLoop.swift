@@ -21,10 +21,18 @@ public final class EventLoop: @unchecked Sendable {
     private let threadID = Atomic<UInt>(0)
     private let state = Locked(SharedState())
     private let exited = Locked(ExitState())
+    /// The injected clock, if any; an optional and a branch in ``now``, because ``now`` is read
+    /// once per datagram and a stored closure would cost an indirect call.
+    private let manualClock: ManualClock?
 
     /// Shared receive buffer for every socket on this loop. Loop thread only; safe to share because
     /// libuv delivers each batch synchronously before it reads another socket.
     let receiveBuffer: UnsafeMutableRawBufferPointer
+
+    /// The datagram socket whose receive batch still lends out bytes of ``receiveBuffer``, until
+    /// its batch end; nil when nobody does. Loop thread only. Every reader's allocation callback
+    /// asserts it is nil, since handing the buffer out again would overwrite borrowed bytes.
+    var receiveBufferBorrower: ObjectIdentifier?
 
     private struct SharedState {
         var pending: [@Sendable () -> Void] = []
@@ -35,37 +43,6 @@ public final class EventLoop: @unchecked Sendable {
     private struct ExitState {
         var done = false
         var waiters: [CheckedContinuation<Void, Never>] = []
-    }
-
-    /// A value behind a `pthread_mutex_t`, for the state other threads share with the loop.
-    ///
-    /// Not `Synchronization.Mutex`: on Linux (Swift 6.3) a thread that has to wait for a `Mutex`
-    /// acquires it in the uninstrumented Synchronization library, so ThreadSanitizer misses that
-    /// ordering and reports false races on the guarded state whenever threads contend (as
-    /// `execute` from many threads does). TSan intercepts `pthread_mutex_lock`, so with this lock
-    /// it checks the loop's cross-thread state for real.
-    private final class Locked<Value>: @unchecked Sendable {
-        // @unchecked: `value` is touched only between `pthread_mutex_lock` and `pthread_mutex_unlock`.
-        private let mutex: UnsafeMutablePointer<pthread_mutex_t> = .allocate(capacity: 1)
-        private var value: Value
-
-        init(_ value: Value) {
-            self.value = value
-            mutex.initialize(to: pthread_mutex_t())
-            let rc = pthread_mutex_init(mutex, nil)
-            precondition(rc == 0, "pthread_mutex_init failed: \(rc)")
-        }
-
-        deinit {
-            pthread_mutex_destroy(mutex)
-            mutex.deallocate()
-        }
-
-        func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
-            pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
-            return try body(&value)
-        }
     }
 
     /// libuv writes to TCP with plain `write`, which raises SIGPIPE when the peer has gone; the
@@ -81,9 +58,13 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Starts a new loop on a new thread named `name`; returns once the thread is running.
     ///
-    /// - Parameter name: The thread name shown by debuggers and `top -H` (at most 15 bytes are kept).
-    public init(name: String = "uv-loop") {
+    /// - Parameters:
+    ///   - name: The thread name shown by debuggers and `top -H` (at most 15 bytes are kept).
+    ///   - clock: The clock ``now`` reads; nil (the default) reads the real monotonic clock.
+    ///     A test passes a ``ManualClock`` to make time pass for the loop's owners at will.
+    public init(name: String = "uv-loop", clock: ManualClock? = nil) {
         Self.ignoreSIGPIPE
+        manualClock = clock
         uvLoop = .allocate(capacity: 1)
         let rc = uv_loop_init(uvLoop)
         precondition(rc == 0, "uv_loop_init failed: \(rc)")
@@ -111,13 +92,13 @@ public final class EventLoop: @unchecked Sendable {
         pthread_detach(tid)
         // The creator must not return before the loop thread has published its id, or an early
         // `inEventLoop` check could read 0.
-        while !start.ready.load(ordering: .acquiring) { sched_yield() }
+        start.ready.wait { $0 ? () : nil }
     }
 
-    private final class ThreadStart: @unchecked Sendable {
+    private final class ThreadStart: Sendable {
         let loop: EventLoop
         let name: String
-        let ready = Atomic<Bool>(false)
+        let ready = Locked(false)
         init(loop: EventLoop, name: String) {
             self.loop = loop
             self.name = name
@@ -127,7 +108,7 @@ public final class EventLoop: @unchecked Sendable {
     private func threadMain(_ start: ThreadStart) {
         threadID.store(UInt(pthread_self()), ordering: .releasing)
         _ = cuv_set_thread_name(start.name)
-        start.ready.store(true, ordering: .releasing)
+        start.ready.withLockThenBroadcast { $0 = true }
         uv_run(uvLoop, UV_RUN_DEFAULT)
         // Every handle is closed now; one more turn runs any close callback still queued.
         uv_run(uvLoop, UV_RUN_NOWAIT)
@@ -135,7 +116,8 @@ public final class EventLoop: @unchecked Sendable {
         uvLoop.deallocate()
         receiveBuffer.deallocate()
         wakeup.deallocate()
-        let waiters = exited.withLock { state -> [CheckedContinuation<Void, Never>] in
+        // Wakes `syncShutdown` and `waitUntilExited` callers; async ones are resumed below.
+        let waiters = exited.withLockThenBroadcast { state -> [CheckedContinuation<Void, Never>] in
             state.done = true
             defer { state.waiters = [] }
             return state.waiters
@@ -221,13 +203,13 @@ public final class EventLoop: @unchecked Sendable {
     public func syncShutdown() {
         precondition(!inEventLoop, "syncShutdown() would wait for itself on the loop thread")
         beginShutdown()
-        while !exited.withLock({ $0.done }) { usleep(1000) }
+        exited.wait { $0.done ? () : nil }
     }
 
     /// Blocks the calling thread until the loop has ended, without asking it to.
     public func waitUntilExited() {
         precondition(!inEventLoop, "waitUntilExited() would wait for itself on the loop thread")
-        while !exited.withLock({ $0.done }) { usleep(5000) }
+        exited.wait { $0.done ? () : nil }
     }
 
     private func beginShutdown() {
@@ -270,6 +252,19 @@ public final class EventLoop: @unchecked Sendable {
         return count
     }
 
-    /// The loop's monotonic clock in nanoseconds (`uv_hrtime`); the time base of the loop's timers.
-    public var nowNanos: UInt64 { uv_hrtime() }
+    /// The loop's notion of the time: monotonic nanoseconds from the ``ManualClock`` given to
+    /// ``init(name:clock:)``, else from the real monotonic clock (`uv_hrtime`). Any thread.
+    ///
+    /// What the loop's owners compare against (idle timeouts, rate limits, round trips), so a
+    /// test can advance a manual clock and then run the check it drives.
+    /// - Note: libuv's timers (``Timer``, ``schedule(after:_:)``) still run on real time; a
+    ///   manual clock does not make them fire.
+    public var now: UInt64 {
+        if let manualClock { return manualClock.nanoseconds }
+        return uv_hrtime()
+    }
+
+    /// The former name of ``now``.
+    @available(*, deprecated, renamed: "now")
+    public var nowNanos: UInt64 { now }
 }

@@ -213,6 +213,7 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
         let rc = uv_read_start(stream, { handle, _, buf in
             let socket = Unmanaged<Socket>.fromOpaque(handle!.pointee.data).takeUnretainedValue()
             // TCP reads copy into the socket's input at once, so they can share the loop's buffer.
+            assert(socket.loop.receiveBufferBorrower == nil, "the loop's receive buffer is handed out while a datagram batch borrows it")
             let buffer = socket.loop.receiveBuffer
             buf!.pointee = uv_buf_init(buffer.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(socket.readSize))
         }, { stream, nread, buf in

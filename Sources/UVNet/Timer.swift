@@ -3,7 +3,8 @@ import CLibUV
 /// A one-shot or repeating timer on an ``EventLoop`` (`uv_timer_t`).
 ///
 /// Loop-bound: create and use it on its loop's thread only. A timer fires no earlier than its
-/// delay, measured with ``EventLoop/nowNanos``. libuv alone does not promise that: its clock
+/// delay, measured with the real monotonic clock (``MonotonicClock``, never the loop's
+/// injected ``ManualClock``: timers run on real time). libuv alone does not promise that: its clock
 /// counts whole milliseconds, truncated (and on kernels whose `CLOCK_MONOTONIC_COARSE` ticks
 /// every millisecond, coarse as well), so a timer started late in one millisecond could fire
 /// up to two milliseconds early. The first firing is therefore checked against the precise

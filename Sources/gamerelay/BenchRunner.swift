@@ -1,4 +1,3 @@
-import CLibUV
 import RelayBench
 import RelayClient
 import TurnClient
@@ -253,7 +252,7 @@ final class BenchRunner {
 
     /// Sends on schedule for the warm-up plus the duration, waits `drain` for stragglers, then reports.
     func run(drain: Duration, _ completion: @escaping (Outcome) -> Void) {
-        let now = uv_hrtime()
+        let now = MonotonicClock.nanoseconds
         let total = UInt64(members.count)
         // Spread the members' phases over one interval so the load is smooth, not bursty.
         for (index, member) in members.enumerated() {
@@ -266,7 +265,7 @@ final class BenchRunner {
         self.ticker = ticker
         ticker.start(after: .zero, repeating: .milliseconds(1)) { [unowned self] in
             tick()
-            let now = uv_hrtime()
+            let now = MonotonicClock.nanoseconds
             if cpuAtStart == nil, now >= measureStart {
                 cpuAtStart = threadCPUNanos()
                 onWindowEdge?(true)
@@ -282,7 +281,7 @@ final class BenchRunner {
     }
 
     private func tick() {
-        let now = uv_hrtime()
+        let now = MonotonicClock.nanoseconds
         let payloadSize = payload.count
         for member in members {
             let first = member.nextPlanned
@@ -297,7 +296,7 @@ final class BenchRunner {
             if workload.segmentedSends {
                 let perMessage = transport.datagramsPerMessage
                 // Everything this member owes by now leaves as one burst, stamped with one send time.
-                let sentAt = uv_hrtime()
+                let sentAt = MonotonicClock.nanoseconds
                 let taken = transport.sendBurst(count: due, payloadSize: payloadSize) { index, bytes in
                     Self.stamp(bytes, planned: first + UInt64(index) * interval, sentAt: sentAt)
                 }
@@ -308,7 +307,7 @@ final class BenchRunner {
             } else {
                 for index in 0..<due {
                     let planned = first + UInt64(index) * interval
-                    let sentAt = uv_hrtime()
+                    let sentAt = MonotonicClock.nanoseconds
                     payload.withUnsafeMutableBytes { Self.stamp($0, planned: planned, sentAt: sentAt) }
                     let reached = payload.withUnsafeBytes { transport.send($0) }
                     record(planned: planned, sentAt: sentAt, transport: transport, reached: reached)
@@ -355,7 +354,7 @@ final class BenchRunner {
     /// planned send time: a sender's planned times step by exactly `interval`, so
     /// `planned / interval` counts up by one per message.
     private func received(from sender: UInt16, sequence: UInt32?, payload: UnsafeRawBufferPointer, by member: Member) {
-        let now = uv_hrtime()
+        let now = MonotonicClock.nanoseconds
         guard payload.count >= 16 else { return }
         let planned = UInt64(bigEndian: payload.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
         let sentAt = UInt64(bigEndian: payload.loadUnaligned(fromByteOffset: 8, as: UInt64.self))

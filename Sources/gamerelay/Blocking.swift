@@ -1,4 +1,3 @@
-import Synchronization
 import UVNet
 
 #if canImport(Glibc)
@@ -7,21 +6,16 @@ import Glibc
 
 /// Lets the command-line's main thread wait for work that completes on an event loop.
 final class Blocking<Value: Sendable>: Sendable {
-    private let slot = Mutex<Value?>(nil)
+    private let slot = Locked<Value?>(nil)
 
     /// Delivers the value (any thread); the first one wins.
     func finish(_ value: Value) {
-        slot.withLock { if $0 == nil { $0 = value } }
+        slot.withLockThenBroadcast { if $0 == nil { $0 = value } }
     }
 
     /// The value once delivered; nil if `timeout` passes first.
     func wait(timeout: Duration = .seconds(3600)) -> Value? {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let value = slot.withLock({ $0 }) { return value }
-            usleep(1000)
-        }
-        return nil
+        slot.wait(until: { $0 }, timeout: timeout)
     }
 
     /// Runs `body` on `loop` and waits for it to call `finish`.

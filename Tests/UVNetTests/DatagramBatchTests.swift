@@ -1,5 +1,5 @@
 import Testing
-import UVNet
+@_spi(Benchmarks) import UVNet
 
 @Suite struct DatagramBatchTests {
     @Test(arguments: DatagramSocketTests.families)
@@ -34,6 +34,28 @@ import UVNet
             let gotB = try await atB.next(3, "three datagrams at B")
             #expect(gotA.map(\.bytes) == [0, 2, 4].map { pattern(10 + $0, seed: UInt8($0)) })
             #expect(gotB.map(\.bytes) == [1, 3, 5].map { pattern(10 + $0, seed: UInt8($0)) })
+        }
+    }
+
+    @Test func queuedHeadersReadBackAsAppended() throws {
+        let batch = DatagramBatch(capacity: 4)
+        let destinations = [
+            try SocketAddress(ipAddress: "127.0.0.1", port: 4000),
+            try SocketAddress(ipAddress: "::1", port: 4001),
+            try SocketAddress(ipAddress: "::ffff:10.1.2.3", port: 65535),
+        ]
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: 30, alignment: 1)
+        defer { storage.deallocate() }
+        storage.copyBytes(from: pattern(30, seed: 9))
+        for (index, destination) in destinations.enumerated() {
+            #expect(batch.append(UnsafeRawBufferPointer(rebasing: storage[(index * 10)..<(index * 10 + 5 + index)]), to: destination))
+        }
+        for (index, destination) in destinations.enumerated() {
+            #expect(batch.destination(at: index) == destination)
+            let bytes = batch.bytes(at: index)
+            #expect(bytes.baseAddress == UnsafeRawPointer(storage.baseAddress! + index * 10), "borrowed, not copied")
+            #expect(Array(bytes) == Array(pattern(30, seed: 9)[(index * 10)..<(index * 10 + 5 + index)]))
+            #expect(batch.length(at: index) == 5 + index)
         }
     }
 

@@ -524,4 +524,29 @@ import Glibc
             #expect(received.suffix(3).flatMap(\.bytes) == burst)
         }
     }
+
+    @Test func trySendSendsAtOnceAndChecksLikeSend() async throws {
+        try await withLoop { loop in
+            let inbox = Inbox<ReceivedDatagram>()
+            let outcome = try await loop.submit { () -> [String] in
+                let receiver = try Self.receiver(loop, "127.0.0.1", inbox)
+                let destination = try required(receiver.localSocketAddress, "the receiver's address")
+                let sender = DatagramSocket(loop: loop)
+                var outcome: [String] = []
+                for size in [1_472, 1_473] {
+                    let payload = pattern(size, seed: 3)
+                    outcome.append(payload.withUnsafeBytes { bytes in
+                        do throws(SocketError) { return try sender.trySend(bytes, to: destination) ? "sent" : "dropped" } catch { return "\(error.code)" }
+                    })
+                }
+                sender.close()
+                outcome.append([UInt8]([1]).withUnsafeBytes { bytes in
+                    do throws(SocketError) { return try sender.trySend(bytes, to: destination) ? "sent" : "dropped" } catch { return "\(error.code)" }
+                })
+                return outcome
+            }
+            #expect(outcome == ["sent", "datagramTooLarge", "closed"])
+            #expect(try await inbox.next("the datagram trySend sent").bytes == pattern(1_472, seed: 3))
+        }
+    }
 }

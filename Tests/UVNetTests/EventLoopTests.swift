@@ -153,8 +153,8 @@ import UVNet
                 + UInt64(delay.components.attoseconds / 1_000_000_000)
             for _ in 0..<40 {
                 try await loop.submit {
-                    let start = loop.nowNanos
-                    loop.schedule(after: delay) { fired.put(loop.nowNanos - start) }
+                    let start = loop.now
+                    loop.schedule(after: delay) { fired.put(loop.now - start) }
                 }
                 let elapsed = try await fired.next("a timer of \(delay)")
                 #expect(elapsed >= delayNanos, "fired after \(elapsed) ns, before its \(delayNanos) ns delay")
@@ -175,12 +175,12 @@ import UVNet
             let elapsed = Inbox<UInt64>()
             try await loop.submit {
                 let timer = Timer(loop: loop)
-                let start = loop.nowNanos
+                let start = loop.now
                 var ticks = 0
                 timer.start(after: .milliseconds(5), repeating: .milliseconds(3)) {
                     ticks += 1
                     events.put(.tick(ticks))
-                    elapsed.put(loop.nowNanos - start)
+                    elapsed.put(loop.now - start)
                     if ticks == 5 {
                         timer.close()
                         // Positive control: a later timer fires, the closed one does not tick again.
@@ -234,13 +234,93 @@ import UVNet
         }
     }
 
-    @Test func nowNanosIsMonotonicAndAdvances() async throws {
+    @Test func nowFollowsTheRealMonotonicClockByDefault() async throws {
         try await withLoop { loop in
-            let (first, second) = try await loop.submit { (loop.nowNanos, loop.nowNanos) }
+            let (first, second) = try await loop.submit { (loop.now, loop.now) }
             #expect(second >= first)
             let fired = Inbox<UInt64>()
-            try await loop.submit { _ = loop.schedule(after: .milliseconds(2)) { fired.put(loop.nowNanos) } }
+            try await loop.submit { _ = loop.schedule(after: .milliseconds(2)) { fired.put(loop.now) } }
             #expect(try await fired.next("a 2 ms timer") >= second + 2_000_000)
+            let before = MonotonicClock.nanoseconds
+            let reading = try await loop.submit { loop.now }
+            let after = MonotonicClock.nanoseconds
+            #expect(before <= reading && reading <= after)
         }
+    }
+
+    @Test func aLoopWithAManualClockReadsOnlyThatClock() async throws {
+        let clock = ManualClock(nanoseconds: 5_000)
+        let loop = EventLoop(name: "uv-test-clock", clock: clock)
+        #expect(try await loop.submit { loop.now } == 5_000)
+        clock.advance(by: .milliseconds(3))
+        #expect(try await loop.submit { loop.now } == 3_005_000)
+        #expect(loop.now == 3_005_000)
+        clock.advance(by: .nanoseconds(7))
+        #expect(try await loop.submit { loop.now } == 3_005_007)
+        clock.set(nanoseconds: 42)
+        #expect(try await loop.submit { loop.now } == 42)
+        // Real time passing (a libuv timer still fires on it) leaves the loop's time alone.
+        let fired = Inbox<UInt64>()
+        try await loop.submit { _ = loop.schedule(after: .milliseconds(2)) { fired.put(loop.now) } }
+        #expect(try await fired.next("a 2 ms timer on real time") == 42)
+        await loop.shutdown()
+    }
+
+    @Test func aManualClockStartsAtOneSecondByDefault() {
+        let clock = ManualClock()
+        #expect(clock.nanoseconds == 1_000_000_000)
+        clock.advance(by: .seconds(2))
+        #expect(clock.nanoseconds == 3_000_000_000)
+    }
+}
+
+@Suite struct EventLoopBlockingTests {
+    @Test func syncShutdownReturnsOnceTheLoopHasEnded() async throws {
+        let loop = EventLoop(name: "uv-test-sync")
+        #expect(try await loop.submit { loop.inEventLoop })
+        let returned = Inbox<Bool>()
+        startThread {
+            loop.syncShutdown()
+            // The loop thread has gone: new work is refused.
+            returned.put(loop.execute {})
+        }
+        #expect(try await returned.next("syncShutdown to return") == false)
+        // A second call finds the loop ended and returns at once.
+        startThread {
+            loop.syncShutdown()
+            returned.put(true)
+        }
+        #expect(try await returned.next("the second syncShutdown to return") == true)
+    }
+
+    @Test func waitUntilExitedReturnsWhenAnotherThreadShutsTheLoopDown() async throws {
+        let loop = EventLoop(name: "uv-test-exit")
+        let exited = Inbox<Bool>()
+        let waiters = 3
+        for _ in 0..<waiters {
+            startThread {
+                loop.waitUntilExited()
+                exited.put(loop.execute {})
+            }
+        }
+        #expect(exited.isEmpty)
+        await loop.shutdown()
+        #expect(try await exited.next(waiters, "every waiter to return") == [Bool](repeating: false, count: waiters))
+    }
+
+    @Test func loopsStartAndEndBackToBack() async throws {
+        // Each start waits for the thread's id and each end for the thread's exit: no loop may
+        // report it is on its own thread before it is, or end before its close callbacks ran.
+        let finished = Inbox<Int>()
+        startThread {
+            var ok = 0
+            for index in 0..<50 {
+                let loop = EventLoop(name: "uv-test-\(index)")
+                if !loop.inEventLoop { ok += 1 }
+                loop.syncShutdown()
+            }
+            finished.put(ok)
+        }
+        #expect(try await finished.next("50 loops to start and end") == 50)
     }
 }

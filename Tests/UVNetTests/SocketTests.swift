@@ -124,12 +124,12 @@ import Glibc
                 let socket = Socket(loop: loop)
                 socket.timeout = .milliseconds(300)
                 socket.report(to: probe)
-                let started = loop.nowNanos
+                let started = loop.now
                 try socket.connect(host: "127.0.0.1", port: listener.port)
                 return started
             }
             let event = try await probe.next("the probe's timeout")
-            let ended = try await loop.submit { loop.nowNanos }
+            let ended = try await loop.submit { loop.now }
             guard case .failed(let error) = event else {
                 Issue.record("the probe did not time out: \(event); the kernel answered a full accept queue")
                 return

@@ -116,32 +116,21 @@ final class Inbox<Element: Sendable>: Sendable {
     var isEmpty: Bool { state.withLock { $0.items.isEmpty } }
 }
 
-/// A value behind a `pthread_mutex_t`.
-///
-/// Not `Synchronization.Mutex`: ThreadSanitizer does not see the ordering a contended `Mutex`
-/// establishes on Linux (its slow path is in the uninstrumented Synchronization library) and
-/// reports false races, while it intercepts `pthread_mutex_lock`.
-final class Locked<Value>: @unchecked Sendable {
-    // @unchecked: `value` is touched only while `mutex` is held.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = .allocate(capacity: 1)
-    private var value: Value
-
-    init(_ value: Value) {
-        self.value = value
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
+/// Runs `body` on a new detached thread: for code that blocks, which must not tie up the
+/// cooperative pool that runs the tests.
+func startThread(_ body: @escaping @Sendable () -> Void) {
+    final class Start: Sendable {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
-    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body(&value)
-    }
+    let box = Unmanaged.passRetained(Start(body)).toOpaque()
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { arg in
+        Unmanaged<Start>.fromOpaque(arg!).takeRetainedValue().body()
+        return nil
+    }, box)
+    precondition(rc == 0, "pthread_create failed: \(rc)")
+    pthread_detach(thread)
 }
 
 /// A thread-safe counter for events too many to queue one by one.

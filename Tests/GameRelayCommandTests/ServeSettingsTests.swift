@@ -1,3 +1,4 @@
+@testable import gamerelay
 import RelayServer
 import Testing
 

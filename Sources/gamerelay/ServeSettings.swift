@@ -1,4 +1,5 @@
 import Foundation
+import RelayServer
 import Yams
 
 /// Everything `gamerelay serve` can be told, from flags, environment variables and a YAML
@@ -7,16 +8,16 @@ import Yams
 ///
 /// Every setting has one name in three spellings: the flag `--idle-timeout`, the environment
 /// variable `GAMERELAY_IDLE_TIMEOUT`, and the file key `idle-timeout`.
-public struct ServeSettings: Sendable, Equatable {
+struct ServeSettings: Sendable, Equatable {
     /// The relay's configuration.
-    public var config = RelayConfig()
+    var config = RelayConfig()
     /// The log level: trace, debug, info, notice, warning, error or critical.
-    public var logLevel = "info"
+    var logLevel = "info"
     /// The log format: `text` for people, `json` for log shippers.
-    public var logFormat = "text"
+    var logFormat = "text"
 
     /// Every setting's name, as its flag is spelled without the dashes.
-    public static let names = [
+    static let names = [
         "host", "port", "udp-port", "max-datagram", "max-control-message", "idle-timeout",
         "control-idle-timeout", "empty-session-timeout", "max-session-capacity", "member-packet-rate",
         "member-byte-rate", "drain-timeout", "threads", "metrics-port", "control-frames-per-turn", "control-backlog-bytes",
@@ -25,7 +26,7 @@ public struct ServeSettings: Sendable, Equatable {
     ]
 
     /// The environment variable of a setting: `idle-timeout` → `GAMERELAY_IDLE_TIMEOUT`.
-    public static func environmentName(_ name: String) -> String {
+    static func environmentName(_ name: String) -> String {
         "GAMERELAY_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
     }
 
@@ -37,8 +38,8 @@ public struct ServeSettings: Sendable, Equatable {
     ///   - configFile: The YAML text of the config file, if any, and its path for messages.
     /// - Throws: ``RelayConfigError`` naming the setting by where its bad value came from (the
     ///   flag, the environment variable, or `file: key`).
-    public static func resolve(flags: [String: String], environment: [String: String],
-                               configFile: (path: String, text: String)?) throws(RelayConfigError) -> ServeSettings {
+    static func resolve(flags: [String: String], environment: [String: String],
+                        configFile: (path: String, text: String)?) throws(RelayConfigError) -> ServeSettings {
         var file: [String: String] = [:]
         if let configFile { file = try parseFile(configFile.text, path: configFile.path) }
         var settings = ServeSettings()
