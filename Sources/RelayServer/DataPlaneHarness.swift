@@ -1,6 +1,5 @@
-import CLibUV
 import RelayWire
-import UVNet
+@_spi(Benchmarks) import UVNet
 
 /// The data plane without sockets, for benchmarks, allocation checks and the BIND fuzzer:
 /// sessions of bound members at made-up loopback addresses, datagrams handed in as bytes, and
@@ -29,8 +28,9 @@ public final class DataPlaneHarness {
     ///     (they measure the path, not the limiter's refusals); a fuzzer keeps them.
     ///   - recordsOutput: Whether every datagram sent is kept in ``output``, with its bytes and
     ///     destination. That allocates per datagram, so benchmarks leave it off.
+    ///   - clock: A clock the caller moves by hand; nil for the system's monotonic clock.
     public init(sessions: Int, members: Int, config: RelayConfig = RelayConfig(), liftsRateLimits: Bool = true,
-                recordsOutput: Bool = false) {
+                recordsOutput: Bool = false, clock: ManualClock? = nil) {
         var config = config
         config.maxSessionCapacity = max(config.maxSessionCapacity, members)
         if liftsRateLimits {
@@ -56,7 +56,7 @@ public final class DataPlaneHarness {
                     }
                     return true
                 }),
-            clock: .system, config: config, cookies: BindCookie(), published: PublishedCounters(), notify: { _ in })
+            clock: clock.map(DataPlane.Clock.manual) ?? .system, config: config, cookies: BindCookie(), published: PublishedCounters(), notify: { _ in })
         self.counter = counter
         let directory = SessionDirectory(loops: 1, random: SystemRandomNumberGenerator())
         let table = plane.table
@@ -82,18 +82,8 @@ public final class DataPlaneHarness {
         /// Keeps each forward queued in `batch`, read back from its `sendmmsg` headers: the
         /// destinations exist nowhere else, and the headers are exactly what the kernel would get.
         func record(forwardsIn batch: DatagramBatch) {
-            // DatagramBatch keeps its headers private; reflection reads them without widening its API.
-            guard let headers = Mirror(reflecting: batch).descendant("headers") as? UnsafeMutablePointer<cuv_mmsghdr> else {
-                preconditionFailure("DatagramBatch no longer keeps its sendmmsg headers in `headers`")
-            }
             for index in 0..<batch.count {
-                let message = headers[index].msg_hdr
-                guard let name = message.msg_name,
-                      let destination = SocketAddress(name.assumingMemoryBound(to: sockaddr.self)),
-                      message.msg_iovlen == 1, let vector = message.msg_iov?.pointee
-                else { preconditionFailure("a queued forward without one destination and one buffer") }
-                let bytes = Array(UnsafeRawBufferPointer(start: vector.iov_base, count: vector.iov_len))
-                output.append(SentDatagram(kind: .forward, bytes: bytes, destination: destination))
+                output.append(SentDatagram(kind: .forward, bytes: Array(batch.bytes(at: index)), destination: batch.destination(at: index)))
             }
         }
     }
@@ -145,6 +135,15 @@ public final class DataPlaneHarness {
     public func endBatch() {
         plane.batchEnded()
         sent = counter.count
+    }
+
+    /// The time on the harness's clock (nanoseconds), as the data plane reads it.
+    public var now: UInt64 { plane.now }
+
+    /// Runs the idle sweep as of `nanoseconds`, whatever the clock says: unbinds members idle for
+    /// the idle timeout, deletes sessions nobody joined in time.
+    public func sweep(asOf nanoseconds: UInt64) {
+        plane.sweep(now: nanoseconds)
     }
 
     /// The data plane's counters.

@@ -1,6 +1,7 @@
 @_spi(Benchmarks) import RelayServer
 import RelayWire
 import Testing
+import UVNet
 
 /// The socket-free data plane that the benchmarks drive: it must forward exactly as the relay does.
 @Suite struct DataPlaneHarnessTests {
@@ -33,5 +34,29 @@ import Testing
         #expect(harness.sent == 1)
         #expect(harness.counters.drops(.duplicate) == 1)
         #expect(harness.counters.drops(.addressMismatch) == 1)
+    }
+}
+
+/// The shape of the race that unbound live members when loops shared sessions: a sweep read the
+/// clock, another loop stamped a datagram with a later time, and the sweep compared the two.
+@Suite("Idle sweep and stamps")
+struct IdleSweepStampTests {
+    @Test func aStampNewerThanTheSweepsClockIsFreshNotIdle() {
+        let clock = ManualClock(nanoseconds: 5_000_000_000)
+        let harness = DataPlaneHarness(sessions: 1, members: 2, clock: clock)
+        // Longer than the 10 s idle timeout since the members bound.
+        clock.advance(by: .seconds(40))
+        let sweepRead = harness.now
+        // The member sends a moment after the sweep read the clock: its stamp is newer.
+        clock.advance(by: .milliseconds(1))
+        var bytes = [UInt8](repeating: 0, count: 20)
+        bytes.withUnsafeMutableBytes { harness.writeData(session: 0, member: 0, sequence: 1, into: $0) }
+        harness.deliver(bytes, from: DataPlaneHarness.address(session: 0, member: 0))
+        #expect(harness.counters.datagramsForwarded == 1)
+        // `now - lastSeen` would wrap to about 2^64 here and unbind a member that is sending.
+        harness.sweep(asOf: sweepRead)
+        #expect(harness.binding(session: 0, member: 0) == DataPlaneHarness.address(session: 0, member: 0))
+        #expect(harness.counters.idleUnbinds == 1, "only the member that stayed silent is idle")
+        #expect(harness.binding(session: 0, member: 1) == nil)
     }
 }

@@ -22,7 +22,8 @@ final class TestRelay: Sendable {
     }
 
     /// Starts a relay with `configure` applied to a loopback, port-0 configuration.
-    static func start(host: String = "127.0.0.1", _ configure: @Sendable (inout RelayConfig) -> Void = { _ in }) async throws -> TestRelay {
+    static func start(host: String = "127.0.0.1", clock: ManualClock? = nil,
+                      _ configure: @Sendable (inout RelayConfig) -> Void = { _ in }) async throws -> TestRelay {
         let loop = EventLoop(name: "test-relay")
         var config = RelayConfig()
         config.host = host
@@ -32,7 +33,7 @@ final class TestRelay: Sendable {
         let (bound, control, udp) = try await loop.submit {
             var logger = Logger(label: "test-relay")
             logger.logLevel = .warning
-            let server = RelayServer(loop: loop, config: frozen, logger: logger)
+            let server = RelayServer(loop: loop, config: frozen, logger: logger, clock: clock)
             try server.start()
             return (LoopBound(server, loop: loop), server.controlAddress!.port, server.udpAddress!.port)
         }
