@@ -20,13 +20,35 @@
 # In (a) and (b) the generator sends each member's due messages in one segmented send (UDP GSO),
 # so its one core can outrun a relay's; elsewhere each datagram is its own send, as a game
 # client's are (one GSO burst of 7 ChannelData reaches coturn at once, and its latency tail grows).
-# Loopback (127.0.0.1) only; stops itself within 5 minutes and kills everything it started.
+# (b2) runs (b) once more with `gamerelay --threads 2`, unpinned, for information only: the
+# generator shares the two cores with the relay's loops, so it is no measure of scaling.
 #
+# --baseline BIN adds a third column: another gamerelay binary (say, the parent commit's release
+# build) run in every workload, interleaved with this one, so a change is judged against its
+# parent in the same session; (b2) then runs the baseline with --threads 2 as well.
+# Loopback (127.0.0.1) only; stops itself within 5 minutes (9 with --baseline) and kills
+# everything it started.
+#
+# Usage: Benchmarks/compare.sh [--baseline PATH-TO-GAMERELAY]
 # Needs: swift, coturn (turnserver, turnutils_stunclient), jq, taskset (util-linux). Run from anywhere.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUDGET_SECONDS=${COMPARE_BUDGET_SECONDS:-290}
+BASELINE_BIN=""
+while (( $# > 0 )); do
+    case $1 in
+        --baseline) BASELINE_BIN=${2:?--baseline needs a path}; shift 2 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+if [[ -n $BASELINE_BIN ]]; then
+    [[ -x $BASELINE_BIN ]] || { echo "compare.sh: --baseline $BASELINE_BIN is not an executable" >&2; exit 2; }
+    BASELINE_BIN="$(cd "$(dirname "$BASELINE_BIN")" && pwd)/$(basename "$BASELINE_BIN")"
+    BUDGET_SECONDS=${COMPARE_BUDGET_SECONDS:-540}
+else
+    BUDGET_SECONDS=${COMPARE_BUDGET_SECONDS:-310}
+fi
 WORK="$(mktemp -d /tmp/gamerelay-compare.XXXXXX)"
 RELAY_PID=""
 WATCHDOG_PID=""
@@ -98,9 +120,12 @@ RESERVE_SECONDS=15
 OUT_OF_TIME=0
 PORT=""
 MEMBER_RATE=1000000   # the per-member limit raised, so the runs measure capacity
+# start_gamerelay BINARY THREADS: pinned to core 0 with one data-plane loop, unpinned with more.
 start_gamerelay() {
+    local binary=$1 threads=$2 pin=(taskset -c 0)
+    (( threads > 1 )) && pin=()
     PORT=$(free_port)
-    taskset -c 0 "$BIN" serve --host 127.0.0.1 --port "$PORT" --threads 1 \
+    "${pin[@]}" "$binary" serve --host 127.0.0.1 --port "$PORT" --threads "$threads" \
         --member-packet-rate "$MEMBER_RATE" --member-byte-rate 1000000000 >"$WORK/gamerelay.log" 2>&1 &
     RELAY_PID=$!
     wait_udp_port "$PORT"
@@ -125,7 +150,15 @@ start_coturn() {
     echo "compare.sh: coturn does not answer on 127.0.0.1:$PORT" >&2; return 1
 }
 
-start_relay() { if [[ $1 == gamerelay ]]; then start_gamerelay; else start_coturn; fi; }
+start_relay() {
+    case $1 in
+        gamerelay) start_gamerelay "$BIN" 1 ;;
+        gamerelay-t2) start_gamerelay "$BIN" 2 ;;
+        baseline) start_gamerelay "$BASELINE_BIN" 1 ;;
+        baseline-t2) start_gamerelay "$BASELINE_BIN" 2 ;;
+        *) start_coturn ;;
+    esac
+}
 
 # bench RELAY NAME ARGS...: one generator run on core 1; the JSON summary lands in $WORK/NAME.json.
 bench() {
@@ -240,6 +273,8 @@ run_workload() {
                RESULT[a-$relay]=$LADDER_BEST; RESULT[a-bound-$relay]=$LADDER_BOUND ;;
             b) ladder "$relay" b 10 8 180 270 360 450 540 720 900 1080
                RESULT[b-$relay]=$LADDER_BEST; RESULT[b-bound-$relay]=$LADDER_BOUND ;;
+            b2) ladder "$relay" b2 10 8 270 450 720 900 1080 1440
+               RESULT[b2-$relay]=$LADDER_BEST; RESULT[b2-bound-$relay]=$LADDER_BOUND ;;
             c)
                 # 10 sessions × 8 members × 7 receivers × 268/s ≈ 150k delivered/s.
                 if bench "$relay" "c-$relay" --sessions 10 --members 8 --payload 100 --rate 268 --duration 5 --warmup 1; then
@@ -272,12 +307,16 @@ run_workload() {
 }
 
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-run_workload a gamerelay coturn
-run_workload b coturn gamerelay
-run_workload c gamerelay coturn coturn-relayed
-run_workload c1 coturn gamerelay
-run_workload d coturn-relayed coturn gamerelay
-run_workload e gamerelay coturn
+# With --baseline, the baseline runs beside gamerelay in every workload, on the other side of
+# coturn when it can, so slow drift in the machine's load falls on both.
+B=(); [[ -n $BASELINE_BIN ]] && B=(baseline)
+run_workload a gamerelay coturn "${B[@]}"
+run_workload b "${B[@]}" coturn gamerelay
+run_workload c gamerelay coturn coturn-relayed "${B[@]}"
+run_workload c1 "${B[@]}" coturn gamerelay
+run_workload d coturn-relayed "${B[@]}" coturn gamerelay
+run_workload e gamerelay coturn "${B[@]}"
+if [[ -n $BASELINE_BIN ]]; then run_workload b2 gamerelay-t2 baseline-t2; else run_workload b2 gamerelay-t2; fi
 
 ratio() { awk -v g="${1:-}" -v c="${2:-}" 'BEGIN { if (g == "" || c == "" || c + 0 == 0) print "n/a"; else printf "%.2f", g / c }'; }
 fmt() { [[ -n "${1:-}" ]] && printf "%.${2}f" "$1" || printf "n/a"; }
@@ -301,20 +340,36 @@ echo
 echo "gamerelay vs coturn $(turnserver --version 2>/dev/null | head -n 1 | tr -d '\r' || echo '?') on loopback, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "hardware: $HARDWARE"
 echo "relay pinned to core 0 (gamerelay --threads 1, coturn --relay-threads 1), generator pinned to core 1;"
+[[ -n $BASELINE_BIN ]] && echo "baseline: $BASELINE_BIN, run like gamerelay and interleaved with it"
 echo "load average before the runs: $LOAD"
 echo "coturn's channels lead to each receiver's own UDP socket: one receive and one send in coturn per delivery."
-printf '%-52s %14s %14s %10s\n' "workload" "gamerelay" "coturn" "g/c"
-printf '%-52s %14s %14s %10s\n' "(a) fan-out 1, max delivered/s with < 1 % loss" "$(atleast "${RESULT[a-gamerelay]:-n/a}" "${RESULT[a-bound-gamerelay]:-0}")" "$(atleast "${RESULT[a-coturn]:-n/a}" "${RESULT[a-bound-coturn]:-0}")" "$(max_ratio a)"
-printf '%-52s %14s %14s %10s\n' "(b) fan-out 7, max delivered/s with < 1 % loss" "$(atleast "${RESULT[b-gamerelay]:-n/a}" "${RESULT[b-bound-gamerelay]:-0}")" "$(atleast "${RESULT[b-coturn]:-n/a}" "${RESULT[b-bound-coturn]:-0}")" "$(max_ratio b)"
-printf '%-52s %14s %14s %10s\n' "(c) fan-out 7 @ ~150k/s, relay CPU µs per delivery" "$(fmt "${RESULT[c-gamerelay]:-}" 3)" "$(fmt "${RESULT[c-coturn]:-}" 3)" "$(ratio "${RESULT[c-gamerelay]:-}" "${RESULT[c-coturn]:-}")"
-printf '%-52s %14s %14s %10s\n' "    delivered/s in (c)" "$(fmt "${RESULT[c-delivered-gamerelay]:-}" 0)" "$(fmt "${RESULT[c-delivered-coturn]:-}" 0)" ""
-printf '%-52s %14s %14s %10s\n' "    loss % in (c)" "$(fmt "${RESULT[c-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[c-loss-coturn]:-}" 2)" ""
-printf '%-52s %14s %14s %10s\n' "(c1) fan-out 1 @ 150k/s, relay CPU µs per delivery" "$(fmt "${RESULT[c1-gamerelay]:-}" 3)" "$(fmt "${RESULT[c1-coturn]:-}" 3)" "$(ratio "${RESULT[c1-gamerelay]:-}" "${RESULT[c1-coturn]:-}")"
-printf '%-52s %14s %14s %10s\n' "    loss % in (c1)" "$(fmt "${RESULT[c1-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[c1-loss-coturn]:-}" 2)" ""
-printf '%-52s %14s %14s %10s\n' "(d) 50×8 @ 30 Hz, 100 B: one-way p50 µs" "$(fmt "${RESULT[d50-gamerelay]:-}" 1)" "$(fmt "${RESULT[d50-coturn]:-}" 1)" "$(ratio "${RESULT[d50-gamerelay]:-}" "${RESULT[d50-coturn]:-}")"
-printf '%-52s %14s %14s %10s\n' "(d) 50×8 @ 30 Hz, 100 B: one-way p99 µs" "$(fmt "${RESULT[d99-gamerelay]:-}" 1)" "$(fmt "${RESULT[d99-coturn]:-}" 1)" "$(ratio "${RESULT[d99-gamerelay]:-}" "${RESULT[d99-coturn]:-}")"
-printf '%-52s %14s %14s %10s\n' "    loss % in (d)" "$(fmt "${RESULT[d-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[d-loss-coturn]:-}" 2)" ""
-printf '%-52s %14s %14s %10s\n' "(e) RSS growth, 0 → 1000 bound members, MB" "$(fmt "${RESULT[e-gamerelay]:-}" 2)" "$(fmt "${RESULT[e-coturn]:-}" 2)" "$(ratio "${RESULT[e-gamerelay]:-}" "${RESULT[e-coturn]:-}")"
+# row LABEL GAMERELAY COTURN G/C [BASELINE G/BASE]: the baseline columns only with --baseline.
+row() {
+    if [[ -n $BASELINE_BIN ]]; then
+        printf '%-52s %14s %14s %10s %14s %10s\n' "$1" "$2" "$3" "$4" "${5:-}" "${6:-}"
+    else
+        printf '%-52s %14s %14s %10s\n' "$1" "$2" "$3" "$4"
+    fi
+}
+# base KEY DECIMALS: the baseline's figure and gamerelay's ratio to it.
+base() { printf '%s' "$(fmt "${RESULT[$1-baseline]:-}" "$2")"; }
+gbase() { ratio "${RESULT[$1-gamerelay]:-}" "${RESULT[$1-baseline]:-}"; }
+maxbase() { atleast "${RESULT[$1-baseline]:-n/a}" "${RESULT[$1-bound-baseline]:-0}"; }
+row "workload" "gamerelay" "coturn" "g/c" "baseline" "g/base"
+row "(a) fan-out 1, max delivered/s with < 1 % loss" "$(atleast "${RESULT[a-gamerelay]:-n/a}" "${RESULT[a-bound-gamerelay]:-0}")" "$(atleast "${RESULT[a-coturn]:-n/a}" "${RESULT[a-bound-coturn]:-0}")" "$(max_ratio a)" "$(maxbase a)" "$(gbase a)"
+row "(b) fan-out 7, max delivered/s with < 1 % loss" "$(atleast "${RESULT[b-gamerelay]:-n/a}" "${RESULT[b-bound-gamerelay]:-0}")" "$(atleast "${RESULT[b-coturn]:-n/a}" "${RESULT[b-bound-coturn]:-0}")" "$(max_ratio b)" "$(maxbase b)" "$(gbase b)"
+row "(c) fan-out 7 @ ~150k/s, relay CPU µs per delivery" "$(fmt "${RESULT[c-gamerelay]:-}" 3)" "$(fmt "${RESULT[c-coturn]:-}" 3)" "$(ratio "${RESULT[c-gamerelay]:-}" "${RESULT[c-coturn]:-}")" "$(base c 3)" "$(gbase c)"
+row "    delivered/s in (c)" "$(fmt "${RESULT[c-delivered-gamerelay]:-}" 0)" "$(fmt "${RESULT[c-delivered-coturn]:-}" 0)" "" "$(fmt "${RESULT[c-delivered-baseline]:-}" 0)" ""
+row "    loss % in (c)" "$(fmt "${RESULT[c-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[c-loss-coturn]:-}" 2)" "" "$(fmt "${RESULT[c-loss-baseline]:-}" 2)" ""
+row "(c1) fan-out 1 @ 150k/s, relay CPU µs per delivery" "$(fmt "${RESULT[c1-gamerelay]:-}" 3)" "$(fmt "${RESULT[c1-coturn]:-}" 3)" "$(ratio "${RESULT[c1-gamerelay]:-}" "${RESULT[c1-coturn]:-}")" "$(base c1 3)" "$(gbase c1)"
+row "    loss % in (c1)" "$(fmt "${RESULT[c1-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[c1-loss-coturn]:-}" 2)" "" "$(fmt "${RESULT[c1-loss-baseline]:-}" 2)" ""
+row "(d) 50×8 @ 30 Hz, 100 B: one-way p50 µs" "$(fmt "${RESULT[d50-gamerelay]:-}" 1)" "$(fmt "${RESULT[d50-coturn]:-}" 1)" "$(ratio "${RESULT[d50-gamerelay]:-}" "${RESULT[d50-coturn]:-}")" "$(base d50 1)" "$(gbase d50)"
+row "(d) 50×8 @ 30 Hz, 100 B: one-way p99 µs" "$(fmt "${RESULT[d99-gamerelay]:-}" 1)" "$(fmt "${RESULT[d99-coturn]:-}" 1)" "$(ratio "${RESULT[d99-gamerelay]:-}" "${RESULT[d99-coturn]:-}")" "$(base d99 1)" "$(gbase d99)"
+row "    loss % in (d)" "$(fmt "${RESULT[d-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[d-loss-coturn]:-}" 2)" "" "$(fmt "${RESULT[d-loss-baseline]:-}" 2)" ""
+row "(e) RSS growth, 0 → 1000 bound members, MB" "$(fmt "${RESULT[e-gamerelay]:-}" 2)" "$(fmt "${RESULT[e-coturn]:-}" 2)" "$(ratio "${RESULT[e-gamerelay]:-}" "${RESULT[e-coturn]:-}")" "$(base e 2)" "$(gbase e)"
+echo
+echo "gamerelay --threads 2, unpinned (for information: the generator shares the cores):"
+row "(b2) fan-out 7, max delivered/s with < 1 % loss" "$(atleast "${RESULT[b2-gamerelay-t2]:-n/a}" "${RESULT[b2-bound-gamerelay-t2]:-0}")" "" "" "$(atleast "${RESULT[b2-baseline-t2]:-n/a}" "${RESULT[b2-bound-baseline-t2]:-0}")" "$(ratio "${RESULT[b2-gamerelay-t2]:-}" "${RESULT[b2-baseline-t2]:-}")"
 echo
 echo "coturn with relayed peers (both ends behind TURN, each delivery crossing coturn twice):"
 printf '%-52s %14s %14s %10s\n' "(c) fan-out 7 @ ~150k/s, relay CPU µs per delivery" "$(fmt "${RESULT[c-gamerelay]:-}" 3)" "$(fmt "${RESULT[c-coturn-relayed]:-}" 3)" "$(ratio "${RESULT[c-gamerelay]:-}" "${RESULT[c-coturn-relayed]:-}")"
