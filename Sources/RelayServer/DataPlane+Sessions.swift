@@ -118,7 +118,7 @@ extension DataPlane {
     func sweepTick() {
         let now = self.now
         let interval = Self.sweepInterval(config).nanoseconds
-        let late = lastSweepTime != 0 && now &- lastSweepTime > interval + Self.stallTolerance
+        let late = now &- lastSweepTime > interval + Self.stallTolerance
         lastSweepTime = now
         if late { return }
         sweep(now: now)

@@ -154,6 +154,8 @@ public final class RelayServer {
         if let metricsPort = config.metricsPort {
             try startMetrics(port: metricsPort)
         }
+        // From now, so that a stall before the first sweep is told from idle peers too.
+        lastSweep = loop.now
         let sweep = Timer(loop: loop)
         sweep.start(after: sweepInterval, repeating: sweepInterval) { [unowned self] in self.sweep() }
         sweepTimer = sweep
@@ -267,6 +269,7 @@ public final class RelayServer {
             // Idle bindings and unjoined sessions expire on the loop that owns them.
             let sweep = Timer(loop: dataLoop)
             let interval = DataPlane.sweepInterval(config)
+            plane.lastSweepTime = plane.now
             sweep.start(after: interval, repeating: interval) { [unowned plane] in plane.sweepTick() }
             plane.timers = [sampler, sweep]
             gate.finish(.success((LoopBound(plane, loop: dataLoop), socket.localSocketAddress, socket.receiveBufferSize)))
@@ -571,7 +574,7 @@ public final class RelayServer {
         // VM, a starved thread) what peers sent meanwhile is still unread: judging them now would
         // time out live connections for the relay's own pause. Judge after one more poll instead.
         let sinceLast = now &- lastSweep
-        let late = lastSweep != 0 && sinceLast > sweepInterval.nanoseconds + DataPlane.stallTolerance
+        let late = sinceLast > sweepInterval.nanoseconds + DataPlane.stallTolerance
         lastSweep = now
         if late {
             logger.warning("relay loop stalled; idle checks wait one more sweep",
