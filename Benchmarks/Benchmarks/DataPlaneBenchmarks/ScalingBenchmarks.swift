@@ -7,8 +7,8 @@ import UVNet
 import Glibc
 #endif
 
-/// N data-plane loops on N threads, each forwarding for the sessions it owns, with injected
-/// output (no kernel): what `--threads N` can scale to before the kernel's share. Every thread
+/// N data-plane loops on N threads (thread i pinned to core i), each forwarding for the sessions
+/// it owns, with injected output (no kernel): what `--threads N` can scale to before the kernel's share. Every thread
 /// runs 100k DATA broadcasts through its own harness per iteration, so the wall clock of one
 /// iteration at N = 2 against N = 1 is the scaling figure (2 × time(1) / time(2); 2.0 is perfect).
 /// Runs only where there are at least N cores to give the threads.
@@ -119,6 +119,19 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func work(_ index: Int) {
+        // One core per thread, as the relay's loops would have on a relay with a core each: left
+        // to the scheduler, two threads woken together sometimes share a core for a whole run.
+        var cores = cpu_set_t()
+        withUnsafeMutableBytes(of: &cores) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        let core = index % max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        withUnsafeMutableBytes(of: &cores) { bytes in
+            bytes[core / 8] |= UInt8(1 << (core % 8))
+        }
+        // Glibc's module does not export the GNU call, so it is looked up by name.
+        typealias SetAffinity = @convention(c) (pthread_t, Int, UnsafePointer<cpu_set_t>) -> Int32
+        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pthread_setaffinity_np") {
+            _ = unsafeBitCast(symbol, to: SetAffinity.self)(pthread_self(), MemoryLayout<cpu_set_t>.size, &cores)
+        }
         var seen = 0
         while true {
             pthread_mutex_lock(mutex)
