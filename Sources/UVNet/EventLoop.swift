@@ -18,6 +18,12 @@ public final class EventLoop: @unchecked Sendable {
     /// The libuv loop. Loop thread only.
     let uvLoop: UnsafeMutablePointer<uv_loop_t>
     private let wakeup: UnsafeMutableRawPointer
+    /// An idle handle which, while active, makes libuv poll for I/O without blocking; see
+    /// ``keepPolling(forNanoseconds:)``. Its `data` is nil, like the wake-up handle's.
+    private let poller: UnsafeMutableRawPointer
+    /// Until when (the real monotonic clock) the loop polls instead of sleeping. Loop thread only.
+    private var pollUntil: UInt64 = 0
+    private var isPolling = false
     private let threadID = Atomic<UInt>(0)
     private let state = Locked(SharedState())
     private let exited = Locked(ExitState())
@@ -78,6 +84,12 @@ public final class EventLoop: @unchecked Sendable {
         // Fails only for invalid arguments: a programming error, not a runtime condition.
         precondition(asyncRC == 0, "uv_async_init failed: \(asyncRC)")
         async.pointee.data = nil
+        poller = .allocate(byteCount: uv_handle_size(UV_IDLE), alignment: 16)
+        let idle = poller.assumingMemoryBound(to: uv_idle_t.self)
+        let idleRC = uv_idle_init(uvLoop, idle)
+        precondition(idleRC == 0, "uv_idle_init failed: \(idleRC)")
+        // nil data: closed with the wake-up handle at shutdown, freed when the loop thread exits.
+        idle.pointee.data = nil
         uvLoop.pointee.data = Unmanaged.passUnretained(self).toOpaque()
 
         let start = ThreadStart(loop: self, name: name)
@@ -116,6 +128,7 @@ public final class EventLoop: @unchecked Sendable {
         uvLoop.deallocate()
         receiveBuffer.deallocate()
         wakeup.deallocate()
+        poller.deallocate()
         // Wakes `syncShutdown` and `waitUntilExited` callers; async ones are resumed below.
         let waiters = exited.withLockThenBroadcast { state -> [CheckedContinuation<Void, Never>] in
             state.done = true
@@ -265,6 +278,25 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// The former name of ``now``.
-    @available(*, deprecated, renamed: "now")
-    public var nowNanos: UInt64 { now }
+    /// Keeps the loop polling for I/O without sleeping (`epoll_wait` with a zero timeout) for
+    /// `nanoseconds` of real time from now, instead of blocking until the next event. An event
+    /// in that time is handled at once, without the cost of waking a sleeping thread (in a VM, a
+    /// halted virtual CPU); the price is the CPU spent polling. Loop thread only.
+    public func keepPolling(forNanoseconds nanoseconds: UInt64) {
+        assertInEventLoop()
+        pollUntil = uv_hrtime() &+ nanoseconds
+        guard !isPolling else { return }
+        let idle = poller.assumingMemoryBound(to: uv_idle_t.self)
+        // Closed at shutdown: nothing more to poll for.
+        guard uv_is_closing(UnsafeMutableRawPointer(idle).assumingMemoryBound(to: uv_handle_t.self)) == 0 else { return }
+        isPolling = true
+        uv_idle_start(idle) { handle in
+            guard let loop = handle?.pointee.loop.pointee.data else { return }
+            let owner = Unmanaged<EventLoop>.fromOpaque(loop).takeUnretainedValue()
+            if uv_hrtime() >= owner.pollUntil {
+                owner.isPolling = false
+                uv_idle_stop(handle)
+            }
+        }
+    }
 }

@@ -65,6 +65,9 @@ struct ServeCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Serve /metrics, /healthz and /readyz over HTTP on this port (default: off).")
     var metricsPort: Int?
 
+    @Option(parsing: .unconditional, help: "Microseconds a data-plane loop keeps polling without sleeping after receiving, 0...10000; 0 turns it off (default 50).")
+    var busyPollUs: Int?
+
     @Option(parsing: .unconditional, help: "Control frames one connection may have handled per loop turn before others get theirs (default 64).")
     var controlFramesPerTurn: Int?
 
@@ -118,6 +121,7 @@ struct ServeCommand: ParsableCommand {
         put("drain-timeout", drainTimeout)
         put("threads", threads)
         put("metrics-port", metricsPort)
+        put("busy-poll-us", busyPollUs)
         put("control-frames-per-turn", controlFramesPerTurn)
         put("control-backlog-bytes", controlBacklogBytes)
         put("reserved-descriptors", reservedDescriptors)

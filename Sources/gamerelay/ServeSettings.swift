@@ -20,7 +20,7 @@ struct ServeSettings: Sendable, Equatable {
     static let names = [
         "host", "port", "udp-port", "max-datagram", "max-control-message", "idle-timeout",
         "control-idle-timeout", "empty-session-timeout", "max-session-capacity", "member-packet-rate",
-        "member-byte-rate", "drain-timeout", "threads", "metrics-port", "control-frames-per-turn", "control-backlog-bytes",
+        "member-byte-rate", "drain-timeout", "threads", "metrics-port", "busy-poll-us", "control-frames-per-turn", "control-backlog-bytes",
         "reserved-descriptors", "max-connections", "max-connections-per-source", "max-sessions",
         "max-sessions-per-source", "join-failure-rate", "session-join-rate", "log-level", "log-format",
     ]
@@ -129,6 +129,7 @@ struct ServeSettings: Sendable, Equatable {
         case "drain-timeout": config.drainTimeout = try seconds()
         case "threads": config.threads = try integer(1...64)
         case "metrics-port": config.metricsPort = try integer(0...65_535)
+        case "busy-poll-us": config.busyPoll = .microseconds(try integer(0...10_000))
         case "control-frames-per-turn": config.controlFramesPerTurn = try integer(1...65_536)
         case "control-backlog-bytes": config.controlBacklogBytes = try integer(1024...RelayConfig().maxPendingControlBytes)
         case "reserved-descriptors": config.reservedDescriptors = try integer(16...65_536)

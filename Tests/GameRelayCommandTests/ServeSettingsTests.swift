@@ -36,6 +36,12 @@ struct ServeSettingsTests {
         #expect(settings.config.controlBacklogBytes == 32768)
     }
 
+    @Test func busyPollingIsASettingInMicrosecondsAndZeroTurnsItOff() throws {
+        #expect(try ServeSettings.resolve(flags: [:], environment: [:], configFile: nil).config.busyPoll == .microseconds(50))
+        #expect(try ServeSettings.resolve(flags: ["busy-poll-us": "0"], environment: [:], configFile: nil).config.busyPoll == .zero)
+        #expect(try ServeSettings.resolve(flags: [:], environment: ["GAMERELAY_BUSY_POLL_US": "200"], configFile: nil).config.busyPoll == .microseconds(200))
+    }
+
     @Test func kubernetesServiceLinksAreNotSettings() throws {
         let settings = try ServeSettings.resolve(
             flags: [:], environment: ["GAMERELAY_PORT": "tcp://10.0.0.7:7400", "GAMERELAY_METRICS_PORT": "tcp://10.0.0.8:9400"],
@@ -61,6 +67,8 @@ struct ServeSettingsTests {
         ([:], ["GAMERELAY_CONTROL_FRAMES_PER_TURN": "0"], "GAMERELAY_CONTROL_FRAMES_PER_TURN"),
         (["control-backlog-bytes": "100"], [:], "--control-backlog-bytes"),
         (["reserved-descriptors": "2"], [:], "--reserved-descriptors"),
+        (["busy-poll-us": "10001"], [:], "--busy-poll-us"),
+        ([:], ["GAMERELAY_BUSY_POLL_US": "-1"], "GAMERELAY_BUSY_POLL_US"),
     ])
     func badValuesNameTheirSource(flags: [String: String], environment: [String: String], source: String) {
         #expect {

@@ -324,3 +324,18 @@ import UVNet
         #expect(try await finished.next("10 loops to start and end") == 10)
     }
 }
+
+@Suite struct EventLoopPollingTests {
+    @Test func aLoopThatKeepsPollingStillRunsWorkAndTimers() async throws {
+        let loop = EventLoop(name: "uv-test-poll")
+        defer { loop.syncShutdown() }
+        // Polling for 20 ms: work handed over meanwhile and a timer due meanwhile both run.
+        try await loop.submit { loop.keepPolling(forNanoseconds: 20_000_000) }
+        let fired = Inbox<Bool>()
+        try await loop.submit {
+            _ = loop.schedule(after: .milliseconds(5)) { fired.put(true) }
+        }
+        #expect(try await fired.next("a timer while the loop polls") == true)
+        #expect(try await loop.submit { loop.inEventLoop })
+    }
+}
