@@ -44,6 +44,9 @@ public final class RelayServer {
     private var lastConnectionID: ConnectionID = 0
     /// Whether the kernel steers each session's datagrams to its owner loop.
     public private(set) var isSteering = false
+    /// Replaces the loop count the steering program divides by; set before ``start()``. Tests
+    /// give 0, which attaching refuses, to drive the relay's fallback to one data-plane loop.
+    @_spi(Testing) public var steeringGroupSizeOverride: UInt32?
     /// Connections waiting for a turn: frames left after their budget, or output that drained.
     private var turnQueue: [ControlConnection] = []
     private var turnPending = false
@@ -202,7 +205,7 @@ public final class RelayServer {
     /// serves every session, and the others stop.
     private func steerSessions() {
         let first = dataLoops[0]
-        let loops = UInt32(dataLoops.count)
+        let loops = steeringGroupSizeOverride ?? UInt32(dataLoops.count)
         let gate = StartGate<Void>()
         let plane = first.plane
         first.loop.execute {

@@ -41,6 +41,21 @@ struct LoopOwnershipTests {
         }
     }
 
+    @Test func whereTheKernelRefusesSteeringOneDataLoopServesEverySession() async throws {
+        // A group size of 0 is a program the kernel (here, the socket layer) refuses.
+        let relay = try await TestRelay.start(steeringGroupSize: 0) { $0.threads = 2 }
+        defer { Task { await relay.stop() } }
+        #expect(try await relay.read { $0.isSteering } == false)
+        #expect(try await relay.read { $0.loopCounters.count } == 1)
+        // Every session lands on the one loop left, whatever its id, and its traffic flows.
+        for _ in 0..<4 {
+            let members = try relay.makeMembers(2)
+            members[0].udp.send(members[0].header(PacketType.data, target: PacketHeader.broadcastTarget, sequence: 1), payload: [9])
+            #expect(try members[1].udp.expectDatagram("the broadcast on the one loop").last == 9)
+        }
+        #expect(try await relay.counters().drops(.unbound) == 0)
+    }
+
     @Test func membersThatKeepSendingStayBoundWhileBothLoopsSweep() async throws {
         let clock = ManualClock(nanoseconds: 1_000_000_000)
         let relay = try await TestRelay.start(clock: clock) { config in

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import RelayServer
+@_spi(Testing) import RelayServer
 import RelayWire
 import TestSupport
 import UVNet
@@ -23,6 +23,7 @@ final class TestRelay: Sendable {
 
     /// Starts a relay with `configure` applied to a loopback, port-0 configuration.
     static func start(host: String = "127.0.0.1", clock: ManualClock? = nil,
+                      steeringGroupSize: UInt32? = nil,
                       _ configure: @Sendable (inout RelayConfig) -> Void = { _ in }) async throws -> TestRelay {
         let loop = EventLoop(name: "test-relay")
         var config = RelayConfig()
@@ -34,6 +35,7 @@ final class TestRelay: Sendable {
             var logger = Logger(label: "test-relay")
             logger.logLevel = .warning
             let server = RelayServer(loop: loop, config: frozen, logger: logger, clock: clock)
+            server.steeringGroupSizeOverride = steeringGroupSize
             try server.start()
             return (LoopBound(server, loop: loop), server.controlAddress!.port, server.udpAddress!.port)
         }
