@@ -46,8 +46,6 @@ final class DataPlane {
 
     /// The socket, when the output is one.
     let socket: DatagramSocket?
-    /// This loop's number among the relay's data-plane loops (1-based; the control loop is 0).
-    let index: Int
     /// The sessions this loop owns.
     let table = SessionTable()
     let config: RelayConfig
@@ -75,10 +73,9 @@ final class DataPlane {
     /// When the last sweep ran, to tell a stall of this loop from idle peers.
     var lastSweepTime: UInt64 = 0
     @exclusivity(unchecked) private var batchStart: UInt64 = 0
-    @exclusivity(unchecked) private var batchDirty = false
     /// Whether the current receive batch brought a datagram (libuv also ends "batches" that found
-    /// the socket empty).
-    @exclusivity(unchecked) private var batchReceived = false
+    /// the socket empty): its counters need publishing, and the loop keeps polling after it.
+    @exclusivity(unchecked) private var batchDirty = false
     /// ``RelayConfig/busyPoll`` in nanoseconds.
     private let busyPollNanos: UInt64
 
@@ -88,9 +85,8 @@ final class DataPlane {
         case forward
     }
 
-    init(index: Int = 1, output: Output, clock: Clock, config: RelayConfig, cookies: BindCookie,
+    init(output: Output, clock: Clock, config: RelayConfig, cookies: BindCookie,
          published: PublishedCounters, notify: @escaping @Sendable (DataPlaneEvent) -> Void) {
-        self.index = index
         self.published = published
         self.clock = clock
         self.config = config
@@ -147,8 +143,9 @@ final class DataPlane {
     /// Sends the batch's forwards and publishes the counters: the end of a receive batch.
     func batchEnded() {
         flush()
-        if batchReceived {
-            batchReceived = false
+        if batchDirty {
+            batchDirty = false
+            publish()
             // The next datagram of a game's stream is likely a few tens of microseconds away:
             // waiting for it awake is cheaper in latency than being woken for it.
             if busyPollNanos > 0, let socket { socket.loop.keepPolling(forNanoseconds: busyPollNanos) }
@@ -158,10 +155,6 @@ final class DataPlane {
             batchTimer?.recordNanoseconds(Int64(clamping: now &- batchStart))
             batchStart = 0
         }
-        if batchDirty {
-            batchDirty = false
-            publish()
-        }
     }
 
     /// Checks one datagram and forwards, answers or drops it.
@@ -170,7 +163,6 @@ final class DataPlane {
         let now = self.now
         if batchStart == 0, batchTimer != nil { batchStart = now }
         batchDirty = true
-        batchReceived = true
         counters.datagramsReceived &+= 1
         counters.bytesReceived &+= UInt64(bytes.count)
         let header: PacketHeader

@@ -260,7 +260,7 @@ public final class RelayServer {
                 gate.finish(.failure(error))
                 return
             }
-            let plane = DataPlane(index: index, output: .socket(socket), clock: .loop(dataLoop), config: config,
+            let plane = DataPlane(output: .socket(socket), clock: .loop(dataLoop), config: config,
                                   cookies: cookies, published: published) { event in
                 controlLoop.execute { control.value.dataPlaneEvent(event) }
             }
