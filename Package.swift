@@ -30,9 +30,15 @@ let package = Package(
             pkgConfig: "libuv",
             providers: [.apt(["libuv1-dev"])]
         ),
+        // OpenSSL 3 for TLS on the control port, driven through memory BIOs by UVNet's loops.
+        .systemLibrary(
+            name: "CLibSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .target(
             name: "UVNet",
-            dependencies: ["CLibUV"]
+            dependencies: ["CLibUV", "CLibSSL"]
         ),
         .target(name: "RelayWire"),
         .target(

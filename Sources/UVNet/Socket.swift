@@ -271,6 +271,10 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
     /// The number of received bytes not yet read.
     public var bytesAvailable: Int { input.count - readIndex }
 
+    /// The first received byte not yet read, without consuming it: what a server sniffs to tell
+    /// one protocol from another on a shared port.
+    public var nextByte: UInt8? { readIndex < input.count ? input[readIndex] : nil }
+
     /// Consumes `count` received bytes and lends them to `body`; throws `.endOfFile`, consuming
     /// nothing, when fewer are available.
     public func readRawBytes<R>(count: Int, _ body: (UnsafeRawBufferPointer) throws(SocketError) -> R) throws(SocketError) -> R {

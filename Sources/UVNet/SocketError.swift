@@ -39,6 +39,8 @@ public struct SocketError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let closed = Code("closed")
         /// The operation did not complete within the socket's `timeout`.
         public static let timedOut = Code("timedOut")
+        /// A TLS handshake or record failed (``TLSFailure`` says why).
+        public static let tls = Code("tls")
         /// Any other failure reported by the operating system (flash.net `IOError`).
         public static let io = Code("io")
 

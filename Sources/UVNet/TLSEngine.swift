@@ -1,0 +1,188 @@
+import CLibSSL
+
+/// One TLS connection as a byte transformer: ciphertext from the network goes in with
+/// ``receive(_:)``, plaintext comes out of ``readPlaintext(into:)``; plaintext goes in with
+/// ``write(_:)`` and ciphertext for the network comes out of ``takeOutput(_:)``.
+///
+/// OpenSSL's `SSL` over two memory BIOs: it never touches a socket, never blocks and has no loop
+/// of its own, so the libuv loop that owns the connection drives it (``TLSStream`` does, over a
+/// ``Socket``). What it buffers is bounded by what it is fed: the caller feeds one read at a time
+/// and drains both directions after each call. Not thread-safe: use it on one thread.
+public final class TLSEngine {
+    /// The outcome of a handshake step.
+    public enum HandshakeStep: Equatable, Sendable {
+        /// The handshake is done; plaintext may flow.
+        case done
+        /// More bytes from the peer are needed (send ``takeOutput(_:)`` first).
+        case needsInput
+        /// The handshake failed; ``takeOutput(_:)`` may still hold an alert for the peer.
+        case failed(TLSFailure)
+    }
+
+    /// The outcome of reading plaintext.
+    public enum ReadOutcome: Equatable, Sendable {
+        /// Everything decryptable so far was read; more needs more input.
+        case needsInput
+        /// The peer sent close_notify: no more plaintext will come.
+        case closed
+        /// A record failed to decrypt or broke the protocol.
+        case failed(TLSFailure)
+    }
+
+    private let ssl: OpaquePointer
+    private let input: OpaquePointer
+    private let output: OpaquePointer
+    /// The context this engine was made from (kept alive as long as the engine).
+    public let context: TLSContext
+    /// Whether the handshake has finished.
+    public private(set) var isHandshakeComplete = false
+
+    /// Makes an engine for one connection.
+    ///
+    /// - Parameter serverName: For a client, the host connected to: sent as SNI (unless it is an
+    ///   IP address) and checked against the server's certificate when the context verifies.
+    public init(context: TLSContext, serverName: String? = nil) {
+        self.context = context
+        guard let ssl = SSL_new(context.pointer), let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem()) else {
+            // Only allocation failure gets here; a relay out of memory can't serve anyway.
+            preconditionFailure("OpenSSL could not allocate a connection")
+        }
+        // An empty input BIO means "wait for more" (retry), not end of stream.
+        _ = cssl_bio_set_mem_eof_return(input, -1)
+        _ = cssl_bio_set_mem_eof_return(output, -1)
+        SSL_set_bio(ssl, input, output)
+        self.ssl = ssl
+        self.input = input
+        self.output = output
+        switch context.role {
+        case .server:
+            SSL_set_accept_state(ssl)
+        case .client:
+            SSL_set_connect_state(ssl)
+            if let serverName, !serverName.isEmpty {
+                if let literal = try? SocketAddress(ipAddress: serverName, port: 0) {
+                    if context.verifiesPeer {
+                        _ = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), literal.ipAddress)
+                    }
+                } else {
+                    _ = cssl_set_host_name(ssl, serverName)
+                    if context.verifiesPeer { _ = SSL_set1_host(ssl, serverName) }
+                }
+            }
+        }
+    }
+
+    deinit { SSL_free(ssl) }  // frees both BIOs too
+
+    /// Hands ciphertext from the network to the engine.
+    public func receive(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+        // A memory BIO takes everything or fails for want of memory.
+        _ = BIO_write(input, base, Int32(bytes.count))
+    }
+
+    /// Advances the handshake with what has been received.
+    public func handshake() -> HandshakeStep {
+        if isHandshakeComplete { return .done }
+        ERR_clear_error()
+        let rc = SSL_do_handshake(ssl)
+        if rc == 1 {
+            isHandshakeComplete = true
+            return .done
+        }
+        switch SSL_get_error(ssl, rc) {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+            return .needsInput
+        default:
+            return .failed(TLSFailure.fromErrorQueue(verifyResult: Int(SSL_get_verify_result(ssl))))
+        }
+    }
+
+    /// Decrypts what has been received, appending the plaintext to `plaintext`.
+    public func readPlaintext(into plaintext: inout [UInt8]) -> ReadOutcome {
+        ERR_clear_error()
+        // A record's plaintext is at most 16 KiB; the buffer lives on the stack, so an idle
+        // connection holds none.
+        return withUnsafeTemporaryAllocation(byteCount: 16_384, alignment: 16) { scratch in
+            readPlaintext(into: &plaintext, scratch: scratch)
+        }
+    }
+
+    private func readPlaintext(into plaintext: inout [UInt8], scratch: UnsafeMutableRawBufferPointer) -> ReadOutcome {
+        while true {
+            let count = SSL_read(ssl, scratch.baseAddress, Int32(scratch.count))
+            if count > 0 {
+                plaintext.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<Int(count)]))
+                continue
+            }
+            switch SSL_get_error(ssl, count) {
+            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+                return .needsInput
+            case SSL_ERROR_ZERO_RETURN:
+                return .closed
+            default:
+                return .failed(TLSFailure.fromErrorQueue(verifyResult: 0))
+            }
+        }
+    }
+
+    /// Encrypts `plaintext` (after the handshake), as records of at most 16 KiB.
+    ///
+    /// - Returns: nil, or why OpenSSL refused.
+    public func write(_ plaintext: UnsafeRawBufferPointer) -> TLSFailure? {
+        guard let base = plaintext.baseAddress, !plaintext.isEmpty else { return nil }
+        ERR_clear_error()
+        // Into a memory BIO a write is whole or fails.
+        let rc = SSL_write(ssl, base, Int32(plaintext.count))
+        guard rc > 0 else { return TLSFailure.fromErrorQueue(verifyResult: 0) }
+        return nil
+    }
+
+    /// Queues close_notify for the peer (the engine writes nothing more after it).
+    public func shutdown() {
+        ERR_clear_error()
+        _ = SSL_shutdown(ssl)
+        ERR_clear_error()
+    }
+
+    /// Whether ciphertext waits to go to the network.
+    public var hasOutput: Bool { BIO_ctrl_pending(output) > 0 }
+
+    /// Lends the ciphertext waiting for the network to `body`, then forgets it.
+    public func takeOutput(_ body: (UnsafeRawBufferPointer) -> Void) {
+        var data: UnsafePointer<CChar>?
+        let count = cssl_bio_contents(output, &data)
+        guard count > 0, let data else { return }
+        body(UnsafeRawBufferPointer(start: data, count: count))
+        _ = cssl_bio_reset(output)
+    }
+
+    /// The negotiated protocol version (`"TLSv1.3"`), once the handshake is done.
+    public var protocolVersion: String? {
+        guard isHandshakeComplete, let text = SSL_get_version(ssl) else { return nil }
+        return String(cString: text)
+    }
+
+    /// The protocol ALPN selected, if any.
+    public var alpnProtocol: String? {
+        var data: UnsafePointer<UInt8>?
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &data, &length)
+        guard let data, length > 0 else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+    }
+
+    /// The peer's certificate (DER), if it sent one.
+    public var peerCertificate: [UInt8]? {
+        guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
+        defer { X509_free(certificate) }
+        var der: UnsafeMutablePointer<UInt8>?
+        let length = i2d_X509(certificate, &der)
+        guard length > 0, let der else { return nil }
+        defer { CRYPTO_free(der, #file, #line) }
+        return Array(UnsafeBufferPointer(start: der, count: Int(length)))
+    }
+
+    /// The X.509 verification result (`X509_V_OK`, 0, when the chain verified).
+    public var verifyResult: Int { Int(SSL_get_verify_result(ssl)) }
+}
