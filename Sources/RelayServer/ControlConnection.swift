@@ -4,6 +4,12 @@ import UVNet
 /// One TCP control connection: frames in, requests through the check order of PROTOCOL.md §1.2,
 /// replies and events out with the client's terminator.
 ///
+/// Its first byte decides what carries it (PROTOCOL.md §6): `0x16` starts TLS when the relay has
+/// a certificate, anything else is the plain channel. Either way frames are read from and written
+/// to one ``ByteStream`` (the socket, or ``TLSStream`` over it), so everything below the framing
+/// is the same. Until that byte has arrived nothing is written: events wait, and inside TLS
+/// they go out once the handshake is done.
+///
 /// Loop-bound to the relay's control loop. The work a connection may cause is bounded: it handles
 /// at most ``RelayConfig/controlFramesPerTurn`` frames per loop turn and then yields to the other
 /// connections, and it stops reading while more than ``RelayConfig/controlBacklogBytes`` of its
@@ -13,10 +19,20 @@ import UVNet
 final class ControlConnection {
     /// Open; lingering after a final answer (half-closed, input discarded); closed.
     enum State { case open, lingering, closed }
+    /// What carries the connection, decided by its first byte.
+    enum Transport { case undecided, plain, tls }
 
     /// The connection's number, unique for the relay's life: how data-plane loops name it.
     let id: ConnectionID
     let socket: Socket
+    /// What frames are read from and written to: the socket, or TLS over it.
+    private var stream: any ByteStream
+    private var tls: TLSStream?
+    private(set) var transport = Transport.undecided
+    /// Replies and events due before the first byte decided the transport.
+    private var heldOutput: [UInt8] = []
+    /// When the connection was accepted (monotonic nanoseconds): the handshake timeout counts from it.
+    let acceptedAt: UInt64
     private unowned let server: RelayServer
     private var decoder: ControlFrameDecoder
     private var requestBudget: TokenBucket
@@ -36,8 +52,8 @@ final class ControlConnection {
     /// The peer's source address (its IP), which the limits of PROTOCOL.md §1.5 count against;
     /// nil when the kernel could not say.
     let source: SocketAddress?
-    /// Whether the peer has sent a byte: its channel is established, so it is told `closing`
-    /// before the relay closes it on its own (PROTOCOL.md §1.4).
+    /// Whether the channel is established (a first byte; inside TLS, the handshake done), so it
+    /// is told `closing` before the relay closes it on its own (PROTOCOL.md §1.4).
     private(set) var hasSpoken = false
     /// Reading stopped because the peer left too many replies unread.
     private var outputBlocked = false
@@ -47,6 +63,8 @@ final class ControlConnection {
     init(id: ConnectionID, socket: Socket, server: RelayServer, source: SocketAddress?, nowNanos: UInt64) {
         self.id = id
         self.socket = socket
+        stream = socket
+        acceptedAt = nowNanos
         self.server = server
         let config = server.config
         decoder = ControlFrameDecoder(maxMessageSize: config.maxControlMessage)
@@ -66,24 +84,94 @@ final class ControlConnection {
         // side table — about 150 bytes for every idle connection. The cycle this makes (connection,
         // socket, handler) ends when the socket's close callback drops its handlers, and every path
         // out of `open` closes the socket.
-        socket.onData = { _ in self.readAvailable() }
-        socket.onClose = { self.finish(reason: .disconnect) }
-        socket.onIOError = { _ in self.finish(reason: .disconnect) }
-        socket.onOutputProgress = { pending in self.outputDrained(pending) }
+        attach(socket)
+    }
+
+    private func attach(_ stream: any ByteStream) {
+        stream.onData = { _ in self.readAvailable() }
+        stream.onClose = { self.finish(reason: .disconnect) }
+        stream.onIOError = { _ in self.finish(reason: .disconnect) }
+        stream.onOutputProgress = { pending in self.outputDrained(pending) }
+    }
+
+    // MARK: Transport
+
+    /// Whether the connection runs inside TLS.
+    var isTLS: Bool { transport == .tls }
+
+    /// Whether a TLS handshake has begun and not finished.
+    var isHandshaking: Bool { tls.map { !$0.isHandshakeComplete } ?? false }
+
+    /// Decides the transport from the first byte (PROTOCOL.md §6).
+    private func sniff() {
+        guard let first = socket.nextByte else { return }
+        if first == 0x16, let context = server.tlsContext {
+            startTLS(context)
+            return
+        }
+        transport = .plain
+        hasSpoken = true
+        releaseHeldOutput()
+    }
+
+    private func startTLS(_ context: TLSContext) {
+        transport = .tls
+        server.tlsConnectionCount += 1
+        let tls = TLSStream(socket: socket, context: context)
+        self.tls = tls
+        stream = tls
+        attach(tls)
+        tls.onHandshake = { result in self.handshakeFinished(result) }
+        // Held events wait inside the stream until the handshake is done.
+        releaseHeldOutput()
+        tls.start()
+    }
+
+    private func releaseHeldOutput() {
+        guard !heldOutput.isEmpty else { return }
+        let held = heldOutput
+        heldOutput = []
+        held.withUnsafeBytes { stream.writeRawBytes($0) }
+        stream.flush()
+    }
+
+    private func handshakeFinished(_ result: Result<Void, TLSFailure>) {
+        switch result {
+        case .success:
+            server.controlCounters.tlsHandshakes &+= 1
+            hasSpoken = true
+        case .failure(let failure):
+            server.controlCounters.tlsHandshakeFailed(failure.reason)
+            // Debug only: a peer can fail handshakes at will, and must not fill the log.
+            server.logger.debug("tls handshake failed", metadata: ["peer": "\(peer)", "reason": "\(failure.reason)", "error": "\(failure.message)"])
+        }
+    }
+
+    /// The handshake did not finish in time: closed without a word (the channel never opened).
+    func handshakeTimedOut() {
+        guard state == .open, isHandshaking else { return }
+        server.controlCounters.tlsHandshakeFailed(.timeout)
+        server.logger.debug("tls handshake timed out", metadata: ["peer": "\(peer)"])
+        finish(reason: .disconnect)
     }
 
     // MARK: Input
 
     private func readAvailable() {
-        let count = socket.bytesAvailable
+        if transport == .undecided {
+            sniff()
+            // TLS took the socket over: its bytes are ciphertext, and plaintext comes back here.
+            if transport == .tls { return }
+        }
+        let count = stream.bytesAvailable
         guard count > 0 else { return }
         hasSpoken = true
         if state != .open {
             // Lingering after a final answer: input is read only to be thrown away.
-            try? socket.readRawBytes(count: count) { _ in }
+            try? stream.readRawBytes(count: count) { _ in }
             return
         }
-        try? socket.readRawBytes(count: count) { decoder.append($0) }
+        try? stream.readRawBytes(count: count) { decoder.append($0) }
         serve()
     }
 
@@ -95,36 +183,40 @@ final class ControlConnection {
         while state == .open {
             if awaitingOwner {
                 // The frames already read wait in the decoder; the rest waits in the kernel.
-                socket.pauseReading()
+                stream.pauseReading()
                 return
             }
-            if socket.bytesPending > server.config.controlBacklogBytes {
+            if stream.bytesPending > server.config.controlBacklogBytes {
                 if !outputBlocked {
                     outputBlocked = true
                     server.controlCounters.controlReadPauses &+= 1
                 }
-                socket.pauseReading()
+                stream.pauseReading()
                 return
             }
             outputBlocked = false
             guard budget > 0 else {
-                socket.pauseReading()
+                stream.pauseReading()
                 server.controlCounters.controlTurnsYielded &+= 1
                 server.scheduleTurn(self)
                 return
             }
             guard let event = decoder.next() else {
-                socket.resumeReading()
+                stream.resumeReading()
                 return
             }
             budget -= 1
             switch event {
             case .message(let bytes, _):
                 lastActivity = server.loop.now
+                if transport == .plain, server.config.tlsRequired {
+                    refuseForTLS(bytes)
+                    return
+                }
                 handle(bytes)
             case .policyFileRequest:
-                ControlFrameDecoder.policyDocument(controlPort: server.controlPort).withUnsafeBytes { socket.writeRawBytes($0) }
-                socket.flush()
+                ControlFrameDecoder.policyDocument(controlPort: server.controlPort).withUnsafeBytes { stream.writeRawBytes($0) }
+                stream.flush()
                 linger()
             case .tooLarge(let terminator):
                 let error = ControlError(.messageTooLarge, "a control message exceeds \(server.config.maxControlMessage) bytes")
@@ -140,6 +232,17 @@ final class ControlConnection {
         guard outputBlocked, state == .open, pending <= server.config.controlBacklogBytes / 2 else { return }
         outputBlocked = false
         server.scheduleTurn(self)
+    }
+
+    /// Check 0 of PROTOCOL.md §1.2: under `--tls-required` a plain connection's first message,
+    /// whatever it holds, gets `tls_required` (with its `id` when it has a readable one), and the
+    /// connection closes as after `message_too_large`.
+    private func refuseForTLS(_ frame: [UInt8]) {
+        var id: String?
+        if case .success(let message) = ControlMessage.parse(frame) { id = message.idText }
+        server.controlCounters.tlsRequiredRefusals &+= 1
+        reply(ControlReply.failure(id: id, error: ControlError(.tlsRequired, "this relay takes control connections inside TLS only")))
+        linger()
     }
 
     private func handle(_ frame: [UInt8]) {
@@ -190,15 +293,26 @@ final class ControlConnection {
     }
 
     private func send(_ json: [UInt8], terminator: UInt8) {
-        guard state != .closed, !socket.isClosed else { return }
-        json.withUnsafeBytes { socket.writeRawBytes($0) }
-        withUnsafeBytes(of: terminator) { socket.writeRawBytes($0) }
+        guard state != .closed, !stream.isClosed else { return }
+        if transport == .undecided {
+            // Nothing is written before the first byte: it may yet start TLS.
+            guard heldOutput.count + json.count < server.config.maxPendingControlBytes else {
+                server.controlCounters.controlConnectionsOverBacklog &+= 1
+                finish(reason: .disconnect)
+                return
+            }
+            heldOutput.append(contentsOf: json)
+            heldOutput.append(terminator)
+            return
+        }
+        json.withUnsafeBytes { stream.writeRawBytes($0) }
+        withUnsafeBytes(of: terminator) { stream.writeRawBytes($0) }
         // A write the kernel refuses closes the socket inside flush (and finishes this connection).
-        socket.flush()
-        if socket.bytesPending > server.config.maxPendingControlBytes {
+        stream.flush()
+        if stream.bytesPending > server.config.maxPendingControlBytes {
             server.controlCounters.controlConnectionsOverBacklog &+= 1
             server.logger.info("control connection dropped: over \(server.config.maxPendingControlBytes) bytes unread", metadata: ["peer": "\(peer)"])
-            socket.close()
+            stream.close()
             finish(reason: .disconnect)
         }
     }
@@ -211,9 +325,9 @@ final class ControlConnection {
         guard state == .open else { return }
         state = .lingering
         server.connectionEnded(self, reason: reason)
-        socket.shutdownOutput()
+        stream.shutdownOutput()
         // Input is read only to be thrown away now, whatever paused it.
-        socket.resumeReading()
+        stream.resumeReading()
         lingerTimer = server.loop.schedule(after: server.config.lingerTimeout) { [weak self] in
             self?.finish(reason: .disconnect)
         }
@@ -239,7 +353,9 @@ final class ControlConnection {
         state = .closed
         lingerTimer?.close()
         lingerTimer = nil
-        socket.close()
+        stream.close()
+        heldOutput = []
+        if transport == .tls { server.tlsConnectionCount -= 1 }
         if wasOpen { server.connectionEnded(self, reason: reason) }
         server.connectionClosed(self)
     }

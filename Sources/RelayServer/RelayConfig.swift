@@ -70,6 +70,16 @@ public struct RelayConfig: Sendable, Hashable {
     /// Descriptors kept free of control connections, so `/metrics`, logs and the relay's own
     /// sockets still work at the descriptor limit (`--reserved-descriptors`).
     public var reservedDescriptors: Int = 64
+    /// The PEM certificate chain (leaf first) served on the control port's TLS connections
+    /// (`--tls-cert`); nil for no TLS.
+    public var tlsCertificateFile: String?
+    /// The PEM private key of ``tlsCertificateFile`` (`--tls-key`).
+    public var tlsKeyFile: String?
+    /// Whether plain control connections are refused with `tls_required` (`--tls-required`).
+    public var tlsRequired = false
+    /// How long a TLS connection may take to finish its handshake after its accept; the control
+    /// idle timeout, when shorter, applies instead (PROTOCOL.md §6).
+    public var tlsHandshakeTimeout: Duration = .seconds(10)
     /// The `server` text of the `hello` reply.
     public var serverName: String = "gamerelay/\(RelayConfig.version)"
 
@@ -116,6 +126,10 @@ public struct RelayConfig: Sendable, Hashable {
         try check(sessionJoinRate > 0 && sessionJoinRate.isFinite && sessionJoinBurst >= 1, "--session-join-rate",
                   "must be greater than 0, with a burst of at least 1")
         try check((16...65_536).contains(reservedDescriptors), "--reserved-descriptors", "must lie in 16...65536")
+        try check(tlsCertificateFile == nil || tlsKeyFile != nil, "--tls-cert", "needs --tls-key (the certificate's private key)")
+        try check(tlsKeyFile == nil || tlsCertificateFile != nil, "--tls-key", "needs --tls-cert (the certificate chain it belongs to)")
+        try check(!tlsRequired || tlsCertificateFile != nil, "--tls-required", "needs --tls-cert and --tls-key")
+        try check(tlsHandshakeTimeout > .zero, "tlsHandshakeTimeout", "must be greater than 0")
     }
 }
 

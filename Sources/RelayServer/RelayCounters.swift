@@ -1,4 +1,5 @@
 import RelayWire
+import UVNet
 
 /// The relay's traffic counters: each loop counts its own, and ``RelayServer/counters`` adds them up.
 ///
@@ -50,6 +51,24 @@ public struct RelayCounters: Sendable {
     public var udpReceiveErrors: UInt64 = 0
     /// Datagrams the kernel dropped because a relay UDP socket's receive queue was full.
     public var udpReceiveQueueDrops: UInt64 = 0
+    /// TLS handshakes completed on the control port.
+    public var tlsHandshakes: UInt64 = 0
+    /// Plain connections answered `tls_required` (PROTOCOL.md §6).
+    public var tlsRequiredRefusals: UInt64 = 0
+    /// Certificate reloads (SIGHUP) that took effect.
+    public var tlsReloads: UInt64 = 0
+    /// Certificate reloads that failed, keeping the old pair.
+    public var tlsReloadFailures: UInt64 = 0
+    private var tlsFailureCounts: InlineArray<7, UInt64> = .init(repeating: 0)
+
+    /// TLS handshakes on the control port that failed for `reason`.
+    public func tlsHandshakeFailures(_ reason: TLSFailure.Reason) -> UInt64 {
+        TLSFailure.Reason.all.firstIndex(of: reason).map { tlsFailureCounts[$0] } ?? 0
+    }
+
+    mutating func tlsHandshakeFailed(_ reason: TLSFailure.Reason) {
+        if let index = TLSFailure.Reason.all.firstIndex(of: reason) { tlsFailureCounts[index] &+= 1 }
+    }
 
     /// Creates zeroed counters.
     public init() {}
@@ -96,5 +115,10 @@ public struct RelayCounters: Sendable {
         acceptErrors &+= other.acceptErrors
         udpReceiveErrors &+= other.udpReceiveErrors
         udpReceiveQueueDrops &+= other.udpReceiveQueueDrops
+        tlsHandshakes &+= other.tlsHandshakes
+        tlsRequiredRefusals &+= other.tlsRequiredRefusals
+        tlsReloads &+= other.tlsReloads
+        tlsReloadFailures &+= other.tlsReloadFailures
+        for index in 0..<TLSFailure.Reason.all.count { tlsFailureCounts[index] &+= other.tlsFailureCounts[index] }
     }
 }

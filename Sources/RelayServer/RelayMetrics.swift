@@ -1,6 +1,7 @@
 import CoreMetrics
 import Prometheus
 import RelayWire
+import UVNet
 
 /// The relay's Prometheus metrics (swift-metrics on swift-prometheus), one registry per relay.
 ///
@@ -43,6 +44,8 @@ final class RelayMetrics {
         ("gamerelay_control_connections_over_backlog_total", \.controlConnectionsOverBacklog),
         ("gamerelay_closing_sent_total", \.closingSent),
         ("gamerelay_accept_errors_total", \.acceptErrors),
+        ("gamerelay_tls_handshakes_total", \.tlsHandshakes),
+        ("gamerelay_tls_required_refusals_total", \.tlsRequiredRefusals),
     ]
     private let control: [CoreMetrics.Counter]
     /// Per data-plane loop: its counters, then its drops by reason.
@@ -55,6 +58,10 @@ final class RelayMetrics {
     private let controlConnections: CoreMetrics.Gauge
     private let controlConnectionLimit: CoreMetrics.Gauge
     private let draining: CoreMetrics.Gauge
+    private let tlsFailures: [CoreMetrics.Counter]
+    private let tlsReloads: (ok: CoreMetrics.Counter, error: CoreMetrics.Counter)
+    private let tlsConnections: CoreMetrics.Gauge
+    private let tlsExpiry: CoreMetrics.Gauge
     /// How long the relay spends on one receive batch, from its first datagram to its last send.
     let batchDuration: CoreMetrics.Timer
 
@@ -67,6 +74,10 @@ final class RelayMetrics {
         var controlConnectionLimit: Int
         var sources: Int
         var draining: Bool
+        /// Open control connections inside TLS.
+        var tlsConnections = 0
+        /// The served leaf certificate's notAfter (seconds since 1970); 0 without TLS.
+        var tlsCertificateExpiry: Int64 = 0
     }
 
     /// Metrics for a relay with `loops` data-plane loops.
@@ -100,6 +111,10 @@ final class RelayMetrics {
         controlConnections = gauge("gamerelay_control_connections")
         controlConnectionLimit = gauge("gamerelay_control_connection_limit")
         draining = gauge("gamerelay_draining")
+        tlsFailures = TLSFailure.Reason.all.map { counter("gamerelay_tls_handshake_failures_total", [("reason", $0.name)]) }
+        tlsReloads = (counter("gamerelay_tls_reloads_total", [("result", "ok")]), counter("gamerelay_tls_reloads_total", [("result", "error")]))
+        tlsConnections = gauge("gamerelay_tls_connections")
+        tlsExpiry = gauge("gamerelay_tls_certificate_expiry_timestamp_seconds")
         batchDuration = CoreMetrics.Timer(label: "gamerelay_receive_batch_duration_seconds", dimensions: [], factory: factory)
     }
 
@@ -111,6 +126,11 @@ final class RelayMetrics {
         }
         for (entry, counter) in zip(Self.controlCounters, control) { add(counter, counters[keyPath: entry.value], lastControl[keyPath: entry.value]) }
         for (limit, counter) in zip(RelayLimit.allCases, refusals) { add(counter, counters.refusals(limit), lastControl.refusals(limit)) }
+        for (reason, counter) in zip(TLSFailure.Reason.all, tlsFailures) {
+            add(counter, counters.tlsHandshakeFailures(reason), lastControl.tlsHandshakeFailures(reason))
+        }
+        add(tlsReloads.ok, counters.tlsReloads, lastControl.tlsReloads)
+        add(tlsReloads.error, counters.tlsReloadFailures, lastControl.tlsReloadFailures)
         lastControl = counters
         for (index, (now, metrics)) in zip(loopCounters, loops).enumerated() {
             let before = lastLoops[index]
@@ -125,6 +145,8 @@ final class RelayMetrics {
         controlConnectionLimit.record(gauges.controlConnectionLimit)
         sources.record(gauges.sources)
         draining.record(gauges.draining ? 1 : 0)
+        tlsConnections.record(gauges.tlsConnections)
+        tlsExpiry.record(gauges.tlsCertificateExpiry)
     }
 
     /// The Prometheus text exposition of every metric.

@@ -20,11 +20,11 @@ extension RelayServer {
                 json.endObject()
                 json.field("maxDatagram", integer: config.maxDatagram)
                 json.field("idleTimeoutMs", integer: Self.wholeMilliseconds(config.idleTimeout))
-                // No extension of PROTOCOL.md §6–§8 is offered yet, and no connection runs in TLS.
                 json.key("features")
                 json.beginArray()
+                for feature in features { json.string(feature) }
                 json.endArray()
-                json.field("tls", bool: false)
+                json.field("tls", bool: connection.isTLS)
             })
 
         case .create(let capacity):

@@ -65,6 +65,12 @@ public final class RelayServer {
     private var metricsEndpoint: MetricsEndpoint?
     private var metricsTimer: Timer?
 
+    /// The certificate and key new TLS connections are accepted with (PROTOCOL.md §6); nil
+    /// without TLS. ``reloadTLS()`` replaces it; open connections keep the one they began with.
+    public private(set) var tlsContext: TLSContext?
+    /// Open control connections inside TLS (handshake begun).
+    var tlsConnectionCount = 0
+
     /// Whether a drain has begun: `create` and `join` answer `shutting_down`.
     public private(set) var isDraining = false
     private var drainCompleted = false
@@ -120,6 +126,9 @@ public final class RelayServer {
     public func start() throws(SocketError) {
         loop.assertInEventLoop()
         try config.validate(orThrow: "start")
+        if let certificate = config.tlsCertificateFile, let key = config.tlsKeyFile {
+            tlsContext = try Self.loadTLS(certificate: certificate, key: key)
+        }
         var attempts = 0
         while true {
             attempts += 1
@@ -167,6 +176,7 @@ public final class RelayServer {
                                          "steering": "\(isSteering ? "bpf" : "none")"]
         if let metricsAddress { metadata["metrics"] = "\(metricsAddress)" }
         metadata["max_control_connections"] = "\(connectionLimit)"
+        metadata["tls"] = "\(tlsContext == nil ? "off" : config.tlsRequired ? "required" : "on")"
         logger.info("listening", metadata: metadata)
     }
 
@@ -388,7 +398,7 @@ public final class RelayServer {
         metrics?.update(control: controlCounters, loops: loopCounters, gauges: .init(
             sessions: sessionCount, members: memberCount, boundMembers: boundMemberCount,
             controlConnections: connections.count, controlConnectionLimit: connectionLimit, sources: sources.count,
-            draining: isDraining))
+            draining: isDraining, tlsConnections: tlsConnectionCount, tlsCertificateExpiry: tlsContext?.certificateNotAfter ?? 0))
     }
 
     /// The sweep period of the control loop, the same as the data planes'.
@@ -452,6 +462,41 @@ public final class RelayServer {
         lastConnectionID += 1
         let connection = ControlConnection(id: lastConnectionID, socket: socket, server: self, source: source, nowNanos: now)
         connections[connection.id] = connection
+    }
+
+    // MARK: TLS
+
+    /// The extensions of PROTOCOL.md §6–§8 this relay offers, for `hello`'s `features`.
+    var features: [String] { tlsContext == nil ? [] : ["tls"] }
+
+    static func loadTLS(certificate: String, key: String) throws(SocketError) -> TLSContext {
+        do throws(TLSError) {
+            return try TLSContext.server(certificateFile: certificate, keyFile: key)
+        } catch {
+            throw SocketError(.tls, operation: "tls", message: error.message)
+        }
+    }
+
+    /// Re-reads the certificate and key files (SIGHUP): connections accepted from now on use the
+    /// new pair, open ones keep theirs. A pair that fails to load is logged once and the old one
+    /// stays. Without TLS configured it does nothing.
+    ///
+    /// - Returns: Whether a new pair took effect.
+    @discardableResult
+    public func reloadTLS() -> Bool {
+        loop.assertInEventLoop()
+        guard tlsContext != nil, let certificate = config.tlsCertificateFile, let key = config.tlsKeyFile else { return false }
+        do throws(SocketError) {
+            let context = try Self.loadTLS(certificate: certificate, key: key)
+            tlsContext = context
+            controlCounters.tlsReloads &+= 1
+            logger.notice("tls certificate reloaded", metadata: ["certificate": "\(certificate)", "not_after": "\(context.certificateNotAfter)"])
+            return true
+        } catch {
+            controlCounters.tlsReloadFailures &+= 1
+            logger.error("tls certificate reload failed; keeping the old one", metadata: ["error": "\(error.message)"])
+            return false
+        }
     }
 
     /// Closes a connection at accept, without a reply, and counts it against `limit`.
@@ -586,9 +631,16 @@ public final class RelayServer {
         }
         sources.prune(nowNanos: now)
         let controlIdle = config.controlIdleTimeout.nanoseconds
+        let handshakeLimit = min(config.tlsHandshakeTimeout, config.controlIdleTimeout).nanoseconds
         // Filtering first allocates only when someone idled out; closing changes `connections`.
-        let silent = connections.values.filter { $0.state == .open && now &- $0.lastActivity >= controlIdle }
+        let silent = connections.values.filter {
+            $0.state == .open && (now &- $0.lastActivity >= controlIdle || ($0.isHandshaking && now &- $0.acceptedAt >= handshakeLimit))
+        }
         for connection in silent {
+            if connection.isHandshaking {
+                connection.handshakeTimedOut()
+                continue
+            }
             logger.debug("control connection idle", metadata: ["peer": "\(connection.peer)"])
             connection.close(for: .idle, leaving: .timeout)
         }

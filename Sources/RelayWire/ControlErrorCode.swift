@@ -29,11 +29,13 @@ public struct ControlErrorCode: Hashable, Sendable, CustomStringConvertible {
     public static let rateLimited = ControlErrorCode("rate_limited")
     /// The relay is draining: no new sessions or joins.
     public static let shuttingDown = ControlErrorCode("shutting_down")
+    /// A plain connection's first message to a relay that takes TLS connections only (PROTOCOL.md §6).
+    public static let tlsRequired = ControlErrorCode("tls_required")
 
     /// Every code defined by protocol version 1.
     public static let all: [ControlErrorCode] = [
         .badRequest, .unknownOp, .unsupportedVersion, .messageTooLarge, .notFound, .full,
-        .alreadyJoined, .notJoined, .forbidden, .rateLimited, .shuttingDown,
+        .alreadyJoined, .notJoined, .forbidden, .rateLimited, .shuttingDown, .tlsRequired,
     ]
 
     /// The wire ``name``.

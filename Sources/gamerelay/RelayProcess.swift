@@ -18,8 +18,9 @@ func raiseFileLimit() {
     }
 }
 
-/// Runs one relay as a process: starts it on a loop, prints the readiness line, and turns
-/// SIGTERM/SIGINT into a drain (a second signal exits at once with status 1).
+/// Runs one relay as a process: starts it on a loop, prints the readiness line, turns
+/// SIGTERM/SIGINT into a drain (a second signal exits at once with status 1), and SIGHUP into a
+/// reload of the TLS certificate (nothing at all without one: it never ends the relay).
 ///
 /// Kept out of `main.swift` so no libuv callback is ever MainActor-isolated.
 struct RelayProcess {
@@ -43,6 +44,7 @@ struct RelayProcess {
         sigemptyset(&drainSignals)
         sigaddset(&drainSignals, SIGTERM)
         sigaddset(&drainSignals, SIGINT)
+        sigaddset(&drainSignals, SIGHUP)
         pthread_sigmask(SIG_UNBLOCK, &drainSignals, nil)
         // Every control connection is a descriptor: use all the hard limit allows.
         raiseFileLimit()
@@ -68,6 +70,13 @@ struct RelayProcess {
                         server.beginDrain()
                     })
                 }
+                signals.append(try SignalWatcher(loop: loop, signal: SIGHUP) { _ in
+                    if server.tlsContext == nil {
+                        logger.debug("SIGHUP ignored: no TLS certificate to reload")
+                    } else {
+                        server.reloadTLS()
+                    }
+                })
                 let line = "{\"event\":\"listening\",\"control\":\"\(server.controlAddress!)\",\"udp\":\"\(server.udpAddress!)\"}\n"
                 Console.out(line)
                 _ = signals

@@ -95,6 +95,15 @@ struct ServeCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Descriptors kept free of control connections for /metrics and the relay itself (default 64).")
     var reservedDescriptors: Int?
 
+    @Option(parsing: .unconditional, help: "PEM certificate chain, leaf first, for TLS on the control port (needs --tls-key).")
+    var tlsCert: String?
+
+    @Option(parsing: .unconditional, help: "PEM private key of --tls-cert; SIGHUP re-reads both.")
+    var tlsKey: String?
+
+    @Flag(help: "Refuse plain control connections: their first message gets tls_required (needs --tls-cert).")
+    var tlsRequired = false
+
     @Option(parsing: .unconditional, help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
     var logLevel: String?
 
@@ -131,6 +140,9 @@ struct ServeCommand: ParsableCommand {
         put("max-sessions-per-source", maxSessionsPerSource)
         put("join-failure-rate", joinFailureRate)
         put("session-join-rate", sessionJoinRate)
+        put("tls-cert", tlsCert)
+        put("tls-key", tlsKey)
+        if tlsRequired { values["tls-required"] = "true" }
         put("log-level", logLevel)
         put("log-format", logFormat)
         return values

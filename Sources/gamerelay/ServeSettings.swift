@@ -22,7 +22,8 @@ struct ServeSettings: Sendable, Equatable {
         "control-idle-timeout", "empty-session-timeout", "max-session-capacity", "member-packet-rate",
         "member-byte-rate", "drain-timeout", "threads", "metrics-port", "busy-poll-us", "control-frames-per-turn", "control-backlog-bytes",
         "reserved-descriptors", "max-connections", "max-connections-per-source", "max-sessions",
-        "max-sessions-per-source", "join-failure-rate", "session-join-rate", "log-level", "log-format",
+        "max-sessions-per-source", "join-failure-rate", "session-join-rate", "tls-cert", "tls-key", "tls-required",
+        "log-level", "log-format",
     ]
 
     /// The environment variable of a setting: `idle-timeout` → `GAMERELAY_IDLE_TIMEOUT`.
@@ -85,6 +86,7 @@ struct ServeSettings: Sendable, Equatable {
             }
             switch value {
             case let string as String: values[key] = string
+            case let bool as Bool: values[key] = bool ? "true" : "false"
             case let int as Int: values[key] = String(int)
             case let double as Double: values[key] = String(double)
             default: throw RelayConfigError(setting: "\(path): \(key)", message: "must be a number or a string")
@@ -141,6 +143,16 @@ struct ServeSettings: Sendable, Equatable {
             config.joinFailureRate = try rate()
             config.joinFailureBurst = max(1, (config.joinFailureRate * 5).rounded(.up))
         case "session-join-rate": config.sessionJoinRate = try rate()
+        case "tls-cert", "tls-key":
+            let path = text.trimmingCharacters(in: .whitespaces)
+            guard !path.isEmpty else { throw RelayConfigError(setting: source, message: "must name a PEM file") }
+            if name == "tls-cert" { config.tlsCertificateFile = path } else { config.tlsKeyFile = path }
+        case "tls-required":
+            switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "true", "1", "yes", "on": config.tlsRequired = true
+            case "false", "0", "no", "off", "": config.tlsRequired = false
+            default: throw RelayConfigError(setting: source, message: "must be true or false, not '\(text)'")
+            }
         case "log-level":
             let level = text.lowercased()
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
