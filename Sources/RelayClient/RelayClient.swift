@@ -72,6 +72,8 @@ public final class RelayClient {
     public private(set) var isBound = false
 
     private let control: Socket
+    /// What control frames go through: the socket, or TLS over it.
+    private var stream: any ByteStream
     private var decoder = ControlFrameDecoder(maxMessageSize: 1 << 20)
     private var nextRequestID = 1
     private var pending: [Int: (timer: Timer, handler: (Result<JSONObject, RelayClientError>) -> Void)] = [:]
@@ -106,31 +108,78 @@ public final class RelayClient {
         loop.preconditionInEventLoop()
         self.loop = loop
         control = Socket(loop: loop)
+        stream = control
     }
 
     // MARK: Control channel
 
-    /// Connects the control channel to the relay.
-    public func connect(host: String, port: Int, _ completion: @escaping (Result<Void, RelayClientError>) -> Void) {
+    /// Connects the control channel to the relay; with `tls`, inside TLS (PROTOCOL.md §6),
+    /// and `completion` runs once the handshake is done.
+    ///
+    /// - Parameters:
+    ///   - tls: A client context (``TLSContext/client(trustRoots:verify:alpn:)``): its trust
+    ///     roots verify the relay's certificate. One context serves any number of clients.
+    ///   - serverName: The name the relay's certificate must carry (and SNI); `host` when nil.
+    public func connect(host: String, port: Int, tls: TLSContext? = nil, serverName: String? = nil,
+                        _ completion: @escaping (Result<Void, RelayClientError>) -> Void) {
         loop.assertInEventLoop()
+        var connected = false
         control.onConnect = { [weak self] in
             guard let self else { return }
-            relayHost = control.remoteAddress ?? host
-            startKeepAlive()
-            completion(.success(()))
+            guard let tls else {
+                connected = true
+                relayHost = control.remoteAddress ?? host
+                startKeepAlive()
+                completion(.success(()))
+                return
+            }
+            let secure = TLSStream(socket: control, context: tls, serverName: serverName ?? Self.bareHost(host))
+            stream = secure
+            attachHandlers()
+            secure.onHandshake = { [weak self] result in
+                guard let self else { return }
+                switch result {
+                case .success:
+                    connected = true
+                    relayHost = control.remoteAddress ?? host
+                    startKeepAlive()
+                    completion(.success(()))
+                case .failure(let failure):
+                    connected = true  // answered here; the close that follows only ends the connection
+                    completion(.failure(RelayClientError(.tls, "TLS handshake with \(host) failed: \(failure.message)")))
+                }
+            }
+            secure.start()
         }
         control.onIOError = { [weak self] error in
             guard let self else { return }
-            if relayHost == nil { completion(.failure(RelayClientError(error))) }
+            if !connected {
+                connected = true
+                completion(.failure(RelayClientError(error)))
+            }
             connectionEnded()
         }
-        control.onClose = { [weak self] in self?.connectionEnded() }
-        control.onData = { [weak self] _ in self?.readControl() }
+        attachHandlers()
         do {
             try control.connect(host: host, port: port)
         } catch {
             completion(.failure(RelayClientError(error)))
         }
+    }
+
+    /// Points the stream's close and data callbacks at the client (again, once TLS takes the
+    /// socket's callbacks over).
+    private func attachHandlers() {
+        stream.onClose = { [weak self] in self?.connectionEnded() }
+        stream.onData = { [weak self] _ in self?.readControl() }
+        if stream !== control {
+            stream.onIOError = { [weak self] _ in self?.connectionEnded() }
+        }
+    }
+
+    /// A host as the certificate names it: `[::1]` is `::1`.
+    private static func bareHost(_ host: String) -> String {
+        host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
     }
 
     /// Asks the relay for its version and limits (`hello`); adopts its `maxDatagram`, up to the
@@ -154,7 +203,10 @@ public final class RelayClient {
                     return .failure(RelayClientError(.protocolViolation, "hello advertises a maxDatagram of \(maxDatagram), smaller than a \(PacketHeader.size)-byte packet header"))
                 }
                 self?.relayMaxDatagram = Int(clamping: maxDatagram)
-                return .success(RelayHello(server: server, udpPort: Int(udpPort), maxDatagram: Int(maxDatagram), idleTimeoutMs: Int(idle)))
+                var hello = RelayHello(server: server, udpPort: Int(udpPort), maxDatagram: Int(maxDatagram), idleTimeoutMs: Int(idle))
+                if case .array(let features)? = object["features"] { hello.features = features.compactMap(\.stringValue) }
+                hello.tls = object["tls"] == .bool(true)
+                return .success(hello)
             })
         }
     }
@@ -249,9 +301,9 @@ public final class RelayClient {
         guard let interval = keepAliveInterval, interval > .zero else { return }
         let timer = Timer(loop: loop)
         timer.start(after: interval, repeating: interval) { [weak self] in
-            guard let self, !control.isClosed else { return }
-            Self.keepAlivePing.withUnsafeBytes { control.writeRawBytes($0) }
-            control.flush()
+            guard let self, !stream.isClosed else { return }
+            Self.keepAlivePing.withUnsafeBytes { stream.writeRawBytes($0) }
+            stream.flush()
         }
         keepAlive = timer
     }
@@ -259,7 +311,7 @@ public final class RelayClient {
     private func request(op: String, _ fields: (inout JSONWriter) -> Void,
                          _ completion: @escaping (Result<JSONObject, RelayClientError>) -> Void) {
         loop.assertInEventLoop()
-        guard relayHost != nil, !control.isClosed else {
+        guard relayHost != nil, !stream.isClosed else {
             completion(.failure(RelayClientError(.closed, "the control connection is not open")))
             return
         }
@@ -276,15 +328,15 @@ public final class RelayClient {
             entry.handler(.failure(RelayClientError(.timedOut, "no reply to \(op) within the request timeout")))
         }
         pending[id] = (timer, completion)
-        json.bytes.withUnsafeBytes { control.writeRawBytes($0) }
-        withUnsafeBytes(of: UInt8(0)) { control.writeRawBytes($0) }
-        control.flush()
+        json.bytes.withUnsafeBytes { stream.writeRawBytes($0) }
+        withUnsafeBytes(of: UInt8(0)) { stream.writeRawBytes($0) }
+        stream.flush()
     }
 
     private func readControl() {
-        let count = control.bytesAvailable
+        let count = stream.bytesAvailable
         guard count > 0 else { return }
-        try? control.readRawBytes(count: count) { decoder.append($0) }
+        try? stream.readRawBytes(count: count) { decoder.append($0) }
         while let event = decoder.next() {
             guard case .message(let bytes, _) = event,
                   let object = (try? JSONValue.parse(bytes))?.objectValue else { continue }
@@ -341,7 +393,7 @@ public final class RelayClient {
     /// Closes both channels; pending requests fail with `.closed`.
     public func close() {
         loop.assertInEventLoop()
-        control.close()
+        stream.close()
         connectionEnded()
         onEvent = nil
         onData = nil

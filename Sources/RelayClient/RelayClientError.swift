@@ -22,6 +22,9 @@ public struct RelayClientError: Error, Hashable, Sendable, CustomStringConvertib
         public static let protocolViolation = Code("protocolViolation")
         /// The connection is closed.
         public static let closed = Code("closed")
+        /// The TLS handshake with the relay failed: a certificate that did not verify, a name
+        /// that did not match, or a relay that does not speak TLS on the port.
+        public static let tls = Code("tls")
         /// A socket error (see ``RelayClientError/socketError``).
         public static let io = Code("io")
 

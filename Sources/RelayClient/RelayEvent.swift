@@ -47,6 +47,10 @@ public struct RelayHello: Hashable, Sendable {
     public var maxDatagram: Int
     /// How long a UDP binding lives without traffic, in milliseconds.
     public var idleTimeoutMs: Int
+    /// The extensions the relay offers (PROTOCOL.md §1.3), such as `"tls"`.
+    public var features: [String] = []
+    /// Whether this control connection runs inside TLS.
+    public var tls = false
 }
 
 /// A session the relay created.
