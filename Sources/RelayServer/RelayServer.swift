@@ -68,8 +68,8 @@ public final class RelayServer {
     /// The certificate and key new TLS connections are accepted with (PROTOCOL.md §6); nil
     /// without TLS. ``reloadTLS()`` replaces it; open connections keep the one they began with.
     public private(set) var tlsContext: TLSContext?
-    /// Open control connections inside TLS (handshake begun).
-    var tlsConnectionCount = 0
+    /// Open control connections inside TLS (handshake begun or done).
+    public internal(set) var tlsConnectionCount = 0
 
     /// Whether a drain has begun: `create` and `join` answer `shutting_down`.
     public private(set) var isDraining = false
