@@ -42,6 +42,45 @@ struct ServeSettingsTests {
         #expect(try ServeSettings.resolve(flags: [:], environment: ["GAMERELAY_BUSY_POLL_US": "200"], configFile: nil).config.busyPoll == .microseconds(200))
     }
 
+    @Test func tlsSettingsComeFromFlagsEnvironmentOrFile() throws {
+        let none = try ServeSettings.resolve(flags: [:], environment: [:], configFile: nil).config
+        #expect(none.tlsCertificateFile == nil && none.tlsKeyFile == nil && !none.tlsRequired)
+        let flags = try ServeSettings.resolve(flags: ["tls-cert": "/etc/c.pem", "tls-key": "/etc/k.pem", "tls-required": "true"],
+                                              environment: [:], configFile: nil).config
+        #expect(flags.tlsCertificateFile == "/etc/c.pem" && flags.tlsKeyFile == "/etc/k.pem" && flags.tlsRequired)
+        let environment = try ServeSettings.resolve(
+            flags: [:], environment: ["GAMERELAY_TLS_CERT": "/e/c.pem", "GAMERELAY_TLS_KEY": "/e/k.pem", "GAMERELAY_TLS_REQUIRED": "1"],
+            configFile: nil).config
+        #expect(environment.tlsCertificateFile == "/e/c.pem" && environment.tlsKeyFile == "/e/k.pem" && environment.tlsRequired)
+        let file = try ServeSettings.resolve(flags: [:], environment: [:], configFile: (path: "relay.yaml", text: """
+            tls-cert: /f/c.pem
+            tls-key: /f/k.pem
+            tls-required: true
+            """)).config
+        #expect(file.tlsCertificateFile == "/f/c.pem" && file.tlsKeyFile == "/f/k.pem" && file.tlsRequired)
+        let off = try ServeSettings.resolve(flags: [:], environment: ["GAMERELAY_TLS_REQUIRED": "false"],
+                                            configFile: (path: "relay.yaml", text: "tls-required: true\ntls-cert: c\ntls-key: k")).config
+        #expect(!off.tlsRequired)
+    }
+
+    @Test(arguments: [
+        (["tls-cert": "/c.pem"], "--tls-cert"),
+        (["tls-key": "/k.pem"], "--tls-key"),
+        (["tls-required": "true"], "--tls-required"),
+        (["tls-cert": " ", "tls-key": "/k.pem"], "--tls-cert"),
+    ])
+    func incompleteTLSSettingsAreRefusedNamingTheFlag(flags: [String: String], setting: String) throws {
+        #expect(throws: RelayConfigError.self) { try ServeSettings.resolve(flags: flags, environment: [:], configFile: nil) }
+        do {
+            _ = try ServeSettings.resolve(flags: flags, environment: [:], configFile: nil)
+        } catch {
+            #expect(error.setting == setting, "\(error)")
+        }
+        #expect(throws: RelayConfigError.self) {
+            try ServeSettings.resolve(flags: [:], environment: ["GAMERELAY_TLS_REQUIRED": "maybe"], configFile: nil)
+        }
+    }
+
     @Test func kubernetesServiceLinksAreNotSettings() throws {
         let settings = try ServeSettings.resolve(
             flags: [:], environment: ["GAMERELAY_PORT": "tcp://10.0.0.7:7400", "GAMERELAY_METRICS_PORT": "tcp://10.0.0.8:9400"],
