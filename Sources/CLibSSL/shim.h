@@ -24,6 +24,12 @@ static inline long cssl_ctx_set_session_cache_mode(SSL_CTX *ctx, long mode) { re
 static inline int cssl_set_host_name(SSL *ssl, const char *name) { return (int)SSL_set_tlsext_host_name(ssl, name); }
 static inline long cssl_bio_set_mem_eof_return(BIO *bio, int value) { return BIO_set_mem_eof_return(bio, value); }
 static inline int cssl_bio_reset(BIO *bio) { return (int)BIO_reset(bio); }
+// The bytes a memory BIO has allocated (it keeps its largest size until freed).
+static inline size_t cssl_bio_mem_capacity(BIO *bio) {
+    BUF_MEM *mem = NULL;
+    BIO_get_mem_ptr(bio, &mem);
+    return mem != NULL ? mem->max : 0;
+}
 // SSL_OP_* are built by a macro Swift can't import. Renegotiation (a cheap way to make a server
 // work hard) and compression (CRIME) off; the server's cipher order wins; a server that keeps no
 // sessions sends no tickets.

@@ -30,8 +30,8 @@ public final class TLSEngine {
     }
 
     private let ssl: OpaquePointer
-    private let input: OpaquePointer
-    private let output: OpaquePointer
+    private var input: OpaquePointer
+    private var output: OpaquePointer
     /// The context this engine was made from (kept alive as long as the engine).
     public let context: TLSContext
     /// Whether the handshake has finished.
@@ -110,6 +110,9 @@ public final class TLSEngine {
 
     private func readPlaintext(into plaintext: inout [UInt8], scratch: UnsafeMutableRawBufferPointer) -> ReadOutcome {
         while true {
+            // A read with nothing to read would allocate OpenSSL's 16 KiB record buffer only to
+            // find nothing, and an idle connection would then keep it: stop before that.
+            if SSL_pending(ssl) == 0, BIO_ctrl_pending(input) == 0 { return .needsInput }
             let count = SSL_read(ssl, scratch.baseAddress, Int32(scratch.count))
             if count > 0 {
                 plaintext.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<Int(count)]))
@@ -155,6 +158,29 @@ public final class TLSEngine {
         guard count > 0, let data else { return }
         body(UnsafeRawBufferPointer(start: data, count: count))
         _ = cssl_bio_reset(output)
+    }
+
+    /// Frees the memory BIOs' buffers when they are empty and larger than a small record: a
+    /// memory BIO keeps the largest size it ever held, so without this an idle connection would
+    /// keep its handshake flight or its largest message for good.
+    public func releaseIdleBuffers() {
+        if BIO_ctrl_pending(input) == 0, cssl_bio_mem_capacity(input) > Self.keptBufferSize, let fresh = Self.memoryBIO() {
+            SSL_set0_rbio(ssl, fresh)  // frees the old one
+            input = fresh
+        }
+        if BIO_ctrl_pending(output) == 0, cssl_bio_mem_capacity(output) > Self.keptBufferSize, let fresh = Self.memoryBIO() {
+            SSL_set0_wbio(ssl, fresh)
+            output = fresh
+        }
+    }
+
+    /// What an idle connection's BIOs may keep allocated.
+    static let keptBufferSize = 1024
+
+    private static func memoryBIO() -> OpaquePointer? {
+        guard let bio = BIO_new(BIO_s_mem()) else { return nil }
+        _ = cssl_bio_set_mem_eof_return(bio, -1)
+        return bio
     }
 
     /// The negotiated protocol version (`"TLSv1.3"`), once the handshake is done.

@@ -94,6 +94,7 @@ public final class TLSStream: ByteStream {
         }
         let outcome = engine.readPlaintext(into: &input)
         sendCiphertext()
+        engine.releaseIdleBuffers()
         let added = bytesAvailable - before
         switch outcome {
         case .needsInput:
@@ -182,6 +183,7 @@ public final class TLSStream: ByteStream {
         let failure = output.withUnsafeBytes { engine.write($0) }
         output.removeAll()
         sendCiphertext()
+        engine.releaseIdleBuffers()
         if let failure { fail(SocketError(.tls, operation: "tls write", message: failure.description)) }
     }
 
