@@ -19,7 +19,7 @@ import yaml
 
 import dockerfile_model
 import relayproto
-from conftest import DEPLOY, require_tool, tool
+from conftest import DEPLOY, REPO, require_tool, tool
 
 K8S = DEPLOY / "kubernetes"
 # 1.26 is the first release with mixed-protocol LoadBalancer Services (GA);
@@ -491,12 +491,13 @@ def test_dockerfile_shape():
     builder, runtime = stages
     assert builder.base == "swift:6.3-bookworm" and builder.name == "builder"
     build_runs = " ".join(r.args for r in builder.all("RUN"))
-    assert dockerfile_model.apt_installs(builder.all("RUN")[0].args) == ["libuv1-dev", "pkg-config"]
+    assert dockerfile_model.apt_installs(builder.all("RUN")[0].args) == ["libuv1-dev", "libssl-dev", "pkg-config"]
     assert "swift build -c release --static-swift-stdlib --product gamerelay" in build_runs
 
     assert runtime.base == "debian:bookworm-slim"
     packages = [p for r in runtime.all("RUN") for p in dockerfile_model.apt_installs(r.args)]
-    assert packages == ["libuv1"], packages
+    # libuv, and OpenSSL 3 (libssl.so.3, libcrypto.so.3) for TLS on the control port.
+    assert packages == ["libuv1", "libssl3"], packages
     assert "--no-install-recommends" in runtime.all("RUN")[0].args
     user = runtime.one("USER").args
     uid, _, gid = user.partition(":")
@@ -509,6 +510,30 @@ def test_dockerfile_shape():
     assert not runtime.all("HEALTHCHECK"), "the runtime image has no HTTP client for a HEALTHCHECK"
     copy = runtime.one("COPY").args.split()
     assert copy[0] == "--from=builder" and copy[-1] == "/usr/local/bin/gamerelay"
+
+
+def _package_swift_apt_providers() -> set[str]:
+    text = (REPO / "Package.swift").read_text()
+    found = {name for group in re.findall(r"\.apt\(\[([^\]]*)\]\)", text)
+             for name in re.findall(r'"([^"]+)"', group)}
+    assert found, "no .apt([...]) providers in Package.swift"
+    return found
+
+
+def test_build_packages_agree_with_package_swift():
+    """Every Debian package that Package.swift's system libraries name (libuv,
+    OpenSSL) is installed by the image's builder stage and by
+    scripts/bootstrap.sh, which also checks its pkg-config name and header."""
+    providers = _package_swift_apt_providers()
+    assert {"libuv1-dev", "libssl-dev"} <= providers, providers
+    _, stages = dockerfile_model.parse()
+    builder = set(dockerfile_model.apt_installs(stages[0].all("RUN")[0].args))
+    assert providers | {"pkg-config"} <= builder, providers - builder
+    bootstrap = (REPO / "scripts" / "bootstrap.sh").read_text()
+    for package in providers | {"pkg-config", "openssl"}:
+        assert re.search(rf"missing\+=\({re.escape(package)}\)", bootstrap), f"bootstrap.sh never installs {package}"
+    for module, header in (("libuv", "uv.h"), ("openssl", "openssl/ssl.h")):
+        assert f"have_pc {module}" in bootstrap and f"have_header {header}" in bootstrap, module
 
 
 def test_hadolint():
