@@ -312,6 +312,8 @@ def test_systemd_unit_settings():
         "ProtectKernelLogs": "yes", "ProtectControlGroups": "yes", "ProtectClock": "yes",
         "ProtectHostname": "yes", "LimitNOFILE": "65536", "KillSignal": "SIGTERM",
         "Restart": "on-failure", "EnvironmentFile": "-/etc/gamerelay/env",
+        # `systemctl reload` = SIGHUP = re-read the TLS certificate and key.
+        "ExecReload": "/bin/kill -HUP $MAINPID",
         "ExecStart": "/usr/local/bin/gamerelay serve --host 0.0.0.0 --port 7400 --metrics-port 9400",
     }
     for key, value in expected.items():
@@ -364,6 +366,76 @@ def test_systemd_analyze_security(installed_binary):
     print("\n" + "\n".join(line for line in output.splitlines() if line.startswith("✗") or "Overall" in line))
     assert match, output[-3000:]
     assert float(match.group(1)) <= 2.0, f"exposure {match.group(1)} {match.group(2)}"
+
+
+def _unit_tls_variant() -> str:
+    """The unit with the lines of its TLS example uncommented."""
+    lines = UNIT.read_text().splitlines()
+    begin, end = lines.index("# BEGIN TLS EXAMPLE"), lines.index("# END TLS EXAMPLE")
+    body = lines[begin + 1 : end]
+    assert body and all(re.match(r"^#[A-Z][A-Za-z]+=", line) for line in body), \
+        "the TLS example must be commented settings only (#Key=value)"
+    return "\n".join(lines[:begin] + [line[1:] for line in body] + lines[end + 1 :]) + "\n"
+
+
+def _settings_of(text: str) -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", ";", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+def test_systemd_unit_tls_example_is_consistent():
+    """The commented TLS example names a certificate and a key by the relay's
+    environment variables, in a directory the sandbox leaves readable, with
+    the group the comment above it tells the operator to create; the unit as
+    shipped enables none of it (no certificate, no TLS)."""
+    shipped = unit_settings()
+    assert not any(v.startswith("GAMERELAY_TLS_") for v in shipped.get("Environment", [])), \
+        "TLS must stay opt-in: the shipped unit sets no GAMERELAY_TLS_*"
+    assert "SupplementaryGroups" not in shipped and "LoadCredential" not in shipped
+
+    s = _settings_of(_unit_tls_variant())
+    env = dict(v.split("=", 1) for v in s["Environment"])
+    assert set(env) == {"GAMERELAY_TLS_CERT", "GAMERELAY_TLS_KEY", "GAMERELAY_TLS_REQUIRED"}, env
+    assert env["GAMERELAY_TLS_REQUIRED"] in ("true", "false")
+    cert, key = Path(env["GAMERELAY_TLS_CERT"]), Path(env["GAMERELAY_TLS_KEY"])
+    assert cert.is_absolute() and key.is_absolute() and cert != key
+    # Hidden from the service: ProtectHome=yes (/home, /root, /run/user),
+    # PrivateTmp=yes (/tmp, /var/tmp, private copies), and nothing under
+    # InaccessiblePaths=.
+    assert shipped["ProtectHome"] == ["yes"] and shipped["PrivateTmp"] == ["yes"]
+    hidden = [Path(p) for p in ("/home", "/root", "/run/user", "/tmp", "/var/tmp")]
+    hidden += [Path(p.lstrip("-")) for v in shipped.get("InaccessiblePaths", []) for p in v.split()]
+    for path in (cert, key):
+        assert not any(path.is_relative_to(h) for h in hidden), f"{path} is hidden by the sandbox"
+        assert path.is_relative_to("/etc/gamerelay"), path
+    # DynamicUser: the key is readable through a fixed group, the same one
+    # that the instructions above the example create and give the files.
+    assert shipped["DynamicUser"] == ["yes"]
+    (group,) = s["SupplementaryGroups"]
+    text = UNIT.read_text()
+    assert f"groupadd --system {group}" in text
+    assert f"-g {group} {cert.parent}" in text and f"-g {group} {cert.name} {key.name} {cert.parent}/" in text
+
+
+def test_systemd_analyze_verify_tls_variant(installed_binary, tmp_path):
+    """The unit with its TLS example uncommented is still a valid unit, and
+    the sandbox keeps its exposure score."""
+    analyze = require_tool("systemd-analyze", "apt-get install systemd")
+    variant = tmp_path / "gamerelay.service"
+    variant.write_text(_unit_tls_variant())
+    result = run([analyze, "verify", str(variant)], timeout=120)
+    output = (result.stdout + result.stderr).strip()
+    print(f"\n$ systemd-analyze verify <unit with the TLS example uncommented>\n{output or '(no output)'}")
+    assert result.returncode == 0, output
+    assert not [line for line in output.splitlines() if "gamerelay" in line], output
+    result = run([analyze, "security", "--offline=yes", "--no-pager", str(variant)], timeout=120)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout + result.stderr)
+    assert match and float(match.group(1)) <= 2.0, (result.stdout + result.stderr)[-2000:]
 
 
 def _expand_syscall_group(analyze: str, group: str, cache: dict) -> set[str]:
