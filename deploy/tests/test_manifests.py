@@ -193,6 +193,209 @@ def test_fleet_required_fields():
         assert sc["readOnlyRootFilesystem"] is True and sc["capabilities"]["drop"] == ["ALL"], c["name"]
 
 
+# --------------------------------------------------------------------------- Kubernetes TLS (opt-in)
+
+# What the manifests' headers tell the operator to run; the tests run the same.
+TLS_SED = r"s/^\( *\)# +tls /\1/"
+CERTIFICATE = K8S / "certificate.yaml"
+
+
+def tls_variant(path: Path) -> str:
+    """A manifest with its `# +tls` marks removed, by the documented sed."""
+    sed = require_tool("sed", "coreutils")
+    assert f"sed '{TLS_SED}' deploy/kubernetes/{path.name} | kubectl apply -f -" in path.read_text(), \
+        f"{path.name}'s header must show the sed command the tests use"
+    result = run([sed, TLS_SED, str(path)])
+    assert result.returncode == 0, result.stderr
+    assert not re.search(r"^\s*# \+tls ", result.stdout, re.M), "marks left behind"
+    return result.stdout
+
+
+def _relay_and_pod(docs: list[dict]) -> tuple[dict, dict]:
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            pod = doc["spec"]["template"]["spec"]
+            break
+        if doc["kind"] == "Fleet":
+            pod = doc["spec"]["template"]["spec"]["template"]["spec"]
+            break
+    else:
+        raise AssertionError("no Deployment or Fleet")
+    (relay,) = [c for c in pod["containers"] if c["name"] == "gamerelay"]
+    return relay, pod
+
+
+def _reload_script(pod: dict) -> str:
+    (reload,) = [c for c in pod["containers"] if c["name"] == "tls-reload"]
+    assert reload["command"][:2] == ["/bin/sh", "-c"]
+    return reload["command"][2]
+
+
+@pytest.mark.parametrize("manifest", ["relay.yaml", "fleet.yaml"])
+def test_tls_is_opt_in(manifest):
+    """As shipped, the manifests start the relay without TLS and need no
+    Secret; every TLS line is marked `# +tls` and only adds to the pod."""
+    relay, pod = _relay_and_pod(load_all(K8S / manifest))
+    names = {e["name"] for e in relay.get("env", [])}
+    assert not {n for n in names if n.startswith("GAMERELAY_TLS_")}, names
+    assert "volumes" not in pod and "volumeMounts" not in relay and "shareProcessNamespace" not in pod
+    assert "tls-reload" not in [c["name"] for c in pod["containers"]]
+    assert not any(a.startswith("--tls") for a in relay["args"])
+    text = (K8S / manifest).read_text()
+    assert text.count("# +tls ") > 20, "the TLS lines are missing"
+
+
+@pytest.mark.parametrize("manifest", ["relay.yaml", "fleet.yaml"])
+def test_tls_variant_is_consistent(manifest):
+    """With the marks removed: the relay reads tls.crt and tls.key of a
+    read-only, non-optional kubernetes.io/tls Secret volume named like the
+    Certificate's secretName, the files are readable by the pod's user, and
+    the tls-reload sidecar watches the same files and can signal the relay."""
+    docs = [d for d in yaml.safe_load_all(tls_variant(K8S / manifest)) if d is not None]
+    relay, pod = _relay_and_pod(docs)
+    env = {e["name"]: e["value"] for e in relay["env"]}
+    (mount,) = relay["volumeMounts"]
+    assert mount["readOnly"] is True and "subPath" not in mount, "a subPath mount never sees Secret updates"
+    root = mount["mountPath"]
+    assert env["GAMERELAY_TLS_CERT"] == f"{root}/tls.crt" and env["GAMERELAY_TLS_KEY"] == f"{root}/tls.key", env
+    assert "GAMERELAY_TLS_REQUIRED" not in env or env["GAMERELAY_TLS_REQUIRED"] in ("true", "false")
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    secret = volume["secret"]
+    assert secret.get("optional", False) is False, "a missing certificate is a startup error: no optional Secret"
+    assert "items" not in secret, "keep the Secret's own key names (tls.crt, tls.key)"
+    (certificate,) = load_all(CERTIFICATE)
+    assert secret["secretName"] == certificate["spec"]["secretName"]
+
+    # Readable by the relay, and by nobody else: no access for others (the
+    # key is in there), read for the group, and fsGroup = the pod's group
+    # (the kubelet gives Secret files group fsGroup).
+    mode = secret.get("defaultMode", 0o644)
+    sc = pod["securityContext"]
+    assert sc["runAsUser"] == 10001
+    assert mode & 0o007 == 0 and mode & 0o040 and not mode & 0o022, oct(mode)
+    assert sc.get("fsGroup") == sc["runAsGroup"], sc
+
+    # The reload sidecar: shares the process namespace, same uid (the pod's),
+    # same files, read-only, hardened like the rest.
+    assert pod["shareProcessNamespace"] is True
+    (reload,) = [c for c in pod["containers"] if c["name"] == "tls-reload"]
+    assert "runAsUser" not in reload.get("securityContext", {}), "must run as the relay's user to signal it"
+    (rmount,) = reload["volumeMounts"]
+    assert (rmount["name"], rmount["mountPath"], rmount["readOnly"]) == (mount["name"], root, True)
+    rsc = reload["securityContext"]
+    assert rsc["readOnlyRootFilesystem"] is True and rsc["allowPrivilegeEscalation"] is False
+    assert rsc["capabilities"]["drop"] == ["ALL"]
+    script = _reload_script(pod)
+    assert f"dir={root}\n" in script and '"$dir/tls.crt" "$dir/tls.key"' in script
+    assert "pkill -HUP -x gamerelay" in script, "the relay's process name is gamerelay (its ENTRYPOINT)"
+    _, stages = dockerfile_model.parse()
+    assert Path(stages[-1].one("ENTRYPOINT").exec_form()[0]).name == "gamerelay"
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_kubernetes_validate_relay_tls_variant(version, tmp_path):
+    validate = require_tool("kubernetes-validate", "pip install kubernetes-validate")
+    path = tmp_path / "relay-tls.yaml"
+    path.write_text(tls_variant(K8S / "relay.yaml"))
+    result = run([validate, "-k", version, "--strict", str(path)])
+    print(f"\n$ sed '{TLS_SED}' relay.yaml | kubernetes-validate -k {version} --strict\n{result.stdout}{result.stderr}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed for resource deployment/gamerelay against" in result.stdout + result.stderr
+
+
+def test_kubernetes_validate_fleet_tls_pod_template(tmp_path):
+    validate = require_tool("kubernetes-validate", "pip install kubernetes-validate")
+    (fleet,) = [d for d in yaml.safe_load_all(tls_variant(K8S / "fleet.yaml")) if d is not None]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "gamerelay-fleet-tls"},
+           "spec": fleet["spec"]["template"]["spec"]["template"]["spec"]}
+    path = tmp_path / "fleet-tls-pod.yaml"
+    path.write_text(yaml.safe_dump(pod))
+    result = run([validate, "-k", "1.30.0", "--strict", str(path)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed for resource pod/gamerelay-fleet-tls" in result.stdout + result.stderr
+
+
+def test_fleet_tls_variant_keeps_fleet_fields():
+    """The Fleet with TLS still names the relay container for Agones, and its
+    reload sidecar runs the same script as the Deployment's."""
+    (fleet,) = [d for d in yaml.safe_load_all(tls_variant(K8S / "fleet.yaml")) if d is not None]
+    gs = fleet["spec"]["template"]["spec"]
+    names = [c["name"] for c in gs["template"]["spec"]["containers"]]
+    assert gs["container"] == "gamerelay" and names[0] == "gamerelay" and "tls-reload" in names
+    _, relay_pod = _relay_and_pod([d for d in yaml.safe_load_all(tls_variant(K8S / "relay.yaml")) if d])
+    assert _reload_script(gs["template"]["spec"]) == _reload_script(relay_pod)
+
+
+def test_certificate_shape():
+    """certificate.yaml: a cert-manager Certificate for the Secret the
+    manifests mount (no schema for cert-manager here: the fields that matter)."""
+    (cert,) = load_all(CERTIFICATE)
+    assert (cert["apiVersion"], cert["kind"]) == ("cert-manager.io/v1", "Certificate")
+    spec = cert["spec"]
+    assert spec["secretName"] == "gamerelay-tls"
+    assert spec["dnsNames"] and all(isinstance(n, str) and n for n in spec["dnsNames"])
+    assert spec["issuerRef"]["name"] and spec["issuerRef"]["kind"] in ("Issuer", "ClusterIssuer")
+    assert "server auth" in spec.get("usages", ["server auth"])
+    assert spec["privateKey"]["algorithm"] in ("RSA", "ECDSA")
+    hours = lambda d: float(d.rstrip("h"))  # noqa: E731
+    assert hours(spec["renewBefore"]) < hours(spec["duration"])
+
+
+def test_tls_reload_script(tmp_path):
+    """Runs the tls-reload sidecar's script with /bin/sh on a directory of
+    files standing in for the Secret, and a stand-in `pkill` that records
+    its arguments: no signal while the files stay the same, one SIGHUP after
+    each change (a failed pkill is retried), and exit 0 on SIGTERM."""
+    _, pod = _relay_and_pod([d for d in yaml.safe_load_all(tls_variant(K8S / "relay.yaml")) if d])
+    script = _reload_script(pod)
+    assert "sleep 30 & wait $!" in script
+    secret = tmp_path / "tls"
+    secret.mkdir()
+    (secret / "tls.crt").write_text("chain v1\n")
+    (secret / "tls.key").write_text("key v1\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    fail = tmp_path / "fail-next"
+    fake = bin_dir / "pkill"
+    fake.write_text(f'#!/bin/sh\necho "$*" >>{calls}\nif [ -e {fail} ]; then rm {fail}; exit 1; fi\nexit 0\n')
+    fake.chmod(0o755)
+    script = script.replace("dir=/etc/gamerelay/tls", f"dir={secret}").replace("sleep 30", "sleep 0.1")
+    proc = subprocess.Popen(["/bin/sh", "-c", script], env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def recorded() -> list[str]:
+        return calls.read_text().splitlines() if calls.exists() else []
+
+    def wait_for(predicate, timeout=5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return False
+
+    try:
+        time.sleep(0.6)
+        assert recorded() == [], "signalled although nothing changed"
+        (secret / "tls.crt").write_text("chain v2\n")
+        assert wait_for(lambda: len(recorded()) == 1), recorded()
+        time.sleep(0.5)
+        assert recorded() == ["-HUP -x gamerelay"], recorded()
+        # A key-only change counts too; a failed pkill (relay restarting) is retried.
+        fail.touch()
+        (secret / "tls.key").write_text("key v2\n")
+        assert wait_for(lambda: len(recorded()) == 3), recorded()
+        time.sleep(0.5)
+        assert len(recorded()) == 3, recorded()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
 class _FakeEndpoints(http.server.BaseHTTPRequestHandler):
     """The relay's /readyz and /healthz and the Agones SDK's /ready and
     /health, on one loopback port."""
