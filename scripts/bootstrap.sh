@@ -1,18 +1,42 @@
 #!/usr/bin/env bash
 # Installs what GameRelay needs on Debian/Ubuntu beyond the Swift 6.3 toolchain:
-# libuv (the I/O engine) and pkg-config (which finds it). Idempotent; needs root
-# (or sudo) only when something is missing.
+#   libuv1-dev   libuv, the I/O engine (pkg-config `libuv`, header uv.h)
+#   libssl-dev   OpenSSL 3, TLS on the control port (pkg-config `openssl`,
+#                header openssl/ssl.h)
+#   pkg-config   which SwiftPM asks for both
+#   openssl      the command-line tool: the protocol conformance suite that
+#                .ci/run starts makes its test certificates with it, and
+#                `openssl s_client` checks a running relay's TLS
+# Each is checked on its own and only the missing ones are installed, so a
+# second run does nothing. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-if pkg-config --exists libuv 2>/dev/null && [ -f /usr/include/uv.h ]; then
+have_pc() { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "$1" 2>/dev/null; }
+# A header where the compiler looks for it (SwiftPM passes pkg-config's
+# -I flags too, but Debian's packages put these under /usr/include).
+have_header() {
+    local dir
+    for dir in /usr/include /usr/local/include "/usr/include/$(uname -m)-linux-gnu"; do
+        [ -f "$dir/$1" ] && return 0
+    done
+    return 1
+}
+
+missing=()
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+{ have_pc libuv && have_header uv.h; } || missing+=(libuv1-dev)
+{ have_pc openssl && have_header openssl/ssl.h; } || missing+=(libssl-dev)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+
+if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
 fi
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "bootstrap: need root or sudo to install libuv1-dev" >&2; exit 1; }
+    command -v sudo >/dev/null || { echo "bootstrap: need root or sudo to install ${missing[*]}" >&2; exit 1; }
     sudo="sudo"
 fi
-echo "bootstrap: installing libuv1-dev and pkg-config" >&2
+echo "bootstrap: installing ${missing[*]}" >&2
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libuv1-dev pkg-config >/dev/null
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One command from a fresh clone to a running relay: installs libuv, builds the
-# release binary, and starts `gamerelay serve` with any flags you pass
-# (default: TCP and UDP port 7400 on all IPv4 addresses).
+# One command from a fresh clone to a running relay: installs libuv and OpenSSL
+# (scripts/bootstrap.sh), builds the release binary, and starts
+# `gamerelay serve` with any flags you pass (default: TCP and UDP port 7400 on
+# all IPv4 addresses; add --tls-cert FILE --tls-key FILE for TLS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh

@@ -22,15 +22,17 @@ as_root() {
 
 # System tools: debootstrap (the image's runtime root), promtool (Debian's
 # prometheus package), strace (the unit's system-call filter check), curl (the
-# Agones bridge script), systemd-analyze (systemd), libuv's headers (the build).
+# Agones bridge script), systemd-analyze (systemd), libuv's and OpenSSL's
+# headers (the build).
 missing=()
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v strace >/dev/null 2>&1 || missing+=(strace)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
-if [ -z "${GAMERELAY_STATIC_BIN:-}" ] && ! pkg-config --exists libuv 2>/dev/null; then
-    missing+=(libuv1-dev pkg-config)
+if [ -z "${GAMERELAY_STATIC_BIN:-}" ]; then
+    pkg-config --exists libuv 2>/dev/null || missing+=(libuv1-dev pkg-config)
+    pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev pkg-config)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "deploy/tests: installing ${missing[*]}"

@@ -19,7 +19,7 @@ import yaml
 
 import dockerfile_model
 import relayproto
-from conftest import DEPLOY, require_tool, tool
+from conftest import DEPLOY, REPO, require_tool, tool
 
 K8S = DEPLOY / "kubernetes"
 # 1.26 is the first release with mixed-protocol LoadBalancer Services (GA);
@@ -193,6 +193,209 @@ def test_fleet_required_fields():
         assert sc["readOnlyRootFilesystem"] is True and sc["capabilities"]["drop"] == ["ALL"], c["name"]
 
 
+# --------------------------------------------------------------------------- Kubernetes TLS (opt-in)
+
+# What the manifests' headers tell the operator to run; the tests run the same.
+TLS_SED = r"s/^\( *\)# +tls /\1/"
+CERTIFICATE = K8S / "certificate.yaml"
+
+
+def tls_variant(path: Path) -> str:
+    """A manifest with its `# +tls` marks removed, by the documented sed."""
+    sed = require_tool("sed", "coreutils")
+    assert f"sed '{TLS_SED}' deploy/kubernetes/{path.name} | kubectl apply -f -" in path.read_text(), \
+        f"{path.name}'s header must show the sed command the tests use"
+    result = run([sed, TLS_SED, str(path)])
+    assert result.returncode == 0, result.stderr
+    assert not re.search(r"^\s*# \+tls ", result.stdout, re.M), "marks left behind"
+    return result.stdout
+
+
+def _relay_and_pod(docs: list[dict]) -> tuple[dict, dict]:
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            pod = doc["spec"]["template"]["spec"]
+            break
+        if doc["kind"] == "Fleet":
+            pod = doc["spec"]["template"]["spec"]["template"]["spec"]
+            break
+    else:
+        raise AssertionError("no Deployment or Fleet")
+    (relay,) = [c for c in pod["containers"] if c["name"] == "gamerelay"]
+    return relay, pod
+
+
+def _reload_script(pod: dict) -> str:
+    (reload,) = [c for c in pod["containers"] if c["name"] == "tls-reload"]
+    assert reload["command"][:2] == ["/bin/sh", "-c"]
+    return reload["command"][2]
+
+
+@pytest.mark.parametrize("manifest", ["relay.yaml", "fleet.yaml"])
+def test_tls_is_opt_in(manifest):
+    """As shipped, the manifests start the relay without TLS and need no
+    Secret; every TLS line is marked `# +tls` and only adds to the pod."""
+    relay, pod = _relay_and_pod(load_all(K8S / manifest))
+    names = {e["name"] for e in relay.get("env", [])}
+    assert not {n for n in names if n.startswith("GAMERELAY_TLS_")}, names
+    assert "volumes" not in pod and "volumeMounts" not in relay and "shareProcessNamespace" not in pod
+    assert "tls-reload" not in [c["name"] for c in pod["containers"]]
+    assert not any(a.startswith("--tls") for a in relay["args"])
+    text = (K8S / manifest).read_text()
+    assert text.count("# +tls ") > 20, "the TLS lines are missing"
+
+
+@pytest.mark.parametrize("manifest", ["relay.yaml", "fleet.yaml"])
+def test_tls_variant_is_consistent(manifest):
+    """With the marks removed: the relay reads tls.crt and tls.key of a
+    read-only, non-optional kubernetes.io/tls Secret volume named like the
+    Certificate's secretName, the files are readable by the pod's user, and
+    the tls-reload sidecar watches the same files and can signal the relay."""
+    docs = [d for d in yaml.safe_load_all(tls_variant(K8S / manifest)) if d is not None]
+    relay, pod = _relay_and_pod(docs)
+    env = {e["name"]: e["value"] for e in relay["env"]}
+    (mount,) = relay["volumeMounts"]
+    assert mount["readOnly"] is True and "subPath" not in mount, "a subPath mount never sees Secret updates"
+    root = mount["mountPath"]
+    assert env["GAMERELAY_TLS_CERT"] == f"{root}/tls.crt" and env["GAMERELAY_TLS_KEY"] == f"{root}/tls.key", env
+    assert "GAMERELAY_TLS_REQUIRED" not in env or env["GAMERELAY_TLS_REQUIRED"] in ("true", "false")
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    secret = volume["secret"]
+    assert secret.get("optional", False) is False, "a missing certificate is a startup error: no optional Secret"
+    assert "items" not in secret, "keep the Secret's own key names (tls.crt, tls.key)"
+    (certificate,) = load_all(CERTIFICATE)
+    assert secret["secretName"] == certificate["spec"]["secretName"]
+
+    # Readable by the relay, and by nobody else: no access for others (the
+    # key is in there), read for the group, and fsGroup = the pod's group
+    # (the kubelet gives Secret files group fsGroup).
+    mode = secret.get("defaultMode", 0o644)
+    sc = pod["securityContext"]
+    assert sc["runAsUser"] == 10001
+    assert mode & 0o007 == 0 and mode & 0o040 and not mode & 0o022, oct(mode)
+    assert sc.get("fsGroup") == sc["runAsGroup"], sc
+
+    # The reload sidecar: shares the process namespace, same uid (the pod's),
+    # same files, read-only, hardened like the rest.
+    assert pod["shareProcessNamespace"] is True
+    (reload,) = [c for c in pod["containers"] if c["name"] == "tls-reload"]
+    assert "runAsUser" not in reload.get("securityContext", {}), "must run as the relay's user to signal it"
+    (rmount,) = reload["volumeMounts"]
+    assert (rmount["name"], rmount["mountPath"], rmount["readOnly"]) == (mount["name"], root, True)
+    rsc = reload["securityContext"]
+    assert rsc["readOnlyRootFilesystem"] is True and rsc["allowPrivilegeEscalation"] is False
+    assert rsc["capabilities"]["drop"] == ["ALL"]
+    script = _reload_script(pod)
+    assert f"dir={root}\n" in script and '"$dir/tls.crt" "$dir/tls.key"' in script
+    assert "pkill -HUP -x gamerelay" in script, "the relay's process name is gamerelay (its ENTRYPOINT)"
+    _, stages = dockerfile_model.parse()
+    assert Path(stages[-1].one("ENTRYPOINT").exec_form()[0]).name == "gamerelay"
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_kubernetes_validate_relay_tls_variant(version, tmp_path):
+    validate = require_tool("kubernetes-validate", "pip install kubernetes-validate")
+    path = tmp_path / "relay-tls.yaml"
+    path.write_text(tls_variant(K8S / "relay.yaml"))
+    result = run([validate, "-k", version, "--strict", str(path)])
+    print(f"\n$ sed '{TLS_SED}' relay.yaml | kubernetes-validate -k {version} --strict\n{result.stdout}{result.stderr}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed for resource deployment/gamerelay against" in result.stdout + result.stderr
+
+
+def test_kubernetes_validate_fleet_tls_pod_template(tmp_path):
+    validate = require_tool("kubernetes-validate", "pip install kubernetes-validate")
+    (fleet,) = [d for d in yaml.safe_load_all(tls_variant(K8S / "fleet.yaml")) if d is not None]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "gamerelay-fleet-tls"},
+           "spec": fleet["spec"]["template"]["spec"]["template"]["spec"]}
+    path = tmp_path / "fleet-tls-pod.yaml"
+    path.write_text(yaml.safe_dump(pod))
+    result = run([validate, "-k", "1.30.0", "--strict", str(path)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "passed for resource pod/gamerelay-fleet-tls" in result.stdout + result.stderr
+
+
+def test_fleet_tls_variant_keeps_fleet_fields():
+    """The Fleet with TLS still names the relay container for Agones, and its
+    reload sidecar runs the same script as the Deployment's."""
+    (fleet,) = [d for d in yaml.safe_load_all(tls_variant(K8S / "fleet.yaml")) if d is not None]
+    gs = fleet["spec"]["template"]["spec"]
+    names = [c["name"] for c in gs["template"]["spec"]["containers"]]
+    assert gs["container"] == "gamerelay" and names[0] == "gamerelay" and "tls-reload" in names
+    _, relay_pod = _relay_and_pod([d for d in yaml.safe_load_all(tls_variant(K8S / "relay.yaml")) if d])
+    assert _reload_script(gs["template"]["spec"]) == _reload_script(relay_pod)
+
+
+def test_certificate_shape():
+    """certificate.yaml: a cert-manager Certificate for the Secret the
+    manifests mount (no schema for cert-manager here: the fields that matter)."""
+    (cert,) = load_all(CERTIFICATE)
+    assert (cert["apiVersion"], cert["kind"]) == ("cert-manager.io/v1", "Certificate")
+    spec = cert["spec"]
+    assert spec["secretName"] == "gamerelay-tls"
+    assert spec["dnsNames"] and all(isinstance(n, str) and n for n in spec["dnsNames"])
+    assert spec["issuerRef"]["name"] and spec["issuerRef"]["kind"] in ("Issuer", "ClusterIssuer")
+    assert "server auth" in spec.get("usages", ["server auth"])
+    assert spec["privateKey"]["algorithm"] in ("RSA", "ECDSA")
+    hours = lambda d: float(d.rstrip("h"))  # noqa: E731
+    assert hours(spec["renewBefore"]) < hours(spec["duration"])
+
+
+def test_tls_reload_script(tmp_path):
+    """Runs the tls-reload sidecar's script with /bin/sh on a directory of
+    files standing in for the Secret, and a stand-in `pkill` that records
+    its arguments: no signal while the files stay the same, one SIGHUP after
+    each change (a failed pkill is retried), and exit 0 on SIGTERM."""
+    _, pod = _relay_and_pod([d for d in yaml.safe_load_all(tls_variant(K8S / "relay.yaml")) if d])
+    script = _reload_script(pod)
+    assert "sleep 30 & wait $!" in script
+    secret = tmp_path / "tls"
+    secret.mkdir()
+    (secret / "tls.crt").write_text("chain v1\n")
+    (secret / "tls.key").write_text("key v1\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    fail = tmp_path / "fail-next"
+    fake = bin_dir / "pkill"
+    fake.write_text(f'#!/bin/sh\necho "$*" >>{calls}\nif [ -e {fail} ]; then rm {fail}; exit 1; fi\nexit 0\n')
+    fake.chmod(0o755)
+    script = script.replace("dir=/etc/gamerelay/tls", f"dir={secret}").replace("sleep 30", "sleep 0.1")
+    proc = subprocess.Popen(["/bin/sh", "-c", script], env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def recorded() -> list[str]:
+        return calls.read_text().splitlines() if calls.exists() else []
+
+    def wait_for(predicate, timeout=5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return False
+
+    try:
+        time.sleep(0.6)
+        assert recorded() == [], "signalled although nothing changed"
+        (secret / "tls.crt").write_text("chain v2\n")
+        assert wait_for(lambda: len(recorded()) == 1), recorded()
+        time.sleep(0.5)
+        assert recorded() == ["-HUP -x gamerelay"], recorded()
+        # A key-only change counts too; a failed pkill (relay restarting) is retried.
+        fail.touch()
+        (secret / "tls.key").write_text("key v2\n")
+        assert wait_for(lambda: len(recorded()) == 3), recorded()
+        time.sleep(0.5)
+        assert len(recorded()) == 3, recorded()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
 class _FakeEndpoints(http.server.BaseHTTPRequestHandler):
     """The relay's /readyz and /healthz and the Agones SDK's /ready and
     /health, on one loopback port."""
@@ -312,6 +515,8 @@ def test_systemd_unit_settings():
         "ProtectKernelLogs": "yes", "ProtectControlGroups": "yes", "ProtectClock": "yes",
         "ProtectHostname": "yes", "LimitNOFILE": "65536", "KillSignal": "SIGTERM",
         "Restart": "on-failure", "EnvironmentFile": "-/etc/gamerelay/env",
+        # `systemctl reload` = SIGHUP = re-read the TLS certificate and key.
+        "ExecReload": "/bin/kill -HUP $MAINPID",
         "ExecStart": "/usr/local/bin/gamerelay serve --host 0.0.0.0 --port 7400 --metrics-port 9400",
     }
     for key, value in expected.items():
@@ -364,6 +569,76 @@ def test_systemd_analyze_security(installed_binary):
     print("\n" + "\n".join(line for line in output.splitlines() if line.startswith("✗") or "Overall" in line))
     assert match, output[-3000:]
     assert float(match.group(1)) <= 2.0, f"exposure {match.group(1)} {match.group(2)}"
+
+
+def _unit_tls_variant() -> str:
+    """The unit with the lines of its TLS example uncommented."""
+    lines = UNIT.read_text().splitlines()
+    begin, end = lines.index("# BEGIN TLS EXAMPLE"), lines.index("# END TLS EXAMPLE")
+    body = lines[begin + 1 : end]
+    assert body and all(re.match(r"^#[A-Z][A-Za-z]+=", line) for line in body), \
+        "the TLS example must be commented settings only (#Key=value)"
+    return "\n".join(lines[:begin] + [line[1:] for line in body] + lines[end + 1 :]) + "\n"
+
+
+def _settings_of(text: str) -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", ";", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+def test_systemd_unit_tls_example_is_consistent():
+    """The commented TLS example names a certificate and a key by the relay's
+    environment variables, in a directory the sandbox leaves readable, with
+    the group the comment above it tells the operator to create; the unit as
+    shipped enables none of it (no certificate, no TLS)."""
+    shipped = unit_settings()
+    assert not any(v.startswith("GAMERELAY_TLS_") for v in shipped.get("Environment", [])), \
+        "TLS must stay opt-in: the shipped unit sets no GAMERELAY_TLS_*"
+    assert "SupplementaryGroups" not in shipped and "LoadCredential" not in shipped
+
+    s = _settings_of(_unit_tls_variant())
+    env = dict(v.split("=", 1) for v in s["Environment"])
+    assert set(env) == {"GAMERELAY_TLS_CERT", "GAMERELAY_TLS_KEY", "GAMERELAY_TLS_REQUIRED"}, env
+    assert env["GAMERELAY_TLS_REQUIRED"] in ("true", "false")
+    cert, key = Path(env["GAMERELAY_TLS_CERT"]), Path(env["GAMERELAY_TLS_KEY"])
+    assert cert.is_absolute() and key.is_absolute() and cert != key
+    # Hidden from the service: ProtectHome=yes (/home, /root, /run/user),
+    # PrivateTmp=yes (/tmp, /var/tmp, private copies), and nothing under
+    # InaccessiblePaths=.
+    assert shipped["ProtectHome"] == ["yes"] and shipped["PrivateTmp"] == ["yes"]
+    hidden = [Path(p) for p in ("/home", "/root", "/run/user", "/tmp", "/var/tmp")]
+    hidden += [Path(p.lstrip("-")) for v in shipped.get("InaccessiblePaths", []) for p in v.split()]
+    for path in (cert, key):
+        assert not any(path.is_relative_to(h) for h in hidden), f"{path} is hidden by the sandbox"
+        assert path.is_relative_to("/etc/gamerelay"), path
+    # DynamicUser: the key is readable through a fixed group, the same one
+    # that the instructions above the example create and give the files.
+    assert shipped["DynamicUser"] == ["yes"]
+    (group,) = s["SupplementaryGroups"]
+    text = UNIT.read_text()
+    assert f"groupadd --system {group}" in text
+    assert f"-g {group} {cert.parent}" in text and f"-g {group} {cert.name} {key.name} {cert.parent}/" in text
+
+
+def test_systemd_analyze_verify_tls_variant(installed_binary, tmp_path):
+    """The unit with its TLS example uncommented is still a valid unit, and
+    the sandbox keeps its exposure score."""
+    analyze = require_tool("systemd-analyze", "apt-get install systemd")
+    variant = tmp_path / "gamerelay.service"
+    variant.write_text(_unit_tls_variant())
+    result = run([analyze, "verify", str(variant)], timeout=120)
+    output = (result.stdout + result.stderr).strip()
+    print(f"\n$ systemd-analyze verify <unit with the TLS example uncommented>\n{output or '(no output)'}")
+    assert result.returncode == 0, output
+    assert not [line for line in output.splitlines() if "gamerelay" in line], output
+    result = run([analyze, "security", "--offline=yes", "--no-pager", str(variant)], timeout=120)
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout + result.stderr)
+    assert match and float(match.group(1)) <= 2.0, (result.stdout + result.stderr)[-2000:]
 
 
 def _expand_syscall_group(analyze: str, group: str, cache: dict) -> set[str]:
@@ -491,12 +766,13 @@ def test_dockerfile_shape():
     builder, runtime = stages
     assert builder.base == "swift:6.3-bookworm" and builder.name == "builder"
     build_runs = " ".join(r.args for r in builder.all("RUN"))
-    assert dockerfile_model.apt_installs(builder.all("RUN")[0].args) == ["libuv1-dev", "pkg-config"]
+    assert dockerfile_model.apt_installs(builder.all("RUN")[0].args) == ["libuv1-dev", "libssl-dev", "pkg-config"]
     assert "swift build -c release --static-swift-stdlib --product gamerelay" in build_runs
 
     assert runtime.base == "debian:bookworm-slim"
     packages = [p for r in runtime.all("RUN") for p in dockerfile_model.apt_installs(r.args)]
-    assert packages == ["libuv1"], packages
+    # libuv, and OpenSSL 3 (libssl.so.3, libcrypto.so.3) for TLS on the control port.
+    assert packages == ["libuv1", "libssl3"], packages
     assert "--no-install-recommends" in runtime.all("RUN")[0].args
     user = runtime.one("USER").args
     uid, _, gid = user.partition(":")
@@ -509,6 +785,30 @@ def test_dockerfile_shape():
     assert not runtime.all("HEALTHCHECK"), "the runtime image has no HTTP client for a HEALTHCHECK"
     copy = runtime.one("COPY").args.split()
     assert copy[0] == "--from=builder" and copy[-1] == "/usr/local/bin/gamerelay"
+
+
+def _package_swift_apt_providers() -> set[str]:
+    text = (REPO / "Package.swift").read_text()
+    found = {name for group in re.findall(r"\.apt\(\[([^\]]*)\]\)", text)
+             for name in re.findall(r'"([^"]+)"', group)}
+    assert found, "no .apt([...]) providers in Package.swift"
+    return found
+
+
+def test_build_packages_agree_with_package_swift():
+    """Every Debian package that Package.swift's system libraries name (libuv,
+    OpenSSL) is installed by the image's builder stage and by
+    scripts/bootstrap.sh, which also checks its pkg-config name and header."""
+    providers = _package_swift_apt_providers()
+    assert {"libuv1-dev", "libssl-dev"} <= providers, providers
+    _, stages = dockerfile_model.parse()
+    builder = set(dockerfile_model.apt_installs(stages[0].all("RUN")[0].args))
+    assert providers | {"pkg-config"} <= builder, providers - builder
+    bootstrap = (REPO / "scripts" / "bootstrap.sh").read_text()
+    for package in providers | {"pkg-config", "openssl"}:
+        assert re.search(rf"missing\+=\({re.escape(package)}\)", bootstrap), f"bootstrap.sh never installs {package}"
+    for module, header in (("libuv", "uv.h"), ("openssl", "openssl/ssl.h")):
+        assert f"have_pc {module}" in bootstrap and f"have_header {header}" in bootstrap, module
 
 
 def test_hadolint():

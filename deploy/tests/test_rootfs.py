@@ -3,11 +3,11 @@
 A Debian bookworm root made by `debootstrap --variant=minbase` (the package
 set that debian:bookworm-slim is made from) gets exactly what the runtime
 stage of deploy/Dockerfile does to it: its RUN instructions are executed in
-the chroot (apt-get install of libuv1, the fixed-UID user), the static binary
-is copied to the same path, and the relay is started as the Dockerfile's USER
-with its ENTRYPOINT. Then, from the host, a full relay exchange over loopback
-(the chroot shares the host's network namespace), and SIGTERM must drain and
-exit 0.
+the chroot (apt-get install of libuv1 and libssl3, the fixed-UID user), the
+static binary is copied to the same path, and the relay is started as the
+Dockerfile's USER with its ENTRYPOINT. Then, from the host, a full relay
+exchange over loopback (the chroot shares the host's network namespace), and
+SIGTERM must drain and exit 0.
 
 Environment:
   GAMERELAY_ROOTFS        where the prepared root is cached
@@ -58,9 +58,13 @@ CHROOT_ENV = {
     "HOSTNAME": "gamerelay-test",
     "LANG": "C.UTF-8",
 }
-# Debian packages that the binary may link against: libuv, the C++ runtime
-# (libstdc++6, libgcc-s1) and glibc (libc, libm, the loader, ...).
-ALLOWED_LIB_PACKAGES = {"libuv1", "libstdc++6", "libgcc-s1", "libc6"}
+# Debian packages that the binary may link against: libuv, OpenSSL 3
+# (libssl3 holds both libssl.so.3 and libcrypto.so.3), the C++ runtime
+# (libstdc++6, libgcc-s1) and glibc (libc, libm, the loader, ...). On bookworm
+# libuv1 and libssl3 each depend on libc6 alone, so they pull in nothing else.
+ALLOWED_LIB_PACKAGES = {"libuv1", "libssl3", "libstdc++6", "libgcc-s1", "libc6"}
+# What the runtime stage asks apt for, and (sorted) what that adds to the root.
+RUNTIME_PACKAGES = ["libuv1", "libssl3"]
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for debootstrap, chroot and mount")
 
@@ -158,17 +162,18 @@ def rootfs(relay_binary: Path):
         subprocess.run(["umount", str(proc_dir)], timeout=30, check=False)
 
 
-def test_runtime_stage_installs_only_libuv(rootfs):
-    """The runtime stage asks apt for libuv1 alone, and that is all it adds
-    to the minbase root (libuv1 needs nothing beyond libc6)."""
+def test_runtime_stage_installs_only_libuv_and_libssl(rootfs):
+    """The runtime stage asks apt for libuv1 and libssl3 alone, and that is
+    all it adds to the minbase root (both need nothing beyond libc6, which the
+    root already has)."""
     asked = [p for run in rootfs["stage"].all("RUN") for p in dockerfile_model.apt_installs(run.args)]
-    assert asked == ["libuv1"], asked
-    assert rootfs["added"] == ["libuv1"], f"the runtime stage added {rootfs['added']}"
+    assert asked == RUNTIME_PACKAGES, asked
+    assert rootfs["added"] == sorted(RUNTIME_PACKAGES), f"the runtime stage added {rootfs['added']}"
     print(f"\nroot {'reused from cache' if rootfs['cached'] else 'built'} in "
           f"{rootfs['prepare_seconds']:.1f} s at {rootfs['root']}; packages added: {rootfs['added']}")
 
 
-def test_binary_links_only_libuv_libstdcxx_libc(rootfs):
+def test_binary_links_only_libuv_libssl_libstdcxx_libc(rootfs):
     root = str(rootfs["root"])
     out = _run(["chroot", root, "ldd", rootfs["binary"]], 60, env=CHROOT_ENV).stdout
     print("\n" + out)
@@ -191,7 +196,9 @@ def test_binary_links_only_libuv_libstdcxx_libc(rootfs):
     packages = set(owners.values())
     print("owners: " + ", ".join(f"{Path(p).name} <- {pkg}" for p, pkg in owners.items()))
     assert packages <= ALLOWED_LIB_PACKAGES, f"unexpected libraries: {owners}"
-    assert "libuv1" in packages and "libstdc++6" in packages, owners
+    assert {"libuv1", "libssl3", "libstdc++6"} <= packages, owners
+    sonames = {Path(p).name for p in owners}
+    assert {"libssl.so.3", "libcrypto.so.3"} <= sonames, sorted(sonames)
 
 
 def test_relay_runs_as_image_user_and_forwards(rootfs):
