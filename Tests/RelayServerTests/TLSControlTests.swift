@@ -224,6 +224,40 @@ struct TLSControlTests {
         #expect(try await client.request(#"{"op":"hello","protocol":1}"#, frame: 0)["tls"] as? Bool == true)
     }
 
+    @Test func metricsShowHandshakesFailuresRefusalsReloadsAndExpiry() async throws {
+        let files = try TLSFiles()
+        defer { files.remove() }
+        let relay = try await Self.start(files) {
+            $0.metricsPort = 0
+            $0.tlsRequired = true
+        }
+        defer { Task { await relay.stop() } }
+        let secure = try await TLSTestClient.connect(port: relay.controlPort, context: files.client())
+        defer { Task { await secure.close() } }
+        try await secure.established()
+        let plain = try ControlTestClient(port: relay.controlPort)
+        try plain.send(#"{"op":"ping"}"#)
+        #expect(try plain.waitForClose())
+        let garbage = try ControlTestClient(port: relay.controlPort)
+        try garbage.sendRaw([0x16, 0x03, 0x03, 0x00, 0x04, 0xFF, 0xFF, 0xFF, 0xFF])
+        #expect(try garbage.waitForClose())
+        #expect(try await relay.read { $0.reloadTLS() })
+        try await relay.waitForCounters("the failed handshake") { $0.tlsHandshakeFailures(.protocol) + $0.tlsHandshakeFailures(.version) == 1 }
+        let port = try await relay.read { $0.metricsAddress!.port }
+        let body = try MetricsEndpointTests.http(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").body
+        #expect(MetricsEndpointTests.sample("gamerelay_tls_handshakes_total", in: body) == 1)
+        let failures = ["protocol", "version"].compactMap {
+            MetricsEndpointTests.sample(#"gamerelay_tls_handshake_failures_total{reason="\#($0)"}"#, in: body)
+        }
+        #expect(failures.reduce(0, +) == 1, "\(body)")
+        #expect(MetricsEndpointTests.sample(#"gamerelay_tls_handshake_failures_total{reason="timeout"}"#, in: body) == 0)
+        #expect(MetricsEndpointTests.sample("gamerelay_tls_required_refusals_total", in: body) == 1)
+        #expect(MetricsEndpointTests.sample(#"gamerelay_tls_reloads_total{result="ok"}"#, in: body) == 1)
+        #expect(MetricsEndpointTests.sample("gamerelay_tls_connections", in: body) == 1)
+        let expiry = try #require(MetricsEndpointTests.sample("gamerelay_tls_certificate_expiry_timestamp_seconds", in: body))
+        #expect(expiry > Date().timeIntervalSince1970 + 86_400 * 365)
+    }
+
     @Test func startRefusesFilesThatDoNotMakeAPair() async throws {
         let files = try TLSFiles()
         defer { files.remove() }
