@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "FuzzBind", targets: ["FuzzBind"]),
         .executable(name: "FuzzControl", targets: ["FuzzControl"]),
         .executable(name: "FuzzHTTPHead", targets: ["FuzzHTTPHead"]),
+        .executable(name: "FuzzTLSHandshake", targets: ["FuzzTLSHandshake"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -82,6 +83,7 @@ let package = Package(
         .executableTarget(name: "FuzzBind", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "FuzzControl", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "FuzzHTTPHead", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "FuzzTLSHandshake", dependencies: ["FuzzTargets"]),
         .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzTargets", "RelayServer", "RelayWire", "UVNet"]),
         .testTarget(name: "UVNetTests", dependencies: ["UVNet"]),
         .testTarget(name: "RelayWireTests", dependencies: ["RelayWire"]),

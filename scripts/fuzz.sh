@@ -8,21 +8,22 @@
 # Fuzz/Crashes/<target>/ so the replay tests keep it fixed (Fuzz/README.md).
 #
 # Usage: scripts/fuzz.sh [TARGET|all] [SECONDS]
-#   TARGET   FuzzDatagram, FuzzBind, FuzzControl or FuzzHTTPHead (default: all, one after another)
+#   TARGET   FuzzDatagram, FuzzBind, FuzzControl, FuzzHTTPHead or FuzzTLSHandshake (default: all, one
+#            after another)
 #   SECONDS  how long each target runs (default 600)
 # Needs only the Swift toolchain (libFuzzer ships with it). FUZZ_SCRATCH_PATH overrides the
 # build directory; extra libFuzzer flags can go in FUZZ_FLAGS (e.g. FUZZ_FLAGS="-max_len=9000").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all=(FuzzDatagram FuzzBind FuzzControl FuzzHTTPHead)
+all=(FuzzDatagram FuzzBind FuzzControl FuzzHTTPHead FuzzTLSHandshake)
 which="${1:-all}"
 seconds="${2:-600}"
 scratch="${FUZZ_SCRATCH_PATH:-.build-fuzz}"
 case "$which" in
     all) targets=("${all[@]}") ;;
-    FuzzDatagram | FuzzBind | FuzzControl | FuzzHTTPHead) targets=("$which") ;;
-    *) echo "usage: $0 [FuzzDatagram|FuzzBind|FuzzControl|FuzzHTTPHead|all] [SECONDS]" >&2; exit 2 ;;
+    FuzzDatagram | FuzzBind | FuzzControl | FuzzHTTPHead | FuzzTLSHandshake) targets=("$which") ;;
+    *) echo "usage: $0 [FuzzDatagram|FuzzBind|FuzzControl|FuzzHTTPHead|FuzzTLSHandshake|all] [SECONDS]" >&2; exit 2 ;;
 esac
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "SECONDS must be a whole number, not '$seconds'" >&2; exit 2; }
 

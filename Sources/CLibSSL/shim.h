@@ -45,7 +45,8 @@ static inline int cssl_tls13(void) { return TLS1_3_VERSION; }
 
 // Loads a PEM certificate chain (leaf first, then the CA certificates the relay sends with it)
 // from memory, as SSL_CTX_use_certificate_chain_file does from a file. Returns the number of
-// certificates taken, 0 when there is no leaf.
+// certificates taken, 0 when there is no leaf or a certificate after it does not parse (a
+// chain cut short there would load, and fail only in the clients' handshakes).
 static inline int cssl_ctx_use_chain_pem(SSL_CTX *ctx, const void *pem, int length) {
     BIO *bio = BIO_new_mem_buf(pem, length);
     if (bio == NULL) return 0;
@@ -58,9 +59,13 @@ static inline int cssl_ctx_use_chain_pem(SSL_CTX *ctx, const void *pem, int leng
             if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) { X509_free(ca); count = 0; break; }
             count += 1;
         }
-        // The loop ends on "no start line" at the end of the data: not an error.
+        // The loop ends on "no start line" at the end of the data: not an error. Anything else
+        // (a damaged certificate) is, and stays queued for the caller's message.
         unsigned long last = ERR_peek_last_error();
-        if (count > 0 && ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE) ERR_clear_error();
+        if (count > 0) {
+            if (ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE) ERR_clear_error();
+            else count = 0;
+        }
     }
     X509_free(leaf);
     BIO_free(bio);

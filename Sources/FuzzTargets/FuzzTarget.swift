@@ -9,6 +9,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case control = "FuzzControl"
     /// ``fuzzHTTPHead(_:)``: the operator endpoint's HTTP request head.
     case httpHead = "FuzzHTTPHead"
+    /// ``fuzzTLSHandshake(_:)``: the server side of the control port's TLS handshake.
+    case tlsHandshake = "FuzzTLSHandshake"
 
     /// Runs one input through the target's checks.
     ///
@@ -19,6 +21,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .bind: _ = try fuzzBind(input)
         case .control: try fuzzControl(input)
         case .httpHead: try fuzzHTTPHead(input)
+        case .tlsHandshake: try fuzzTLSHandshake(input)
         }
     }
 }

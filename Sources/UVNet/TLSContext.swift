@@ -49,7 +49,8 @@ public final class TLSContext: @unchecked Sendable {
     /// certificate is taken as it is.
     ///
     /// - Parameter names: How the two inputs are named in error messages (their files).
-    /// - Throws: ``TLSError`` `.invalidCertificate`, `.invalidKey`, `.keyMismatch`, `.configuration`.
+    /// - Throws: ``TLSError`` `.invalidCertificate` (no leaf, or a certificate in the chain that
+    ///   does not parse), `.invalidKey`, `.keyMismatch`, `.configuration`.
     public static func server(certificateChain: [UInt8], privateKey: [UInt8],
                               names: (certificate: String, key: String) = ("the certificate", "the key")) throws(TLSError) -> TLSContext {
         let context = try TLSContext(role: .server, verifiesPeer: false)
@@ -61,7 +62,7 @@ public final class TLSContext: @unchecked Sendable {
         cssl_ctx_enable_server_alpn(ctx)
         let taken = certificateChain.withUnsafeBytes { cssl_ctx_use_chain_pem(ctx, $0.baseAddress, Int32($0.count)) }
         guard taken > 0 else {
-            throw TLSError(.invalidCertificate, "tls: \(names.certificate) holds no PEM certificate (\(TLSError.openSSLReason()))")
+            throw TLSError(.invalidCertificate, "tls: \(names.certificate) holds no valid PEM certificate chain (\(TLSError.openSSLReason()))")
         }
         let keyTaken = privateKey.withUnsafeBytes { cssl_ctx_use_key_pem(ctx, $0.baseAddress, Int32($0.count)) }
         guard keyTaken == 1 else {
@@ -126,7 +127,7 @@ public final class TLSContext: @unchecked Sendable {
         let roots = try readFile(trustRootsFile)
         do {
             return try client(trustRoots: roots, alpn: alpn)
-        } catch {
+        } catch let error where error.code == .invalidTrustRoots {
             throw TLSError(error.code, "tls: \(trustRootsFile) holds no PEM certificate")
         }
     }

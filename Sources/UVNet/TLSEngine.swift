@@ -36,6 +36,10 @@ public final class TLSEngine {
     public let context: TLSContext
     /// Whether the handshake has finished.
     public private(set) var isHandshakeComplete = false
+    /// What ended the connection. OpenSSL gives no second answer for a connection it has failed
+    /// (a later call finds an empty error queue), so every call after the first failure reports
+    /// this one again rather than a vaguer or different one.
+    private var failure: TLSFailure?
 
     /// Makes an engine for one connection.
     ///
@@ -60,13 +64,19 @@ public final class TLSEngine {
         case .client:
             SSL_set_connect_state(ssl)
             if let serverName, !serverName.isEmpty {
+                var checked = true
                 if let literal = try? SocketAddress(ipAddress: serverName, port: 0) {
                     if context.verifiesPeer {
-                        _ = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), literal.ipAddress)
+                        checked = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), literal.ipAddress) == 1
                     }
                 } else {
                     _ = cssl_set_host_name(ssl, serverName)
-                    if context.verifiesPeer { _ = SSL_set1_host(ssl, serverName) }
+                    if context.verifiesPeer { checked = SSL_set1_host(ssl, serverName) == 1 }
+                }
+                // A name OpenSSL did not take would not be checked at all: fail closed instead.
+                if !checked {
+                    ERR_clear_error()
+                    failure = TLSFailure(.certificate, "the server name \(serverName) cannot be checked")
                 }
             }
         }
@@ -74,15 +84,17 @@ public final class TLSEngine {
 
     deinit { SSL_free(ssl) }  // frees both BIOs too
 
-    /// Hands ciphertext from the network to the engine.
+    /// Hands ciphertext from the network to the engine; after a failure it is dropped, since
+    /// OpenSSL reads no more of it and it would only pile up.
     public func receive(_ bytes: UnsafeRawBufferPointer) {
-        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+        guard failure == nil, let base = bytes.baseAddress, !bytes.isEmpty else { return }
         // A memory BIO takes everything or fails for want of memory.
         _ = BIO_write(input, base, Int32(bytes.count))
     }
 
     /// Advances the handshake with what has been received.
     public func handshake() -> HandshakeStep {
+        if let failure { return .failed(failure) }
         if isHandshakeComplete { return .done }
         ERR_clear_error()
         let rc = SSL_do_handshake(ssl)
@@ -93,13 +105,24 @@ public final class TLSEngine {
         switch SSL_get_error(ssl, rc) {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
             return .needsInput
+        case SSL_ERROR_ZERO_RETURN:
+            // close_notify before the handshake finished: the peer gave up, nothing broke.
+            ERR_clear_error()
+            return .failed(fail(TLSFailure(.closed, "the peer sent close_notify during the handshake")))
         default:
-            return .failed(TLSFailure.fromErrorQueue(verifyResult: Int(SSL_get_verify_result(ssl))))
+            return .failed(fail(TLSFailure.fromErrorQueue(verifyResult: Int(SSL_get_verify_result(ssl)))))
         }
+    }
+
+    /// Records the failure that ends the connection and returns it.
+    private func fail(_ failure: TLSFailure) -> TLSFailure {
+        self.failure = failure
+        return failure
     }
 
     /// Decrypts what has been received, appending the plaintext to `plaintext`.
     public func readPlaintext(into plaintext: inout [UInt8]) -> ReadOutcome {
+        if let failure { return .failed(failure) }
         ERR_clear_error()
         // A record's plaintext is at most 16 KiB; the buffer lives on the stack, so an idle
         // connection holds none.
@@ -124,20 +147,31 @@ public final class TLSEngine {
             case SSL_ERROR_ZERO_RETURN:
                 return .closed
             default:
-                return .failed(TLSFailure.fromErrorQueue(verifyResult: 0))
+                return .failed(fail(TLSFailure.fromErrorQueue(verifyResult: 0)))
             }
         }
     }
 
     /// Encrypts `plaintext` (after the handshake), as records of at most 16 KiB.
     ///
-    /// - Returns: nil, or why OpenSSL refused.
+    /// - Returns: nil, or why OpenSSL refused; a write before the handshake has finished is
+    ///   refused without touching the connection (OpenSSL would quietly drive the handshake).
     public func write(_ plaintext: UnsafeRawBufferPointer) -> TLSFailure? {
+        if let failure { return failure }
         guard let base = plaintext.baseAddress, !plaintext.isEmpty else { return nil }
+        guard isHandshakeComplete else {
+            return TLSFailure(.protocol, "plaintext written before the handshake finished")
+        }
         ERR_clear_error()
-        // Into a memory BIO a write is whole or fails.
-        let rc = SSL_write(ssl, base, Int32(plaintext.count))
-        guard rc > 0 else { return TLSFailure.fromErrorQueue(verifyResult: 0) }
+        // Into a memory BIO a write is whole or fails; a record holds at most 16 KiB, so a
+        // larger write becomes several.
+        var offset = 0
+        while offset < plaintext.count {
+            let count = min(plaintext.count - offset, Int(Int32.max))
+            let rc = SSL_write(ssl, base + offset, Int32(count))
+            guard rc > 0 else { return fail(TLSFailure.fromErrorQueue(verifyResult: 0)) }
+            offset += Int(rc)
+        }
         return nil
     }
 
@@ -150,6 +184,11 @@ public final class TLSEngine {
 
     /// Whether ciphertext waits to go to the network.
     public var hasOutput: Bool { BIO_ctrl_pending(output) > 0 }
+
+    /// Received ciphertext OpenSSL has not read yet: at most one incomplete record while the
+    /// connection lives (the fuzz target checks that bound).
+    @_spi(Testing)
+    public var bufferedInputCount: Int { Int(BIO_ctrl_pending(input)) }
 
     /// Lends the ciphertext waiting for the network to `body`, then forgets it.
     public func takeOutput(_ body: (UnsafeRawBufferPointer) -> Void) {

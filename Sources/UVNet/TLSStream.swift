@@ -214,13 +214,14 @@ public final class TLSStream: ByteStream {
         socket.shutdownOutput()
     }
 
+    /// Closes the stream and its socket now, without close_notify or ``onClose``; queued output
+    /// is discarded. Plaintext not yet read stays readable, as a ``Socket``'s input does, so an
+    /// owner's ``onClose`` can take the last bytes that came with the peer's close_notify.
     public func close() {
         loop.assertInEventLoop()
         guard !isClosed else { return }
         isClosed = true
         output.removeAll()
-        input.removeAll()
-        readIndex = 0
         socket.close()
     }
 }
