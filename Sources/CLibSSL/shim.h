@@ -15,6 +15,13 @@
 #include <string.h>
 #include <time.h>
 
+// The passphrase callback for every PEM read: with none, OpenSSL asks for an encrypted key's
+// passphrase on the terminal, which would hang a relay at start or on reload; refuse instead.
+static inline int cssl_no_passphrase(char *buf, int size, int rwflag, void *userdata) {
+    (void)buf; (void)size; (void)rwflag; (void)userdata;
+    return -1;
+}
+
 // Macros over SSL_CTX_ctrl / SSL_ctrl / BIO_ctrl.
 static inline int cssl_ctx_set_protocol_range(SSL_CTX *ctx, int min, int max) {
     return SSL_CTX_set_min_proto_version(ctx, min) == 1 && SSL_CTX_set_max_proto_version(ctx, max) == 1;
@@ -51,11 +58,11 @@ static inline int cssl_ctx_use_chain_pem(SSL_CTX *ctx, const void *pem, int leng
     BIO *bio = BIO_new_mem_buf(pem, length);
     if (bio == NULL) return 0;
     int count = 0;
-    X509 *leaf = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL);
+    X509 *leaf = PEM_read_bio_X509_AUX(bio, NULL, cssl_no_passphrase, NULL);
     if (leaf != NULL && SSL_CTX_use_certificate(ctx, leaf) == 1 && SSL_CTX_clear_chain_certs(ctx) == 1) {
         count = 1;
         X509 *ca;
-        while ((ca = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        while ((ca = PEM_read_bio_X509(bio, NULL, cssl_no_passphrase, NULL)) != NULL) {
             if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) { X509_free(ca); count = 0; break; }
             count += 1;
         }
@@ -76,7 +83,7 @@ static inline int cssl_ctx_use_chain_pem(SSL_CTX *ctx, const void *pem, int leng
 static inline int cssl_ctx_use_key_pem(SSL_CTX *ctx, const void *pem, int length) {
     BIO *bio = BIO_new_mem_buf(pem, length);
     if (bio == NULL) return 0;
-    EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    EVP_PKEY *key = PEM_read_bio_PrivateKey(bio, NULL, cssl_no_passphrase, NULL);
     int ok = key != NULL && SSL_CTX_use_PrivateKey(ctx, key) == 1;
     EVP_PKEY_free(key);
     BIO_free(bio);
@@ -90,7 +97,7 @@ static inline int cssl_ctx_add_trust_pem(SSL_CTX *ctx, const void *pem, int leng
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
     int count = 0;
     X509 *cert;
-    while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+    while ((cert = PEM_read_bio_X509(bio, NULL, cssl_no_passphrase, NULL)) != NULL) {
         if (X509_STORE_add_cert(store, cert) == 1) count += 1;
         X509_free(cert);
     }
@@ -177,6 +184,14 @@ static inline BIO *cssl_pem_certificate(X509 *cert) {
 static inline BIO *cssl_pem_key(EVP_PKEY *key) {
     BIO *bio = BIO_new(BIO_s_mem());
     if (bio != NULL && PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1) { BIO_free(bio); return NULL; }
+    return bio;
+}
+static inline BIO *cssl_pem_key_encrypted(EVP_PKEY *key, const char *passphrase) {
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio != NULL && PEM_write_bio_PKCS8PrivateKey(bio, key, EVP_aes_256_cbc(), NULL, 0, NULL, (void *)passphrase) != 1) {
+        BIO_free(bio);
+        return NULL;
+    }
     return bio;
 }
 static inline long cssl_bio_contents(BIO *bio, const char **data) {

@@ -28,13 +28,13 @@ public final class TLSContext: @unchecked Sendable {
 
     private init(role: Role, verifiesPeer: Bool) throws(TLSError) {
         guard let pointer = SSL_CTX_new(role == .server ? TLS_server_method() : TLS_client_method()) else {
-            throw TLSError(.configuration, "tls: OpenSSL could not make a context: \(TLSError.openSSLReason())")
+            throw TLSError(.configuration, "OpenSSL could not make a context: \(TLSError.openSSLReason())")
         }
         self.pointer = pointer
         self.role = role
         self.verifiesPeer = verifiesPeer
         guard cssl_ctx_set_protocol_range(pointer, cssl_tls12(), cssl_tls13()) == 1 else {
-            throw TLSError(.configuration, "tls: OpenSSL refused the TLS 1.2–1.3 range: \(TLSError.openSSLReason())")
+            throw TLSError(.configuration, "OpenSSL refused the TLS 1.2–1.3 range: \(TLSError.openSSLReason())")
         }
         // Idle connections hold no record buffers; renegotiation (a cheap way to make a server
         // work hard) and compression (CRIME) are off.
@@ -62,19 +62,22 @@ public final class TLSContext: @unchecked Sendable {
         cssl_ctx_enable_server_alpn(ctx)
         let taken = certificateChain.withUnsafeBytes { cssl_ctx_use_chain_pem(ctx, $0.baseAddress, Int32($0.count)) }
         guard taken > 0 else {
-            throw TLSError(.invalidCertificate, "tls: \(names.certificate) holds no valid PEM certificate chain (\(TLSError.openSSLReason()))")
+            throw TLSError(.invalidCertificate, "\(names.certificate) holds no valid PEM certificate chain (\(TLSError.openSSLReason()))")
         }
         let keyTaken = privateKey.withUnsafeBytes { cssl_ctx_use_key_pem(ctx, $0.baseAddress, Int32($0.count)) }
         guard keyTaken == 1 else {
             let reason = TLSError.openSSLReason()
             if reason.contains("mismatch") {
-                throw TLSError(.keyMismatch, "tls: the key in \(names.key) does not match the certificate in \(names.certificate)")
+                throw TLSError(.keyMismatch, "the key in \(names.key) does not match the certificate in \(names.certificate)")
             }
-            throw TLSError(.invalidKey, "tls: \(names.key) holds no unencrypted PEM private key (\(reason))")
+            if reason.contains("password") {
+                throw TLSError(.invalidKey, "\(names.key) is encrypted; the relay needs the key without a passphrase")
+            }
+            throw TLSError(.invalidKey, "\(names.key) holds no unencrypted PEM private key (\(reason))")
         }
         guard SSL_CTX_check_private_key(ctx) == 1 else {
             ERR_clear_error()
-            throw TLSError(.keyMismatch, "tls: the key in \(names.key) does not match the certificate in \(names.certificate)")
+            throw TLSError(.keyMismatch, "the key in \(names.key) does not match the certificate in \(names.certificate)")
         }
         context.certificateNotAfter = Int64(cssl_ctx_leaf_not_after(ctx))
         return context
@@ -101,9 +104,9 @@ public final class TLSContext: @unchecked Sendable {
             SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
             if let trustRoots {
                 let count = trustRoots.withUnsafeBytes { cssl_ctx_add_trust_pem(ctx, $0.baseAddress, Int32($0.count)) }
-                guard count > 0 else { throw TLSError(.invalidTrustRoots, "tls: the trust roots hold no PEM certificate") }
+                guard count > 0 else { throw TLSError(.invalidTrustRoots, "the trust roots hold no PEM certificate") }
             } else if SSL_CTX_set_default_verify_paths(ctx) != 1 {
-                throw TLSError(.configuration, "tls: the system's trust store could not be loaded: \(TLSError.openSSLReason())")
+                throw TLSError(.configuration, "the system's trust store could not be loaded: \(TLSError.openSSLReason())")
             }
         } else {
             SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
@@ -116,7 +119,7 @@ public final class TLSContext: @unchecked Sendable {
             }
             // SSL_CTX_set_alpn_protos returns 0 on success.
             guard wire.withUnsafeBufferPointer({ SSL_CTX_set_alpn_protos(ctx, $0.baseAddress, UInt32($0.count)) }) == 0 else {
-                throw TLSError(.configuration, "tls: OpenSSL refused the ALPN list \(alpn)")
+                throw TLSError(.configuration, "OpenSSL refused the ALPN list \(alpn)")
             }
         }
         return context
@@ -128,7 +131,7 @@ public final class TLSContext: @unchecked Sendable {
         do {
             return try client(trustRoots: roots, alpn: alpn)
         } catch let error where error.code == .invalidTrustRoots {
-            throw TLSError(error.code, "tls: \(trustRootsFile) holds no PEM certificate")
+            throw TLSError(error.code, "\(trustRootsFile) holds no PEM certificate")
         }
     }
 
@@ -136,7 +139,7 @@ public final class TLSContext: @unchecked Sendable {
     static func readFile(_ path: String) throws(TLSError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw TLSError(.unreadableFile, "tls: cannot read \(path): \(String(cString: strerror(errno)))")
+            throw TLSError(.unreadableFile, "cannot read \(path): \(String(cString: strerror(errno)))")
         }
         defer { Glibc.close(fd) }
         var bytes: [UInt8] = []
@@ -145,12 +148,12 @@ public final class TLSContext: @unchecked Sendable {
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw TLSError(.unreadableFile, "tls: cannot read \(path): \(String(cString: strerror(errno)))")
+                throw TLSError(.unreadableFile, "cannot read \(path): \(String(cString: strerror(errno)))")
             }
             if count == 0 { break }
             bytes.append(contentsOf: chunk[..<count])
             guard bytes.count <= maxFileSize else {
-                throw TLSError(.unreadableFile, "tls: \(path) is larger than \(maxFileSize) bytes; not a PEM file")
+                throw TLSError(.unreadableFile, "\(path) is larger than \(maxFileSize) bytes; not a PEM file")
             }
         }
         return bytes

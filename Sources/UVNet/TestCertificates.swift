@@ -17,6 +17,9 @@ public struct TestCertificates: Sendable {
     public let leafKeyPEM: [UInt8]
     /// A key that matches no certificate here (PEM).
     public let otherKeyPEM: [UInt8]
+    /// The leaf's key encrypted with the passphrase `secret` (PEM): what a server must refuse
+    /// rather than ask for a passphrase.
+    public let encryptedLeafKeyPEM: [UInt8]
 
     /// Makes a fresh PKI; `leafValidity` is the leaf's notBefore…notAfter, in seconds from now.
     public init(leafValidity: (from: Int, to: Int) = (-3600, 10 * 365 * 86_400)) {
@@ -35,6 +38,7 @@ public struct TestCertificates: Sendable {
         leafPEM = Self.pem(cssl_pem_certificate(leaf))
         leafKeyPEM = Self.pem(cssl_pem_key(leafKey))
         otherKeyPEM = Self.pem(cssl_pem_key(otherKey))
+        encryptedLeafKeyPEM = Self.pem(cssl_pem_key_encrypted(leafKey, "secret"))
     }
 
     private static func pem(_ bio: OpaquePointer?) -> [UInt8] {

@@ -64,6 +64,15 @@ import Glibc
                 "\(String(describing: error))")
     }
 
+    @Test func anEncryptedKeyIsRefusedWithoutAskingForAPassphrase() {
+        let pki = TLSFixtures.pki
+        let error = tlsError {
+            try TLSContext.server(certificateChain: pki.chainPEM, privateKey: pki.encryptedLeafKeyPEM, names: ("relay.crt", "relay.key"))
+        }
+        #expect(error?.code == .invalidKey)
+        #expect(error?.message.contains("encrypted") == true, "\(String(describing: error))")
+    }
+
     @Test func serverContextFromFiles() throws {
         let pki = TLSFixtures.pki
         let directory = try TemporaryDirectory()
