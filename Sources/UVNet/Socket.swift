@@ -38,8 +38,7 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
     /// Whether ``close()`` has been called or the connection has ended.
     public private(set) var isClosed = false
 
-    private var input: [UInt8] = []
-    private var readIndex = 0
+    private var input = ReceivedBytes()
     private var output: [UInt8] = []
     private var connectTimer: Timer?
     private var reading = false
@@ -225,11 +224,7 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
 
     private func didRead(_ nread: Int, _ buf: uv_buf_t) {
         if nread > 0 {
-            if readIndex > 0, readIndex >= input.count / 2 {
-                input.removeFirst(readIndex)
-                readIndex = 0
-            }
-            input.append(contentsOf: UnsafeRawBufferPointer(start: buf.base, count: nread))
+            input.append(UnsafeRawBufferPointer(start: buf.base, count: nread))
             onData?(nread)
         } else if nread == Int(UV_EOF.rawValue) {
             let handler = onClose
@@ -269,33 +264,17 @@ public final class Socket: LoopHandle, DataInput, DataOutput {
     public var isReadingPaused: Bool { readPaused }
 
     /// The number of received bytes not yet read.
-    public var bytesAvailable: Int { input.count - readIndex }
+    public var bytesAvailable: Int { input.count }
 
     /// The first received byte not yet read, without consuming it: what a server sniffs to tell
     /// one protocol from another on a shared port.
-    public var nextByte: UInt8? { readIndex < input.count ? input[readIndex] : nil }
+    public var nextByte: UInt8? { input.first }
 
     /// Consumes `count` received bytes and lends them to `body`; throws `.endOfFile`, consuming
     /// nothing, when fewer are available.
     public func readRawBytes<R>(count: Int, _ body: (UnsafeRawBufferPointer) throws(SocketError) -> R) throws(SocketError) -> R {
         loop.assertInEventLoop()
-        guard count >= 0, count <= bytesAvailable else {
-            throw SocketError(.endOfFile, operation: "read", message: "\(count) bytes requested, \(bytesAvailable) available")
-        }
-        let start = readIndex
-        // Array.withUnsafeBytes rethrows untyped errors, so the typed error travels in a Result.
-        let result = input.withUnsafeBytes { raw in
-            Result { () throws(SocketError) -> R in try body(UnsafeRawBufferPointer(rebasing: raw[start..<(start + count)])) }
-        }
-        // Nothing is consumed when `body` throws, so a reader such as readUTF can retry later.
-        guard case .success = result else { return try result.get() }
-        readIndex += count
-        if readIndex == input.count {
-            // Released rather than kept: thousands of mostly idle connections should hold no buffers.
-            input.removeAll()
-            readIndex = 0
-        }
-        return try result.get()
+        return try input.read(count: count, body)
     }
 
     // MARK: Writing

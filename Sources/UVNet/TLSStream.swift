@@ -27,8 +27,7 @@ public final class TLSStream: ByteStream {
     public var isHandshakeComplete: Bool { engine.isHandshakeComplete }
     public private(set) var isClosed = false
 
-    private var input: [UInt8] = []
-    private var readIndex = 0
+    private var input = ReceivedBytes()
     private var output: [UInt8] = []
     private var shutdownRequested = false
     private var outputShut = false
@@ -88,11 +87,7 @@ public final class TLSStream: ByteStream {
             }
         }
         let before = bytesAvailable
-        if readIndex > 0, readIndex == input.count {
-            input.removeAll(keepingCapacity: false)
-            readIndex = 0
-        }
-        let outcome = engine.readPlaintext(into: &input)
+        let outcome = input.append { engine.readPlaintext(into: &$0) }
         sendCiphertext()
         engine.releaseIdleBuffers()
         let added = bytesAvailable - before
@@ -144,24 +139,11 @@ public final class TLSStream: ByteStream {
         handler?(error)
     }
 
-    public var bytesAvailable: Int { input.count - readIndex }
+    public var bytesAvailable: Int { input.count }
 
     public func readRawBytes<R>(count: Int, _ body: (UnsafeRawBufferPointer) throws(SocketError) -> R) throws(SocketError) -> R {
         loop.assertInEventLoop()
-        guard count >= 0, count <= bytesAvailable else {
-            throw SocketError(.endOfFile, operation: "read", message: "\(count) bytes requested, \(bytesAvailable) available")
-        }
-        let start = readIndex
-        let result = input.withUnsafeBytes { raw in
-            Result { () throws(SocketError) -> R in try body(UnsafeRawBufferPointer(rebasing: raw[start..<(start + count)])) }
-        }
-        guard case .success = result else { return try result.get() }
-        readIndex += count
-        if readIndex == input.count {
-            input.removeAll()
-            readIndex = 0
-        }
-        return try result.get()
+        return try input.read(count: count, body)
     }
 
     public func pauseReading() { socket.pauseReading() }
