@@ -30,6 +30,16 @@ struct BenchCommand: ParsableCommand {
         UDP. The in-process relay then serves TLS with a throwaway PKI made in memory for the \
         run (a root, an intermediate and a leaf for 127.0.0.1) and the members trust that root, \
         so TLS set-up costs can be measured without certificates of your own (--ca needs --relay).
+
+        With --connections N, bench measures connection set-up instead of traffic: N control \
+        connections, at most --in-flight at a time, each connecting (and with --tls handshaking), \
+        saying hello, joining a session and closing. One anchor member per 16 connections \
+        creates and holds a session (capacity 17) first, unmeasured; each session then takes \
+        16 joins, within the relay's default per-source join burst. It reports connections per \
+        second (wall clock), the set-up latency per connection (connect to join reply) and, with \
+        --relay-pid or the in-process relay, the relay's CPU time per connection: connections per \
+        relay CPU-second, per core. --sessions, --members, --rate, --duration and --warmup do \
+        not apply.
         """
     )
 
@@ -87,6 +97,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Search for the highest per-member rate with under 1 % loss.")
     var max = false
 
+    @Option(help: ArgumentHelp("Measure connection set-up instead of traffic: this many control connections, each connect, (TLS handshake,) hello, join, close; 1...10000.", valueName: "n"))
+    var connections: Int?
+
+    @Option(help: "With --connections: connections being set up at once.")
+    var inFlight = 64
+
     @OptionGroup(title: "TLS")
     var tlsOptions: ClientTLSOptions
 
@@ -106,6 +122,16 @@ struct BenchCommand: ParsableCommand {
             guard protocolKind == .gamerelay else { throw ValidationError("--tls, --ca and --tls-server-name need --protocol gamerelay") }
             guard relay != nil || (tlsOptions.caFile == nil && tlsOptions.tlsServerName == nil) else {
                 throw ValidationError("--ca and --tls-server-name describe a relay given with --relay (the in-process relay's throwaway root is trusted by itself)")
+            }
+        }
+        if let connections {
+            // One anchor per 16 connections stays open while the rest come and go: 625 + 64 at
+            // most, within the relay's default 1024 control connections per source.
+            guard (1...10_000).contains(connections) else { throw ValidationError("--connections must lie in 1...10000") }
+            guard (1...256).contains(inFlight) else { throw ValidationError("--in-flight must lie in 1...256") }
+            guard protocolKind == .gamerelay else { throw ValidationError("--connections needs --protocol gamerelay") }
+            guard !max, segmentedSends == nil, hgrm == nil, plot == nil, relayMemberPacketRate == nil else {
+                throw ValidationError("--max, --segmented-sends, --hgrm, --plot and --relay-member-packet-rate measure traffic, not --connections")
             }
         }
         if protocolKind == .turn {
@@ -161,6 +187,13 @@ struct BenchCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let serverName = tlsOptions.tlsServerName
+        if let connections {
+            let result = try measureSetUp(connections: connections, target: target, inProcess: inProcess, tls: tls, serverName: serverName)
+            inProcess?.stop()
+            Console.out(result.table)
+            if let json { try result.json.write(toFile: json, atomically: true, encoding: .utf8) }
+            return
+        }
         var workload = BenchRunner.Workload(sessions: sessions, members: members, payload: payload, rate: rate,
                                             duration: .seconds(duration), warmup: .seconds(warmup),
                                             segmentedSends: segmentedSends ?? max)

@@ -83,7 +83,7 @@ struct BenchAndPingTLSTests {
     @Test func anUnreadableCAFileFailsWithOneLine() async throws {
         let missing = "/nonexistent-\(getpid())/root.pem"
         for arguments in [["ping", "127.0.0.1:1", "--ca", missing, "-c", "1"],
-                          ["bench", "--relay", "127.0.0.1:1", "--ca", missing, "--duration", "1"]] {
+                          ["bench", "--relay", "127.0.0.1:1", "--ca", missing, "--connections", "1"]] {
             let command = try RelayProcessHarness(arguments)
             let status = try #require(try await command.waitForExit(timeout: .seconds(30)))
             let stderr = command.stderrText()
@@ -103,6 +103,65 @@ struct BenchAndPingTLSTests {
         // Every member's control channel went through a handshake.
         #expect(try await tls.handshakes() >= 4)
         await tls.stop()
+    }
+
+    /// `--connections`: plain and TLS set-ups against the same relay (it takes both on one
+    /// port); every measured connection and each session's anchor is one handshake.
+    @Test func connectionSetUpPlainAndTLS() async throws {
+        let tls = try await TLSRelay.start()
+        let directory = tls.directory
+        let plainJSON = directory.appendingPathComponent("plain.json").path
+        let plain = try RelayProcessHarness(["bench", "--relay", tls.address, "--connections", "20", "--in-flight", "4", "--json", plainJSON])
+        #expect(try await plain.waitForExit(timeout: .seconds(60)) == 0, "stderr: \(plain.stderrText())")
+        let plainSummary = try Self.readJSON(plainJSON)
+        #expect(plainSummary["mode"] as? String == "plain")
+        #expect(plainSummary["connections"] as? Int == 20)
+        #expect(plainSummary["sessions"] as? Int == 2)
+        #expect(try await tls.handshakes() == 0)
+
+        let tlsJSON = directory.appendingPathComponent("tls.json").path
+        let secure = try RelayProcessHarness(["bench", "--relay", tls.address, "--ca", tls.rootFile, "--connections", "40",
+                                              "--in-flight", "8", "--json", tlsJSON])
+        #expect(try await secure.waitForExit(timeout: .seconds(60)) == 0, "stderr: \(secure.stderrText())")
+        let table = try secure.readAll()
+        #expect(table.contains("connections per relay CPU-second"), "\(table)")
+        let summary = try Self.readJSON(tlsJSON)
+        #expect(summary["mode"] as? String == "tls")
+        #expect(summary["connections"] as? Int == 40)
+        #expect((summary["connectionsPerSecond"] as? Double ?? 0) > 0)
+        #expect((summary["setUpP99Millis"] as? Double ?? 0) >= (summary["setUpP50Millis"] as? Double ?? .infinity))
+        // Without --relay-pid the relay's CPU is not known.
+        #expect(summary["relayCPUSeconds"] == nil)
+        // 40 measured connections and 3 anchors.
+        #expect(try await tls.handshakes() == 43)
+        // Everyone left: the anchors took their sessions with them.
+        try await tls.relay.waitForConnections(atMost: 0, "the bench's connections closed")
+        await tls.stop()
+    }
+
+    @Test func connectionSetUpTrustingAnotherRootFailsWithOneLine() async throws {
+        let tls = try await TLSRelay.start()
+        let bench = try RelayProcessHarness(["bench", "--relay", tls.address, "--ca", tls.otherRootFile, "--connections", "10"])
+        let status = try #require(try await bench.waitForExit(timeout: .seconds(60)))
+        let stderr = bench.stderrText()
+        #expect(status != 0)
+        #expect(stderr.split(separator: "\n").count == 1, "\(stderr)")
+        #expect(stderr.contains("TLS handshake with 127.0.0.1 failed") && stderr.contains("unable to get local issuer certificate"), "\(stderr)")
+        await tls.stop()
+    }
+
+    /// Without --relay, `--tls` serves the in-process relay with a throwaway PKI and trusts its root.
+    @Test func connectionSetUpAgainstTheInProcessRelayOverTLS() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-tls-inproc-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let json = directory.appendingPathComponent("summary.json").path
+        let bench = try RelayProcessHarness(["bench", "--tls", "--connections", "20", "--json", json])
+        #expect(try await bench.waitForExit(timeout: .seconds(60)) == 0, "stderr: \(bench.stderrText())")
+        let summary = try Self.readJSON(json)
+        #expect(summary["mode"] as? String == "tls")
+        #expect(summary["target"] as? String == "in-process")
+        #expect((summary["relayCPUMillisPerConnection"] as? Double ?? 0) > 0)
     }
 
     @Test func caNeedsARelay() async throws {
