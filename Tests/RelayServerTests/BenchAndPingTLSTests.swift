@@ -80,6 +80,21 @@ struct BenchAndPingTLSTests {
         await tls.stop()
     }
 
+    /// `--tls-server-name` is the name checked against the certificate (which names
+    /// localhost, 127.0.0.1 and ::1), whatever address is connected to.
+    @Test func pingChecksTheGivenServerName() async throws {
+        let tls = try await TLSRelay.start()
+        let good = try RelayProcessHarness(["ping", tls.address, "--ca", tls.rootFile, "--tls-server-name", "localhost",
+                                            "-c", "1", "--interval", "0.05"])
+        #expect(try await good.waitForExit(timeout: .seconds(30)) == 0, "stderr: \(good.stderrText())")
+        let wrong = try RelayProcessHarness(["ping", tls.address, "--ca", tls.rootFile, "--tls-server-name", "relay.example.net", "-c", "1"])
+        let status = try #require(try await wrong.waitForExit(timeout: .seconds(30)))
+        let stderr = wrong.stderrText()
+        #expect(status != 0)
+        #expect(stderr.split(separator: "\n").count == 1 && stderr.contains("TLS handshake with 127.0.0.1 failed"), "\(stderr)")
+        await tls.stop()
+    }
+
     @Test func anUnreadableCAFileFailsWithOneLine() async throws {
         let missing = "/nonexistent-\(getpid())/root.pem"
         for arguments in [["ping", "127.0.0.1:1", "--ca", missing, "-c", "1"],
