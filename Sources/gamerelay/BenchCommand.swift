@@ -5,7 +5,7 @@ import RelayBench
 import RelayServer
 import Synchronization
 import TurnClient
-import UVNet
+@_spi(Testing) import UVNet
 
 #if canImport(Glibc)
 import Glibc
@@ -25,6 +25,21 @@ struct BenchCommand: ParsableCommand {
         sends one ChannelData per receiver. The channels lead to each receiver's own UDP socket \
         (--turn-peers direct: one pass through the server, like GameRelay's) or to its relayed \
         address (--turn-peers relayed: both ends behind TURN, two passes).
+
+        With --tls (or --ca) every member's control channel runs inside TLS; DATA stays plain \
+        UDP. The in-process relay then serves TLS with a throwaway PKI made in memory for the \
+        run (a root, an intermediate and a leaf for 127.0.0.1) and the members trust that root, \
+        so TLS set-up costs can be measured without certificates of your own (--ca needs --relay).
+
+        With --connections N, bench measures connection set-up instead of traffic: N control \
+        connections, at most --in-flight at a time, each connecting (and with --tls handshaking), \
+        saying hello, joining a session and closing. One anchor member per 16 connections \
+        creates and holds a session (capacity 17) first, unmeasured; each session then takes \
+        16 joins, within the relay's default per-source join burst. It reports connections per \
+        second (wall clock), the set-up latency per connection (connect to join reply) and, with \
+        --relay-pid or the in-process relay, the relay's CPU time per connection: connections per \
+        relay CPU-second, per core. --sessions, --members, --rate, --duration and --warmup do \
+        not apply.
         """
     )
 
@@ -82,6 +97,15 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Search for the highest per-member rate with under 1 % loss.")
     var max = false
 
+    @Option(help: ArgumentHelp("Measure connection set-up instead of traffic: this many control connections, each connect, (TLS handshake,) hello, join, close; 1...10000.", valueName: "n"))
+    var connections: Int?
+
+    @Option(help: "With --connections: connections being set up at once.")
+    var inFlight = 64
+
+    @OptionGroup(title: "TLS")
+    var tlsOptions: ClientTLSOptions
+
     @Flag(inversion: .prefixedNo,
           help: "Send each member's due messages in one segmented send (Linux UDP GSO), so one generator core can outrun a relay; without, each datagram is its own send, as a game client's are. Default: on with --max, off otherwise.")
     var segmentedSends: Bool?
@@ -94,6 +118,22 @@ struct BenchCommand: ParsableCommand {
         guard duration > 0, duration <= 3600 else { throw ValidationError("--duration must lie in (0, 3600]") }
         guard warmup >= 0, warmup <= 600 else { throw ValidationError("--warmup must lie in [0, 600]") }
         guard sessions * members <= 8000 else { throw ValidationError("--sessions × --members must be at most 8000") }
+        if tlsOptions.enabled {
+            guard protocolKind == .gamerelay else { throw ValidationError("--tls, --ca and --tls-server-name need --protocol gamerelay") }
+            guard relay != nil || (tlsOptions.caFile == nil && tlsOptions.tlsServerName == nil) else {
+                throw ValidationError("--ca and --tls-server-name describe a relay given with --relay (the in-process relay's throwaway root is trusted by itself)")
+            }
+        }
+        if let connections {
+            // One anchor per 16 connections stays open while the rest come and go: 625 + 64 at
+            // most, within the relay's default 1024 control connections per source.
+            guard (1...10_000).contains(connections) else { throw ValidationError("--connections must lie in 1...10000") }
+            guard (1...256).contains(inFlight) else { throw ValidationError("--in-flight must lie in 1...256") }
+            guard protocolKind == .gamerelay else { throw ValidationError("--connections needs --protocol gamerelay") }
+            guard !max, segmentedSends == nil, hgrm == nil, plot == nil, relayMemberPacketRate == nil else {
+                throw ValidationError("--max, --segmented-sends, --hgrm, --plot and --relay-member-packet-rate measure traffic, not --connections")
+            }
+        }
         if protocolKind == .turn {
             guard relay != nil else { throw ValidationError("--protocol turn needs --relay HOST:PORT of the TURN server") }
             guard relayMemberPacketRate == nil else { throw ValidationError("--relay-member-packet-rate describes a GameRelay relay, not a TURN server") }
@@ -137,8 +177,23 @@ struct BenchCommand: ParsableCommand {
             handler.logLevel = .warning
             return handler
         }
-        let inProcess = InProcessRelay.startIfNeeded(relay, capacity: members)
+        let inProcess = InProcessRelay.startIfNeeded(relay, capacity: members, tls: tlsOptions.enabled)
         let target = relay ?? HostPort(argument: "127.0.0.1:\(inProcess!.port)")!
+        let tls: TLSContext?
+        do throws(ClientTLSOptions.Failure) {
+            tls = try tlsOptions.makeContext(trustRoots: inProcess?.trustRoots)
+        } catch {
+            Console.error("gamerelay: error: \(error.message)\n")
+            throw ExitCode(2)
+        }
+        let serverName = tlsOptions.tlsServerName
+        if let connections {
+            let result = try measureSetUp(connections: connections, target: target, inProcess: inProcess, tls: tls, serverName: serverName)
+            inProcess?.stop()
+            Console.out(result.table)
+            if let json { try result.json.write(toFile: json, atomically: true, encoding: .utf8) }
+            return
+        }
         var workload = BenchRunner.Workload(sessions: sessions, members: members, payload: payload, rate: rate,
                                             duration: .seconds(duration), warmup: .seconds(warmup),
                                             segmentedSends: segmentedSends ?? max)
@@ -151,7 +206,7 @@ struct BenchCommand: ParsableCommand {
             while let next = search.nextRate {
                 workload.rate = next
                 if progress { Console.out("\r\u{1B}[Ktrying \(Int(next))/s per member…") }
-                let result = try measure(workload, target: target, inProcess: inProcess, progress: false)
+                let result = try measure(workload, target: target, inProcess: inProcess, tls: tls, serverName: serverName, progress: false)
                 search.record(rate: next, lossPercent: result.0.lossPercent)
                 Console.error("rate \(Int(next))/s per member: loss \(String(format: "%.2f", result.0.lossPercent)) %, delivered \(Int(result.0.deliveredPacketsPerSecond))/s\n")
                 runs.append((next, result))
@@ -162,7 +217,7 @@ struct BenchCommand: ParsableCommand {
             (summary, measurements) = chosen.result
             Console.out("highest rate with < 1 % loss: \(search.best.map { "\(Int($0))/s per member" } ?? "none found")\n")
         } else {
-            (summary, measurements) = try measure(workload, target: target, inProcess: inProcess, progress: progress)
+            (summary, measurements) = try measure(workload, target: target, inProcess: inProcess, tls: tls, serverName: serverName, progress: progress)
         }
         inProcess?.stop()
         Console.out(BenchReport.table(summary))
@@ -177,7 +232,7 @@ struct BenchCommand: ParsableCommand {
 
     /// One run: set up the members, send on schedule, collect the figures.
     private func measure(_ workload: BenchRunner.Workload, target: HostPort, inProcess: InProcessRelay?,
-                         progress: Bool) throws -> (BenchSummary, BenchMeasurements) {
+                         tls: TLSContext?, serverName: String?, progress: Bool) throws -> (BenchSummary, BenchMeasurements) {
         let loop = EventLoop(name: "bench")
         defer { loop.syncShutdown() }
         let runner = Blocking<LoopBound<BenchRunner>>.run(on: loop) { done in
@@ -190,13 +245,18 @@ struct BenchCommand: ParsableCommand {
         let rssBeforeSetup = relayPid.flatMap { currentRSSBytes(pid: $0) }
         let setUp = Blocking<String?>.run(on: loop, timeout: .seconds(120)) { done in
             switch protocolKind {
-            case .gamerelay: runner.value.setUp(host: target.host, port: target.port) { done.finish($0) }
+            case .gamerelay:
+                runner.value.setUp(host: target.host, port: target.port, tls: tls, serverName: serverName) { done.finish($0) }
             case .turn:
                 runner.value.setUpTurn(host: target.host, port: target.port, credentials: credentials, peers: peers) { done.finish($0) }
             }
         }
         guard let setUpResult = setUp else { throw ValidationError("setting up \(workload.sessions * workload.members) members timed out") }
-        if let failure = setUpResult { throw ValidationError("setting up the members failed: \(failure)") }
+        if let failure = setUpResult {
+            // One line (a failed TLS handshake names the host and OpenSSL's reason), no usage text.
+            Console.error("gamerelay: error: setting up the members failed: \(failure)\n")
+            throw ExitCode(1)
+        }
         let rssAfterSetup = relayPid.flatMap { currentRSSBytes(pid: $0) }
         let drops = KernelDrops(relayPid: relayPid, inProcessPort: inProcess?.port)
 
@@ -300,14 +360,20 @@ final class InProcessRelay: Sendable {
     let loop: EventLoop
     let server: LoopBound<RelayServer>
     let port: Int
+    /// With TLS: the root of the relay's throwaway PKI (PEM), the one certificate to trust.
+    let trustRoots: [UInt8]?
 
-    private init(loop: EventLoop, server: LoopBound<RelayServer>, port: Int) {
+    private init(loop: EventLoop, server: LoopBound<RelayServer>, port: Int, trustRoots: [UInt8]?) {
         self.loop = loop
         self.server = server
         self.port = port
+        self.trustRoots = trustRoots
     }
 
-    static func startIfNeeded(_ relay: HostPort?, capacity: Int) -> InProcessRelay? {
+    /// Starts the relay unless `relay` names one; with `tls`, it serves TLS on its control port
+    /// with a certificate for 127.0.0.1 from a PKI made in memory for this run (its files live
+    /// only while the relay reads them).
+    static func startIfNeeded(_ relay: HostPort?, capacity: Int, tls: Bool = false) -> InProcessRelay? {
         guard relay == nil else { return nil }
         let loop = EventLoop(name: "relay")
         var config = RelayConfig()
@@ -316,6 +382,17 @@ final class InProcessRelay: Sendable {
         config.memberPacketRate = 10_000_000
         config.memberByteRate = 1 << 34
         config.maxSessionCapacity = Swift.max(64, capacity)
+        var pki: (certificates: TestCertificates, directory: String)?
+        if tls {
+            let certificates = TestCertificates()
+            guard let directory = writeThrowawayPKI(certificates) else {
+                Console.error("gamerelay: error: in-process relay: cannot write its throwaway certificate to a temporary directory\n")
+                exit(1)
+            }
+            pki = (certificates, directory)
+            config.tlsCertificateFile = directory + "/chain.pem"
+            config.tlsKeyFile = directory + "/key.pem"
+        }
         let frozen = config
         let started = Blocking<Result<(LoopBound<RelayServer>, Int), SocketError>>.run(on: loop) { done in
             let server = RelayServer(loop: loop, config: frozen, logger: Logger(label: "bench-relay"))
@@ -326,14 +403,38 @@ final class InProcessRelay: Sendable {
                 done.finish(.failure(error))
             }
         }
+        // The relay has read its certificate and key (or failed to): the files go now.
+        if let pki { removeThrowawayPKI(pki.directory) }
         switch started {
-        case .success(let (server, port))?: return InProcessRelay(loop: loop, server: server, port: port)
+        case .success(let (server, port))?:
+            return InProcessRelay(loop: loop, server: server, port: port, trustRoots: pki?.certificates.rootPEM)
         case .failure(let error)?:
             Console.error("gamerelay: error: in-process relay: \(error)\n")
             exit(1)
         case nil:
             exit(1)
         }
+    }
+
+    /// Writes the leaf's chain and key to `chain.pem` and `key.pem` in a new private
+    /// directory; returns its path.
+    private static func writeThrowawayPKI(_ certificates: TestCertificates) -> String? {
+        var template = Array((FileManager.default.temporaryDirectory.path + "/gamerelay-bench-tls.XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return nil }
+        let directory = String(cString: made)
+        let files = [("chain.pem", certificates.chainPEM), ("key.pem", certificates.leafKeyPEM)]
+        for (name, bytes) in files {
+            guard FileManager.default.createFile(atPath: directory + "/" + name, contents: Data(bytes),
+                                                 attributes: [.posixPermissions: 0o600]) else {
+                removeThrowawayPKI(directory)
+                return nil
+            }
+        }
+        return directory
+    }
+
+    private static func removeThrowawayPKI(_ directory: String) {
+        try? FileManager.default.removeItem(atPath: directory)
     }
 
     func counters() -> RelayCounters? {

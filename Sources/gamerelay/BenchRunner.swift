@@ -89,7 +89,12 @@ final class BenchRunner {
     }
 
     /// Connects, creates the sessions, joins and binds every member; calls back with nil or an error.
-    func setUp(host: String, port: Int, _ completion: @escaping (String?) -> Void) {
+    ///
+    /// - Parameters:
+    ///   - tls: The client context every member's control channel is made from; nil for plain.
+    ///   - serverName: The name the relay's certificate must carry; `host` when nil.
+    func setUp(host: String, port: Int, tls: TLSContext? = nil, serverName: String? = nil,
+               _ completion: @escaping (String?) -> Void) {
         var remaining = workload.sessions * workload.members
         var failed = false
         func fail(_ message: String) {
@@ -103,8 +108,8 @@ final class BenchRunner {
         }
         for _ in 0..<workload.sessions {
             let creator = RelayClient(loop: loop)
-            creator.connect(host: host, port: port) { [self] result in
-                if case .failure(let error) = result { return fail("connect to \(host):\(port): \(error)") }
+            creator.connect(host: host, port: port, tls: tls, serverName: serverName) { [self] result in
+                if case .failure(let error) = result { return fail(Self.describe(connectFailure: error, host: host, port: port)) }
                 creator.create(capacity: workload.members) { [self] created in
                     guard case .success(let session) = created else {
                         if case .failure(let error) = created { fail("create: \(error)") }
@@ -133,8 +138,8 @@ final class BenchRunner {
                         if index == 0 {
                             join()
                         } else {
-                            client.connect(host: host, port: port) { result in
-                                if case .failure(let error) = result { return fail("connect: \(error)") }
+                            client.connect(host: host, port: port, tls: tls, serverName: serverName) { result in
+                                if case .failure(let error) = result { return fail(Self.describe(connectFailure: error, host: host, port: port)) }
                                 join()
                             }
                         }
@@ -142,6 +147,12 @@ final class BenchRunner {
                 }
             }
         }
+    }
+
+    /// A failed connect in one line: a failed TLS handshake says so itself (with the host and
+    /// OpenSSL's reason); anything else is prefixed with where the connection went.
+    static func describe(connectFailure error: RelayClientError, host: String, port: Int) -> String {
+        error.code == .tls ? error.message : "connect to \(host):\(port): \(error)"
     }
 
     /// Allocates a TURN relayed address for every member, then binds, on each member's

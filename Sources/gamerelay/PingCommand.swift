@@ -13,7 +13,10 @@ struct PingCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ping",
         abstract: "Measure the round-trip time to a relay with PING datagrams, like ping(8).",
-        discussion: "Joins a throwaway session, binds, and sends one PING per interval until -c is reached or SIGINT."
+        discussion: """
+        Joins a throwaway session, binds, and sends one PING per interval until -c is reached or \
+        SIGINT. With --tls (or --ca) the control channel runs inside TLS; the PINGs stay plain UDP.
+        """
     )
 
     @Argument(help: "The relay, HOST:PORT (for example 127.0.0.1:7400 or [::1]:7400).")
@@ -28,6 +31,9 @@ struct PingCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Seconds to wait for each reply before counting it lost.")
     var wait = 2.0
 
+    @OptionGroup(title: "TLS")
+    var tlsOptions: ClientTLSOptions
+
     func validate() throws {
         if let count, count < 1 { throw ValidationError("--count must be at least 1") }
         guard interval >= 0.01, interval <= 3600 else { throw ValidationError("--interval must lie in 0.01...3600 seconds") }
@@ -40,9 +46,17 @@ struct PingCommand: ParsableCommand {
         sigemptyset(&drainSignals)
         sigaddset(&drainSignals, SIGINT)
         pthread_sigmask(SIG_UNBLOCK, &drainSignals, nil)
+        let tls: TLSContext?
+        do throws(ClientTLSOptions.Failure) {
+            tls = try tlsOptions.makeContext()
+        } catch {
+            Console.error("gamerelay: error: \(error.message)\n")
+            throw ExitCode(2)
+        }
         let loop = EventLoop(name: "ping")
         let relay = self.relay
-        let session = PingSession(target: relay, count: count, interval: .seconds(interval), wait: .seconds(wait))
+        let session = PingSession(target: relay, count: count, interval: .seconds(interval), wait: .seconds(wait),
+                                  tls: tls, serverName: tlsOptions.tlsServerName)
         let result = Blocking<String?>.run(on: loop) { done in
             session.start(loop: loop) { done.finish($0) }
         }
@@ -82,13 +96,18 @@ final class PingSession: Sendable {
     let count: Int?
     let interval: Duration
     let wait: Duration
+    /// The client context the control channel's TLS is made from; nil for plain.
+    let tls: TLSContext?
+    let serverName: String?
     private let stats = Mutex(PingStatistics())
 
-    init(target: HostPort, count: Int?, interval: Duration, wait: Duration) {
+    init(target: HostPort, count: Int?, interval: Duration, wait: Duration, tls: TLSContext? = nil, serverName: String? = nil) {
         self.target = target
         self.count = count
         self.interval = interval
         self.wait = wait
+        self.tls = tls
+        self.serverName = serverName
     }
 
     var statistics: PingStatistics { stats.withLock { $0 } }
@@ -97,15 +116,18 @@ final class PingSession: Sendable {
     func start(loop: EventLoop, _ done: @escaping @Sendable (String?) -> Void) {
         let client = RelayClient(loop: loop)
         let target = self.target
-        client.connect(host: target.host, port: target.port) { [self] result in
-            if case .failure(let error) = result { return done("cannot reach \(target): \(error)") }
+        client.connect(host: target.host, port: target.port, tls: tls, serverName: serverName) { [self] result in
+            if case .failure(let error) = result {
+                // A failed handshake names the host and OpenSSL's reason itself.
+                return done(error.code == .tls ? error.message : "cannot reach \(target): \(error)")
+            }
             client.create(capacity: 2) { created in
                 guard case .success(let session) = created else { return done("create failed: \(created)") }
                 client.join(session: session.session, name: "ping") { joined in
                     if case .failure(let error) = joined { return done("join failed: \(error)") }
                     client.bind { bound in
                         if case .failure(let error) = bound { return done("bind failed: \(error)") }
-                        Console.out("PING \(target) (gamerelay): 24-byte datagrams\n")
+                        Console.out("PING \(target) (gamerelay\(self.tls == nil ? "" : ", control over TLS")): 24-byte datagrams\n")
                         self.pingLoop(loop: loop, client: client, done: done)
                     }
                 }
