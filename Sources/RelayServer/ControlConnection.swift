@@ -4,11 +4,11 @@ import UVNet
 /// One TCP control connection: frames in, requests through the check order of PROTOCOL.md §1.2,
 /// replies and events out with the client's terminator.
 ///
-/// Its first byte decides what carries it (PROTOCOL.md §6): `0x16` starts TLS when the relay has
-/// a certificate, anything else is the plain channel. Either way frames are read from and written
-/// to one ``ByteStream`` (the socket, or ``TLSStream`` over it), so everything below the framing
-/// is the same. Until that byte has arrived nothing is written: events wait, and inside TLS
-/// they go out once the handshake is done.
+/// When the relay has a certificate, a connection's first byte decides what carries it
+/// (PROTOCOL.md §6): `0x16` starts TLS, anything else is the plain channel, and until that byte
+/// has arrived nothing is written (events wait; inside TLS they go out once the handshake is
+/// done). Either way frames are read from and written to one ``ByteStream`` (the socket, or
+/// ``TLSStream`` over it), so everything above it is the same.
 ///
 /// Loop-bound to the relay's control loop. The work a connection may cause is bounded: it handles
 /// at most ``RelayConfig/controlFramesPerTurn`` frames per loop turn and then yields to the other
@@ -84,6 +84,9 @@ final class ControlConnection {
         // side table — about 150 bytes for every idle connection. The cycle this makes (connection,
         // socket, handler) ends when the socket's close callback drops its handlers, and every path
         // out of `open` closes the socket.
+        // Without a certificate there is nothing to sniff: the channel is plain from the start,
+        // and events (a drain's `shutdown`) go out at once, as before TLS existed.
+        if server.tlsContext == nil { transport = .plain }
         attach(socket)
     }
 

@@ -234,7 +234,7 @@ import Testing
     @Test func errorCodeNamesMatchTheProtocol() {
         #expect(ControlErrorCode.all.map(\.name) == [
             "bad_request", "unknown_op", "unsupported_version", "message_too_large", "not_found", "full",
-            "already_joined", "not_joined", "forbidden", "rate_limited", "shutting_down",
+            "already_joined", "not_joined", "forbidden", "rate_limited", "shutting_down", "tls_required",
         ])
         #expect(ControlError(.notFound, "no such session").description == "not_found: no such session")
         #expect(ControlError.messageTooLarge(maxMessageSize: 1024).code == .messageTooLarge)
