@@ -114,7 +114,8 @@ public final class RelayClient {
     // MARK: Control channel
 
     /// Connects the control channel to the relay; with `tls`, inside TLS (PROTOCOL.md §6),
-    /// and `completion` runs once the handshake is done.
+    /// and `completion` runs once the handshake is done (or fails with `.timedOut` when it is not
+    /// done within ``requestTimeout``).
     ///
     /// - Parameters:
     ///   - tls: A client context (``TLSContext/client(trustRoots:verify:alpn:)``): its trust
@@ -136,7 +137,15 @@ public final class RelayClient {
             let secure = TLSStream(socket: control, context: tls, serverName: serverName ?? Self.bareHost(host))
             stream = secure
             attachHandlers()
+            // A relay that accepts but never finishes the handshake must not leave connect waiting.
+            let deadline = loop.schedule(after: requestTimeout) { [weak self] in
+                guard let self, !connected else { return }
+                connected = true
+                completion(.failure(RelayClientError(.timedOut, "no TLS handshake with \(host) within the request timeout")))
+                close()
+            }
             secure.onHandshake = { [weak self] result in
+                deadline.close()
                 guard let self else { return }
                 switch result {
                 case .success:

@@ -136,6 +136,31 @@ struct RelayClientTLSTests {
         try await named.wait("the handshake naming localhost")[0].get()
     }
 
+    @Test func aHandshakeThatNeverFinishesTimesOut() async throws {
+        // A listening socket nobody accepts from: the kernel completes TCP connects, and nothing
+        // ever answers the ClientHello.
+        let loop = EventLoop(name: "client-tls-stall")
+        let outcome = Inbox<Result<Void, RelayClientError>>()
+        let held = try await loop.submit {
+            let server = ServerSocket(loop: loop)
+            try server.bind(localPort: 0, localAddress: "127.0.0.1")
+            try server.listen(backlog: 8)
+            server.onConnect = { _ in }
+            let client = RelayClient(loop: loop)
+            client.requestTimeout = .milliseconds(300)
+            client.connect(host: "127.0.0.1", port: server.localPort, tls: try TLSContext.client(trustRoots: TestCertificates().rootPEM)) {
+                outcome.put($0)
+            }
+            return LoopBound((server, client), loop: loop)
+        }
+        guard case .failure(let error) = try await outcome.wait(timeout: .seconds(10), "the stalled handshake")[0] else {
+            throw TestFailure("a handshake nobody answered succeeded")
+        }
+        #expect(error.code == .timedOut)
+        _ = try? await loop.submit { held.value.0.close() }
+        await loop.shutdown()
+    }
+
     @Test func tlsToARelayWithoutTLSFailsInsteadOfHanging() async throws {
         let relay = try await TLSRelay(pki: nil)
         defer { Task { await relay.shutdown() } }
