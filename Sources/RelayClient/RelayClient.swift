@@ -29,6 +29,15 @@ import UVNet
 /// }
 /// ```
 ///
+/// Inside TLS (PROTOCOL.md §6), so the token and the join code can't be read on the way: one
+/// client context, with the system's trust store or the relay operator's root, serves every
+/// client of the game.
+///
+/// ```swift
+/// let tls = try TLSContext.client()   // or .client(trustRootsFile: "relay-ca.pem")
+/// client.connect(host: "relay.example.net", port: 7400, tls: tls) { result in ... }
+/// ```
+///
 /// Voice: 50 Opus frames per second, each a `send` without `latest` (every frame counts, in
 /// order), to the whole session or to one member:
 ///
