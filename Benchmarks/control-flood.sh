@@ -73,15 +73,8 @@ FLOOD_PID=""
 HELLO_PID=""
 WATCHDOG_PID=""
 
-stop_pid() {
-    # TERM, up to $2 seconds' grace, then KILL; only the process started under that id.
-    local pid="$1" grace="$2"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq $(( grace * 20 ))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=lib/processes.sh
+source "$REPO/Benchmarks/lib/processes.sh"
 
 cleanup() {
     local status=$?
@@ -89,12 +82,7 @@ cleanup() {
     stop_pid "$FLOOD_PID" 1
     stop_pid "$BENCH_PID" 2
     stop_pid "$RELAY_PID" 8
-    if [[ -n "$WATCHDOG_PID" ]] && kill -0 "$WATCHDOG_PID" 2>/dev/null; then
-        # The watchdog first (so it can't report its sleep's death), then its sleep.
-        local sleeper; sleeper=$(pgrep -P "$WATCHDOG_PID" sleep || true)
-        kill "$WATCHDOG_PID" 2>/dev/null || true
-        [[ -n "$sleeper" ]] && kill "$sleeper" 2>/dev/null || true
-    fi
+    stop_watchdog
     if [[ "${CONTROL_FLOOD_KEEP:-0}" == 1 ]]; then
         echo "control-flood.sh: work directory kept: $WORK" >&2
     else
@@ -105,19 +93,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "control-flood.sh: interrupted" >&2; exit 130' INT TERM
 
-if [[ -z "$RELAY_BIN" ]]; then
-    RELAY_BIN="$(cd "$REPO" && swift build -c release --show-bin-path)/gamerelay"
-    if [[ ! -x "$RELAY_BIN" ]]; then
-        echo "== building (release)"
-        ( cd "$REPO" && swift build -c release --product gamerelay 2>&1 | tail -n 3 )
-    fi
-fi
-[[ -x "$RELAY_BIN" ]] || { echo "control-flood.sh: no gamerelay binary at $RELAY_BIN" >&2; exit 1; }
+find_relay_bin control-flood.sh
 
 # The watchdog ends the script (and through the EXIT trap everything it started) at the budget.
 BUDGET_SECONDS=$(awk "BEGIN{printf \"%d\", $DURATION + 60.999}")
-( sleep "$BUDGET_SECONDS"; echo "control-flood.sh: the ${BUDGET_SECONDS}s budget ran out; stopping" >&2; kill -TERM $$ ) &
-WATCHDOG_PID=$!
+start_watchdog control-flood.sh "$BUDGET_SECONDS"
 
 now() { echo "$EPOCHREALTIME"; }
 sleep_until() { local d; d=$(awk "BEGIN{d=$1-$(now); printf \"%.3f\", (d>0)?d:0}"); sleep "$d"; }

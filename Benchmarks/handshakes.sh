@@ -61,26 +61,14 @@ RELAY_PID=""
 BENCH_PID=""
 WATCHDOG_PID=""
 
-stop_pid() {
-    # TERM, up to $2 seconds' grace, then KILL; only the process started under that id.
-    local pid="$1" grace="$2"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq $(( grace * 20 ))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=lib/processes.sh
+source "$REPO/Benchmarks/lib/processes.sh"
 
 cleanup() {
     local status=$?
     stop_pid "$BENCH_PID" 2
     stop_pid "$RELAY_PID" 8
-    if [[ -n "$WATCHDOG_PID" ]] && kill -0 "$WATCHDOG_PID" 2>/dev/null; then
-        # The watchdog first (so it can't report its sleep's death), then its sleep.
-        local sleeper; sleeper=$(pgrep -P "$WATCHDOG_PID" sleep || true)
-        kill "$WATCHDOG_PID" 2>/dev/null || true
-        [[ -n "$sleeper" ]] && kill "$sleeper" 2>/dev/null || true
-    fi
+    stop_watchdog
     if [[ "${HANDSHAKES_KEEP:-0}" == 1 ]]; then
         echo "handshakes.sh: work directory kept: $WORK" >&2
     else
@@ -91,22 +79,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "handshakes.sh: interrupted" >&2; exit 130' INT TERM
 
-if [[ -z "$RELAY_BIN" ]]; then
-    RELAY_BIN="$(cd "$REPO" && swift build -c release --show-bin-path)/gamerelay"
-    if [[ ! -x "$RELAY_BIN" ]]; then
-        echo "== building (release)"
-        ( cd "$REPO" && swift build -c release --product gamerelay 2>&1 | tail -n 3 )
-    fi
-fi
-[[ -x "$RELAY_BIN" ]] || { echo "handshakes.sh: no gamerelay binary at $RELAY_BIN" >&2; exit 1; }
+find_relay_bin handshakes.sh
 BENCH_HELP="$("$RELAY_BIN" bench --help 2>&1 || true)"
 grep -q -- '--connections' <<<"$BENCH_HELP" \
     || { echo "handshakes.sh: $RELAY_BIN has no bench --connections" >&2; exit 1; }
 
 # The watchdog ends the script (and through the EXIT trap everything it started) at the budget.
 BUDGET_SECONDS=300
-( sleep "$BUDGET_SECONDS"; echo "handshakes.sh: the ${BUDGET_SECONDS}s budget ran out; stopping" >&2; kill -TERM $$ ) &
-WATCHDOG_PID=$!
+start_watchdog handshakes.sh "$BUDGET_SECONDS"
 
 RELAY_PIN=()
 BENCH_PIN=()
