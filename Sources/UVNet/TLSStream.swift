@@ -43,7 +43,7 @@ public final class TLSStream: ByteStream {
         self.socket = socket
         engine = TLSEngine(context: context, serverName: serverName)
         // Strong captures, as in the control connection: the cycle ends when the socket's close
-        // callback drops its handlers.
+        // callback drops its handlers, and the owner's when this stream closes (dropHandlers).
         socket.onData = { _ in self.socketReadable() }
         socket.onClose = { self.socketClosed() }
         socket.onIOError = { error in self.socketFailed(error) }
@@ -113,6 +113,7 @@ public final class TLSStream: ByteStream {
         }
         let handler = onClose
         isClosed = true
+        dropHandlers()
         handler?()
     }
 
@@ -123,6 +124,7 @@ public final class TLSStream: ByteStream {
         }
         let handler = onIOError
         isClosed = true
+        dropHandlers()
         handler?(error)
     }
 
@@ -204,6 +206,18 @@ public final class TLSStream: ByteStream {
         guard !isClosed else { return }
         isClosed = true
         output.removeAll()
+        dropHandlers()
         socket.close()
+    }
+
+    /// A closed stream calls nobody again, so it lets go of its callbacks: an owner that holds
+    /// the stream and is captured by them (the usual shape) is then freed. The socket drops its
+    /// own callbacks, which hold this stream, when its handle has closed.
+    private func dropHandlers() {
+        onData = nil
+        onClose = nil
+        onIOError = nil
+        onOutputProgress = nil
+        onHandshake = nil
     }
 }
