@@ -133,49 +133,40 @@ public final class RelayClient {
     public func connect(host: String, port: Int, tls: TLSContext? = nil, serverName: String? = nil,
                         _ completion: @escaping (Result<Void, RelayClientError>) -> Void) {
         loop.assertInEventLoop()
-        var connected = false
-        control.onConnect = { [weak self] in
-            guard let self else { return }
-            guard let tls else {
-                connected = true
+        // The connection is answered once: established, refused, failed or timed out.
+        var answered = false
+        let answer = { [weak self] (result: Result<Void, RelayClientError>) in
+            guard let self, !answered else { return }
+            answered = true
+            if case .success = result {
                 relayHost = control.remoteAddress ?? host
                 startKeepAlive()
-                completion(.success(()))
-                return
             }
-            let secure = TLSStream(socket: control, context: tls, serverName: serverName ?? Self.bareHost(host))
+            completion(result)
+        }
+        control.onConnect = { [weak self] in
+            guard let self else { return }
+            guard let tls else { return answer(.success(())) }
+            // A literal address (`[::1]` too) is checked as an IP address, anything else as a name.
+            let secure = TLSStream(socket: control, context: tls, serverName: serverName ?? host)
             stream = secure
             attachHandlers()
             // A relay that accepts but never finishes the handshake must not leave connect waiting.
             let deadline = loop.schedule(after: requestTimeout) { [weak self] in
-                guard let self, !connected else { return }
-                connected = true
-                completion(.failure(RelayClientError(.timedOut, "no TLS handshake with \(host) within the request timeout")))
-                close()
+                guard !answered else { return }
+                answer(.failure(RelayClientError(.timedOut, "no TLS handshake with \(host) within the request timeout")))
+                self?.close()
             }
-            secure.onHandshake = { [weak self] result in
+            secure.onHandshake = { result in
                 deadline.close()
-                guard let self else { return }
-                switch result {
-                case .success:
-                    connected = true
-                    relayHost = control.remoteAddress ?? host
-                    startKeepAlive()
-                    completion(.success(()))
-                case .failure(let failure):
-                    connected = true  // answered here; the close that follows only ends the connection
-                    completion(.failure(RelayClientError(.tls, "TLS handshake with \(host) failed: \(failure.message)")))
-                }
+                // On failure the close that follows only ends the connection.
+                answer(result.mapError { RelayClientError(.tls, "TLS handshake with \(host) failed: \($0.message)") })
             }
             secure.start()
         }
         control.onIOError = { [weak self] error in
-            guard let self else { return }
-            if !connected {
-                connected = true
-                completion(.failure(RelayClientError(error)))
-            }
-            connectionEnded()
+            answer(.failure(RelayClientError(error)))
+            self?.connectionEnded()
         }
         attachHandlers()
         do {
@@ -193,11 +184,6 @@ public final class RelayClient {
         if stream !== control {
             stream.onIOError = { [weak self] _ in self?.connectionEnded() }
         }
-    }
-
-    /// A host as the certificate names it: `[::1]` is `::1`.
-    private static func bareHost(_ host: String) -> String {
-        host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
     }
 
     /// Asks the relay for its version and limits (`hello`); adopts its `maxDatagram`, up to the
