@@ -34,27 +34,22 @@ func threadCPUNanos() -> UInt64 {
     return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
 }
 
-/// CPU time (user + system) used so far by process `pid`, in nanoseconds, from `/proc`.
+/// CPU time (user + system) used so far by process `pid`, in nanoseconds: from its CPU-time
+/// clock (`clock_getcpuclockid`), which counts in nanoseconds where `/proc/PID/stat` counts in
+/// clock ticks (10 ms at 100 Hz: too coarse for a run of a few hundred milliseconds); from
+/// `/proc` where the clock cannot be read.
 func processCPUNanos(pid: Int32) -> UInt64? {
+    var clock = clockid_t()
+    var spec = timespec()
+    if clock_getcpuclockid(pid, &clock) == 0, clock_gettime(clock, &spec) == 0 {
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
     guard let text = readSmallFile("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") else { return nil }
     // Fields after the command name: state is field 3, utime 14, stime 15.
     let fields = text[text.index(after: close)...].split(separator: " ")
     guard fields.count > 13, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
     let ticks = UInt64(sysconf(Int32(_SC_CLK_TCK)))
     return (user + system) * 1_000_000_000 / max(ticks, 1)
-}
-
-/// CPU time (user + system) used so far by process `pid`, in nanoseconds, from its CPU-time
-/// clock (`clock_getcpuclockid`), which counts in nanoseconds where `/proc/PID/stat` counts in
-/// clock ticks (10 ms at 100 Hz: too coarse for a run of a few hundred milliseconds); `/proc`
-/// where the clock cannot be read.
-func preciseProcessCPUNanos(pid: Int32) -> UInt64? {
-    var clock = clockid_t()
-    var spec = timespec()
-    if clock_getcpuclockid(pid, &clock) == 0, clock_gettime(clock, &spec) == 0 {
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
-    }
-    return processCPUNanos(pid: pid)
 }
 
 /// Peak resident set size (`VmHWM`) of process `pid`, in bytes.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RelayBench
 import RelayClient
 import UVNet
 
@@ -23,8 +24,8 @@ final class ConnectionSetUpRunner {
 
     /// What one run measured.
     struct Outcome: Sendable {
-        /// Connect to join reply, per connection, in nanoseconds.
-        var setUpNanos: [UInt64]
+        /// Connect to join reply, per connection.
+        var setUp: LatencyRecorder
         /// From the first connect to the last join reply.
         var wallNanos: UInt64
         /// The generator loop's CPU time over the same span.
@@ -85,8 +86,7 @@ final class ConnectionSetUpRunner {
     /// Sets up `connections` members, `inFlight` at a time: connect (and the TLS handshake),
     /// `hello`, `join`, close. Stops at the first failure.
     func run(connections: Int, inFlight: Int, _ completion: @escaping (Result<Outcome, Failure>) -> Void) {
-        var setUp: [UInt64] = []
-        setUp.reserveCapacity(connections)
+        var setUp = LatencyRecorder()
         let started = MonotonicClock.nanoseconds
         let cpuAtStart = threadCPUNanos()
         let tlsExpected = tls != nil
@@ -110,14 +110,14 @@ final class ConnectionSetUpRunner {
                     }
                     client.join(session: session, name: "bench") { joined in
                         if case .failure(let error) = joined { return finish("join: \(error)") }
-                        setUp.append(MonotonicClock.nanoseconds &- begun)
+                        setUp.recordRaw(nanoseconds: MonotonicClock.nanoseconds &- begun)
                         finish(nil)
                     }
                 }
             }
         }, completion: { failure in
             if let failure { return completion(.failure(Failure(message: failure))) }
-            completion(.success(Outcome(setUpNanos: setUp, wallNanos: MonotonicClock.nanoseconds &- started,
+            completion(.success(Outcome(setUp: setUp, wallNanos: MonotonicClock.nanoseconds &- started,
                                         generatorCPUNanos: threadCPUNanos() &- cpuAtStart)))
         })
     }
@@ -182,10 +182,7 @@ struct ConnectionSetUpReport {
 
     /// The set-up time at percentile `p` (0...100), in milliseconds.
     func setUpMillis(_ p: Double) -> Double {
-        let sorted = outcome.setUpNanos.sorted()
-        guard !sorted.isEmpty else { return 0 }
-        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1
-        return Double(sorted[min(max(rank, 0), sorted.count - 1)]) / 1e6
+        Double(outcome.setUp.percentile(p)) / 1e6
     }
 
     var table: String {
@@ -267,7 +264,7 @@ extension BenchCommand {
             if let inProcess {
                 return Blocking<UInt64>.run(on: inProcess.loop, timeout: .seconds(5)) { $0.finish(threadCPUNanos()) }
             }
-            return relayPid.flatMap { preciseProcessCPUNanos(pid: $0) }
+            return relayPid.flatMap { processCPUNanos(pid: $0) }
         }
         let startedAt = ISO8601DateFormatter().string(from: Date())
         let cpuBefore = relayCPU()
