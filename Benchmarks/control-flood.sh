@@ -103,7 +103,6 @@ now() { echo "$EPOCHREALTIME"; }
 sleep_until() { local d; d=$(awk "BEGIN{d=$1-$(now); printf \"%.3f\", (d>0)?d:0}"); sleep "$d"; }
 rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 mib() { awk "BEGIN{printf \"%.1f\", $1/1024}"; }
-relay_alive() { kill -0 "$RELAY_PID" 2>/dev/null; }
 metrics() {
     # The relay's /metrics text, or nothing (2 s at most).
     [[ -n "$METRICS" ]] || return 0
@@ -121,20 +120,7 @@ metric() { metrics | awk -v n="$1" '$1 == n {print $2; exit}'; }
 SERVE_HELP="$("$RELAY_BIN" serve --help 2>&1 || true)"
 SERVE_ARGS=(serve --host 127.0.0.1 --port 0 --threads "$THREADS")
 grep -q -- '--metrics-port' <<<"$SERVE_HELP" && SERVE_ARGS+=(--metrics-port 0)
-"$RELAY_BIN" "${SERVE_ARGS[@]}" >"$WORK/relay.out" 2>"$WORK/relay.log" &
-RELAY_PID=$!
-for _ in $(seq 200); do
-    [[ -s "$WORK/relay.out" ]] && break
-    relay_alive || break
-    sleep 0.05
-done
-READY="$(head -n 1 "$WORK/relay.out" 2>/dev/null || true)"
-PORT="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["control"].rsplit(":",1)[1])' "$READY" 2>/dev/null || true)"
-if [[ -z "$PORT" ]]; then
-    echo "control-flood.sh: the relay did not report its ports; its output and log:" >&2
-    cat "$WORK/relay.out" >&2; tail -n 20 "$WORK/relay.log" >&2
-    exit 1
-fi
+start_relay control-flood.sh "$RELAY_BIN" "${SERVE_ARGS[@]}"
 METRICS="$(grep -o 'metrics=127\.0\.0\.1:[0-9]*' "$WORK/relay.log" | head -n 1 | cut -d= -f2 || true)"
 
 echo "== control flood: $RELAY_BIN ${SERVE_ARGS[*]}"

@@ -118,22 +118,8 @@ pki() {
 ( pki ) >"$WORK/pki.log" 2>&1 || { echo "handshakes.sh: making the PKI failed:" >&2; cat "$WORK/pki.log" >&2; exit 1; }
 
 # --- the relay ---------------------------------------------------------------------------------
-relay_alive() { kill -0 "$RELAY_PID" 2>/dev/null; }
 SERVE_ARGS=(serve --host 127.0.0.1 --port 0 --tls-cert "$WORK/chain.pem" --tls-key "$WORK/leaf.key" --log-level warning)
-"${RELAY_PIN[@]}" "$RELAY_BIN" "${SERVE_ARGS[@]}" >"$WORK/relay.out" 2>"$WORK/relay.log" &
-RELAY_PID=$!
-for _ in $(seq 200); do
-    [[ -s "$WORK/relay.out" ]] && break
-    relay_alive || break
-    sleep 0.05
-done
-READY="$(head -n 1 "$WORK/relay.out" 2>/dev/null || true)"
-PORT="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["control"].rsplit(":",1)[1])' "$READY" 2>/dev/null || true)"
-if [[ -z "$PORT" ]]; then
-    echo "handshakes.sh: the relay did not report its ports; its output and log:" >&2
-    cat "$WORK/relay.out" >&2; tail -n 20 "$WORK/relay.log" >&2
-    exit 1
-fi
+start_relay handshakes.sh "${RELAY_PIN[@]}" "$RELAY_BIN" "${SERVE_ARGS[@]}"
 
 echo "== connection set-up, plain and TLS: $RELAY_BIN ${SERVE_ARGS[*]}"
 echo "   relay pid $RELAY_PID, control 127.0.0.1:$PORT; $CONNECTIONS connections, $IN_FLIGHT in flight," \

@@ -77,27 +77,15 @@ BENCH_PID=""
 HOSTILE_PID=""
 WATCHDOG_PID=""
 
-stop_pid() {
-    # TERM, up to $2 seconds' grace, then KILL; only the process started under that id.
-    local pid="$1" grace="$2"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq $(( grace * 20 ))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+# shellcheck source=../Benchmarks/lib/processes.sh
+source "$REPO/Benchmarks/lib/processes.sh"
 
 cleanup() {
     local status=$?
     stop_pid "$HOSTILE_PID" 12
     stop_pid "$BENCH_PID" 2
     stop_pid "$RELAY_PID" $(( DRAIN_TIMEOUT + 5 ))
-    if [[ -n "$WATCHDOG_PID" ]] && kill -0 "$WATCHDOG_PID" 2>/dev/null; then
-        # The watchdog first (so it can't report its sleep's death), then its sleep.
-        local sleeper; sleeper=$(pgrep -P "$WATCHDOG_PID" sleep || true)
-        kill "$WATCHDOG_PID" 2>/dev/null || true
-        [[ -n "$sleeper" ]] && kill "$sleeper" 2>/dev/null || true
-    fi
+    stop_watchdog
     if [[ "${SOAK_KEEP:-0}" == 1 ]]; then
         echo "soak.sh: work directory kept: $WORK" >&2
     else
@@ -129,8 +117,7 @@ cd "$WORK"
 
 # The watchdog ends the script (and through the EXIT trap everything it started) at the budget.
 BUDGET_SECONDS=$(( DURATION + 120 ))
-( sleep "$BUDGET_SECONDS"; echo "soak.sh: the ${BUDGET_SECONDS}s budget ran out; stopping" >&2; kill -TERM $$ ) &
-WATCHDOG_PID=$!
+start_watchdog soak.sh "$BUDGET_SECONDS"
 
 now() { echo "$EPOCHREALTIME"; }
 rss_kb() {
@@ -141,7 +128,6 @@ rss_kb() {
     echo 0
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-relay_alive() { [[ -n "$RELAY_PID" ]] && kill -0 "$RELAY_PID" 2>/dev/null; }
 alive() { [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null; }
 
 # --- the relay ---------------------------------------------------------------------------------

@@ -43,3 +43,28 @@ find_relay_bin() {
     fi
     [[ -x "$RELAY_BIN" ]] || { echo "$name: no gamerelay binary at $RELAY_BIN" >&2; exit 1; }
 }
+
+# Whether the relay the script started still runs.
+relay_alive() { [[ -n "${RELAY_PID:-}" ]] && kill -0 "$RELAY_PID" 2>/dev/null; }
+
+# Starts the relay: the command is the arguments after the script's name $1 (a pinning prefix,
+# RELAY_BIN and its arguments), its stdout and stderr go to $WORK/relay.out and relay.log. Waits
+# up to 10 s for the readiness line; sets RELAY_PID, READY (the line) and PORT (the control
+# port), or ends the script saying why.
+start_relay() {
+    local name="$1"; shift
+    "$@" >"$WORK/relay.out" 2>"$WORK/relay.log" &
+    RELAY_PID=$!
+    for _ in $(seq 200); do
+        [[ -s "$WORK/relay.out" ]] && break
+        relay_alive || break
+        sleep 0.05
+    done
+    READY="$(head -n 1 "$WORK/relay.out" 2>/dev/null || true)"
+    PORT="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["control"].rsplit(":",1)[1])' "$READY" 2>/dev/null || true)"
+    if [[ -z "$PORT" ]]; then
+        echo "$name: the relay did not report its ports; its output and log:" >&2
+        cat "$WORK/relay.out" >&2; tail -n 20 "$WORK/relay.log" >&2
+        exit 1
+    fi
+}
