@@ -47,13 +47,10 @@ public final class TLSEngine {
     ///   IP address) and checked against the server's certificate when the context verifies.
     public init(context: TLSContext, serverName: String? = nil) {
         self.context = context
-        guard let ssl = SSL_new(context.pointer), let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem()) else {
+        guard let ssl = SSL_new(context.pointer), let input = Self.memoryBIO(), let output = Self.memoryBIO() else {
             // Only allocation failure gets here; a relay out of memory can't serve anyway.
             preconditionFailure("OpenSSL could not allocate a connection")
         }
-        // An empty input BIO means "wait for more" (retry), not end of stream.
-        _ = cssl_bio_set_mem_eof_return(input, -1)
-        _ = cssl_bio_set_mem_eof_return(output, -1)
         SSL_set_bio(ssl, input, output)
         self.ssl = ssl
         self.input = input
@@ -216,6 +213,7 @@ public final class TLSEngine {
     /// What an idle connection's BIOs may keep allocated.
     static let keptBufferSize = 1024
 
+    /// A memory BIO on which "empty" means "wait for more" (retry), not end of stream.
     private static func memoryBIO() -> OpaquePointer? {
         guard let bio = BIO_new(BIO_s_mem()) else { return nil }
         _ = cssl_bio_set_mem_eof_return(bio, -1)
