@@ -131,6 +131,162 @@ static inline void cssl_ctx_enable_server_alpn(SSL_CTX *ctx) {
     SSL_CTX_set_alpn_select_cb(ctx, cssl_alpn_select, NULL);
 }
 
+// Client verification (SecureSocket). Revocation is checked where the client was given a CRL:
+// a chain whose CAs have none loaded is not refused for the missing list, so a missing CRL
+// passes and leaves no error behind for SSL_get_verify_result.
+static inline int cssl_verify_tolerating_missing_crl(int ok, X509_STORE_CTX *ctx) {
+    if (!ok && X509_STORE_CTX_get_error(ctx) == X509_V_ERR_UNABLE_TO_GET_CRL) {
+        X509_STORE_CTX_set_error(ctx, X509_V_OK);
+        return 1;
+    }
+    return ok;
+}
+static inline void cssl_ctx_verify_peer(SSL_CTX *ctx) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, cssl_verify_tolerating_missing_crl);
+}
+
+// Chain-building certificates (flash.net's addBinaryChainBuildingCertificate with trusted =
+// false): intermediates the client may use to build the path, as if the server had sent them,
+// without trusting them. OpenSSL takes the peer's certificates as the only untrusted ones, so
+// the verification runs here with both.
+static inline int cssl_verify_with_chain_certs(X509_STORE_CTX *ctx, void *arg) {
+    STACK_OF(X509) *extra = (STACK_OF(X509) *)arg;
+    STACK_OF(X509) *peer = X509_STORE_CTX_get0_untrusted(ctx);
+    STACK_OF(X509) *all = peer != NULL ? sk_X509_dup(peer) : sk_X509_new_null();
+    if (all == NULL) return 0;
+    for (int i = 0; i < sk_X509_num(extra); i++) {
+        if (sk_X509_push(all, sk_X509_value(extra, i)) <= 0) { sk_X509_free(all); return 0; }
+    }
+    X509_STORE_CTX_set0_untrusted(ctx, all);
+    int rc = X509_verify_cert(ctx);
+    X509_STORE_CTX_set0_untrusted(ctx, peer);
+    sk_X509_free(all);
+    return rc;
+}
+static inline STACK_OF(X509) *cssl_cert_stack_new(void) { return sk_X509_new_null(); }
+static inline void cssl_cert_stack_free(STACK_OF(X509) *stack) { sk_X509_pop_free(stack, X509_free); }
+// Parses one DER certificate (all of `der`, nothing after it); NULL when it is not one.
+static inline X509 *cssl_x509_from_der(const unsigned char *der, long length) {
+    const unsigned char *cursor = der;
+    X509 *cert = d2i_X509(NULL, &cursor, length);
+    if (cert != NULL && cursor != der + length) { X509_free(cert); cert = NULL; }
+    ERR_clear_error();
+    return cert;
+}
+static inline int cssl_cert_stack_push(STACK_OF(X509) *stack, X509 *cert) {
+    if (sk_X509_push(stack, cert) <= 0) { X509_free(cert); return 0; }
+    return 1;
+}
+static inline void cssl_ctx_set_chain_certs(SSL_CTX *ctx, STACK_OF(X509) *stack) {
+    SSL_CTX_set_cert_verify_callback(ctx, cssl_verify_with_chain_certs, stack);
+}
+// Adds a DER certificate to the context's trust store as a trust anchor.
+static inline int cssl_ctx_add_trust_der(SSL_CTX *ctx, const unsigned char *der, long length) {
+    X509 *cert = cssl_x509_from_der(der, length);
+    if (cert == NULL) return 0;
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    int ok = X509_STORE_add_cert(store, cert) == 1;
+    X509_free(cert);
+    // A certificate trusted on purpose is an anchor even when it is not self-signed (an
+    // intermediate the client pins), as flash.net's `trusted` means.
+    if (ok) X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
+    ERR_clear_error();
+    return ok;
+}
+// How many revocation lists the bytes hold (one DER list, or any number in PEM); 0 for none.
+static inline int cssl_crl_count(const unsigned char *bytes, long length) {
+    const unsigned char *cursor = bytes;
+    X509_CRL *crl = d2i_X509_CRL(NULL, &cursor, length);
+    int count = 0;
+    if (crl != NULL && cursor == bytes + length) {
+        count = 1;
+    } else {
+        BIO *bio = BIO_new_mem_buf(bytes, (int)length);
+        X509_CRL *next;
+        while (bio != NULL && (next = PEM_read_bio_X509_CRL(bio, NULL, cssl_no_passphrase, NULL)) != NULL) {
+            count += 1;
+            X509_CRL_free(next);
+        }
+        BIO_free(bio);
+    }
+    X509_CRL_free(crl);
+    ERR_clear_error();
+    return count;
+}
+// Adds certificate revocation lists (one DER list, or any number of PEM ones) to the trust
+// store and turns on revocation checks for the whole chain; returns how many lists were taken.
+static inline int cssl_ctx_add_crl(SSL_CTX *ctx, const unsigned char *bytes, long length) {
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    int count = 0;
+    const unsigned char *cursor = bytes;
+    X509_CRL *crl = d2i_X509_CRL(NULL, &cursor, length);
+    if (crl != NULL && cursor == bytes + length) {
+        if (X509_STORE_add_crl(store, crl) == 1) count = 1;
+        X509_CRL_free(crl);
+    } else {
+        X509_CRL_free(crl);
+        BIO *bio = BIO_new_mem_buf(bytes, (int)length);
+        if (bio != NULL) {
+            while ((crl = PEM_read_bio_X509_CRL(bio, NULL, cssl_no_passphrase, NULL)) != NULL) {
+                if (X509_STORE_add_crl(store, crl) == 1) count += 1;
+                X509_CRL_free(crl);
+            }
+            BIO_free(bio);
+        }
+    }
+    ERR_clear_error();
+    if (count > 0) X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    return count;
+}
+
+// The peer's leaf certificate (a reference the caller frees): also after a handshake that
+// refused it, when OpenSSL has the chain the peer sent but keeps no verified peer.
+static inline X509 *cssl_peer_leaf(SSL *ssl) {
+    X509 *leaf = SSL_get1_peer_certificate(ssl);
+    if (leaf != NULL) return leaf;
+    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+    if (chain == NULL || sk_X509_num(chain) == 0) return NULL;
+    leaf = sk_X509_value(chain, 0);
+    return X509_up_ref(leaf) == 1 ? leaf : NULL;
+}
+
+// A certificate's fields for SecureSocket.serverCertificate.
+static inline int cssl_x509_name_text(const X509_NAME *name, char *buffer, int size) {
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio == NULL) return 0;
+    X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253);
+    int length = BIO_read(bio, buffer, size - 1);
+    BIO_free(bio);
+    if (length < 0) length = 0;
+    buffer[length] = 0;
+    return length;
+}
+static inline int cssl_x509_subject(X509 *cert, char *buffer, int size) { return cssl_x509_name_text(X509_get_subject_name(cert), buffer, size); }
+static inline int cssl_x509_issuer(X509 *cert, char *buffer, int size) { return cssl_x509_name_text(X509_get_issuer_name(cert), buffer, size); }
+static inline long long cssl_asn1_time_seconds(const ASN1_TIME *time) {
+    struct tm tm;
+    if (time == NULL || ASN1_TIME_to_tm(time, &tm) != 1) return 0;
+    return (long long)timegm(&tm);
+}
+static inline long long cssl_x509_not_before(X509 *cert) { return cssl_asn1_time_seconds(X509_get0_notBefore(cert)); }
+static inline long long cssl_x509_not_after(X509 *cert) { return cssl_asn1_time_seconds(X509_get0_notAfter(cert)); }
+// The serial number as upper-case hex into `buffer`; 0 when it does not fit.
+static inline int cssl_x509_serial_hex(X509 *cert, char *buffer, int size) {
+    BIGNUM *number = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    if (number == NULL) return 0;
+    char *hex = BN_bn2hex(number);
+    BN_free(number);
+    if (hex == NULL) return 0;
+    int length = (int)strlen(hex);
+    int ok = length < size;
+    if (ok) memcpy(buffer, hex, (size_t)length + 1);
+    OPENSSL_free(hex);
+    return ok ? length : 0;
+}
+// The DER encoding of a certificate into a buffer the caller frees with cssl_free.
+static inline int cssl_x509_der(X509 *cert, unsigned char **der) { *der = NULL; return i2d_X509(cert, der); }
+static inline void cssl_free(void *pointer) { OPENSSL_free(pointer); }
+
 // Test certificates: a P-256 key, and a certificate for it signed by `issuer_key` (itself when
 // NULL). Used by tests and the fuzz target, which must not depend on the openssl command.
 static inline EVP_PKEY *cssl_make_p256_key(void) {
@@ -200,5 +356,37 @@ static inline long cssl_bio_contents(BIO *bio, const char **data) {
     *data = pointer;
     return length;
 }
+
+// A test CRL from `issuer` revoking one serial number, valid from an hour ago for a day.
+static inline X509_CRL *cssl_make_crl(X509 *issuer, EVP_PKEY *issuer_key, long revoked_serial) {
+    X509_CRL *crl = X509_CRL_new();
+    X509_REVOKED *entry = X509_REVOKED_new();
+    ASN1_INTEGER *serial = ASN1_INTEGER_new();
+    ASN1_TIME *last = X509_gmtime_adj(NULL, -3600);
+    ASN1_TIME *next = X509_gmtime_adj(NULL, 86400);
+    int ok = crl != NULL && entry != NULL && serial != NULL && last != NULL && next != NULL
+        && X509_CRL_set_version(crl, 1)
+        && X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer))
+        && X509_CRL_set1_lastUpdate(crl, last)
+        && X509_CRL_set1_nextUpdate(crl, next)
+        && ASN1_INTEGER_set(serial, revoked_serial)
+        && X509_REVOKED_set_serialNumber(entry, serial)
+        && X509_REVOKED_set_revocationDate(entry, last)
+        && X509_CRL_add0_revoked(crl, entry);
+    if (ok) entry = NULL;  // the CRL owns it now
+    ok = ok && X509_CRL_sort(crl) && X509_CRL_sign(crl, issuer_key, EVP_sha256()) > 0;
+    X509_REVOKED_free(entry);
+    ASN1_INTEGER_free(serial);
+    ASN1_TIME_free(last);
+    ASN1_TIME_free(next);
+    if (!ok) { X509_CRL_free(crl); return NULL; }
+    return crl;
+}
+static inline BIO *cssl_pem_crl(X509_CRL *crl) {
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (bio != NULL && PEM_write_bio_X509_CRL(bio, crl) != 1) { BIO_free(bio); return NULL; }
+    return bio;
+}
+static inline int cssl_crl_der(X509_CRL *crl, unsigned char **der) { *der = NULL; return i2d_X509_CRL(crl, der); }
 
 #endif

@@ -55,6 +55,8 @@ public struct SocketError: Error, Hashable, Sendable, CustomStringConvertible {
     public var uvErrorCode: Int32?
     /// A human-readable explanation.
     public var message: String
+    /// Why a ``SecureSocket`` refused the server's certificate, when it did.
+    public var certificateStatus: CertificateStatus?
 
     /// Creates an error with an explicit code and message.
     public init(_ code: Code, operation: String, message: String, uvErrorCode: Int32? = nil) {

@@ -42,7 +42,13 @@ public final class TLSContext: @unchecked Sendable {
         cssl_ctx_set_common_options(pointer)
     }
 
-    deinit { SSL_CTX_free(pointer) }
+    /// The chain-building certificates of a client context, which its verify callback reads.
+    private var chainCertificates: OpaquePointer?
+
+    deinit {
+        SSL_CTX_free(pointer)
+        if let chainCertificates { cssl_cert_stack_free(chainCertificates) }
+    }
 
     /// A server context from PEM text: `certificateChain` holds the leaf first, then the CA
     /// certificates sent with it; `privateKey` the leaf's unencrypted key. An expired
@@ -93,20 +99,50 @@ public final class TLSContext: @unchecked Sendable {
     }
 
     /// A client context. With `verify` (the default) the server's chain must lead to one of
-    /// `trustRoots` (PEM; the system's store when nil) and name the host connected to.
+    /// `trustRoots` (PEM; the system's store when nil) or `trustedCertificates`, and name the
+    /// host connected to.
     ///
-    /// - Parameter alpn: Protocols offered by ALPN, most preferred first.
-    /// - Throws: ``TLSError`` `.invalidTrustRoots` when `trustRoots` holds no certificate.
-    public static func client(trustRoots: [UInt8]? = nil, verify: Bool = true, alpn: [String] = ["gamerelay/1"]) throws(TLSError) -> TLSContext {
+    /// - Parameters:
+    ///   - alpn: Protocols offered by ALPN, most preferred first.
+    ///   - trustedCertificates: DER certificates trusted as roots besides `trustRoots`.
+    ///   - chainCertificates: DER certificates the chain may be built through, as if the server
+    ///     had sent them, without being trusted themselves.
+    ///   - revocationLists: Certificate revocation lists (one DER list each, or PEM text with any
+    ///     number): a certificate they revoke is refused. Chains through CAs with no list here
+    ///     are not checked for revocation.
+    /// - Throws: ``TLSError`` `.invalidTrustRoots` when `trustRoots` holds no certificate or an
+    ///   added certificate or list does not parse.
+    public static func client(trustRoots: [UInt8]? = nil, verify: Bool = true, alpn: [String] = ["gamerelay/1"],
+                              trustedCertificates: [[UInt8]] = [], chainCertificates: [[UInt8]] = [],
+                              revocationLists: [[UInt8]] = []) throws(TLSError) -> TLSContext {
         let context = try TLSContext(role: .client, verifiesPeer: verify)
         let ctx = context.pointer
         if verify {
-            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nil)
+            cssl_ctx_verify_peer(ctx)
             if let trustRoots {
                 let count = trustRoots.withUnsafeBytes { cssl_ctx_add_trust_pem(ctx, $0.baseAddress, Int32($0.count)) }
                 guard count > 0 else { throw TLSError(.invalidTrustRoots, "the trust roots hold no PEM certificate") }
             } else if SSL_CTX_set_default_verify_paths(ctx) != 1 {
                 throw TLSError(.configuration, "the system's trust store could not be loaded: \(TLSError.openSSLReason())")
+            }
+            for (index, der) in trustedCertificates.enumerated() {
+                let taken = der.withUnsafeBytes { cssl_ctx_add_trust_der(ctx, $0.baseAddress?.assumingMemoryBound(to: UInt8.self), $0.count) }
+                guard taken == 1 else { throw TLSError(.invalidTrustRoots, "trusted certificate \(index + 1) is not a DER certificate") }
+            }
+            if !chainCertificates.isEmpty {
+                guard let stack = cssl_cert_stack_new() else { throw TLSError(.configuration, "OpenSSL could not allocate") }
+                context.chainCertificates = stack
+                for (index, der) in chainCertificates.enumerated() {
+                    let certificate = der.withUnsafeBytes { cssl_x509_from_der($0.baseAddress?.assumingMemoryBound(to: UInt8.self), $0.count) }
+                    guard let certificate, cssl_cert_stack_push(stack, certificate) == 1 else {
+                        throw TLSError(.invalidTrustRoots, "chain-building certificate \(index + 1) is not a DER certificate")
+                    }
+                }
+                cssl_ctx_set_chain_certs(ctx, stack)
+            }
+            for (index, list) in revocationLists.enumerated() {
+                let taken = list.withUnsafeBytes { cssl_ctx_add_crl(ctx, $0.baseAddress?.assumingMemoryBound(to: UInt8.self), $0.count) }
+                guard taken > 0 else { throw TLSError(.invalidTrustRoots, "revocation list \(index + 1) is neither a DER nor a PEM CRL") }
             }
         } else {
             SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
@@ -124,6 +160,14 @@ public final class TLSContext: @unchecked Sendable {
         }
         return context
     }
+
+    /// The client context every ``SecureSocket`` without certificates of its own shares: the
+    /// system's trust store, read once (parsing it costs milliseconds), on first use.
+    public static func systemClient() throws(TLSError) -> TLSContext {
+        try sharedSystemClient.get()
+    }
+
+    private static let sharedSystemClient = Result { () throws(TLSError) -> TLSContext in try client() }
 
     /// A client context trusting the PEM certificates in `trustRootsFile` (see ``client(trustRoots:verify:alpn:)``).
     public static func client(trustRootsFile: String, alpn: [String] = ["gamerelay/1"]) throws(TLSError) -> TLSContext {

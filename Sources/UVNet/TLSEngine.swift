@@ -235,9 +235,9 @@ public final class TLSEngine {
         return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
     }
 
-    /// The peer's certificate (DER), if it sent one.
+    /// The peer's certificate (DER), if it sent one: also when the handshake refused it.
     public var peerCertificate: [UInt8]? {
-        guard let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
+        guard let certificate = cssl_peer_leaf(ssl) else { return nil }
         defer { X509_free(certificate) }
         var der: UnsafeMutablePointer<UInt8>?
         let length = i2d_X509(certificate, &der)

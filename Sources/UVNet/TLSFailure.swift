@@ -49,6 +49,11 @@ public struct TLSFailure: Error, Hashable, Sendable, CustomStringConvertible {
         var text = ""
         if code != 0, let reason = ERR_reason_error_string(code) { text = String(cString: reason) }
         ERR_clear_error()
+        // A chain that did not verify can queue a library's error (a signature check's) before
+        // OpenSSL's "certificate verify failed": the verification result is the better reason.
+        if verifyResult != 0 {
+            return TLSFailure(.certificate, String(cString: X509_verify_cert_error_string(verifyResult)))
+        }
         guard code != 0 else { return TLSFailure(.protocol, "TLS failed without a reason") }
         let reason = Int32(ERR_GET_REASON(code))
         switch reason {
