@@ -122,9 +122,11 @@ public final class RelayClient {
 
     // MARK: Control channel
 
-    /// Connects the control channel to the relay; with `tls`, inside TLS (PROTOCOL.md §6),
-    /// and `completion` runs once the handshake is done (or fails with `.timedOut` when it is not
-    /// done within ``requestTimeout``).
+    /// Connects the control channel to the relay; with `tls`, inside TLS (PROTOCOL.md §6)
+    /// through a ``SecureSocket``, and `completion` runs once the handshake is done and the
+    /// certificate trusted. A refused certificate fails with `.tls` and its
+    /// ``RelayClientError/certificateStatus``; a TLS connection not made within
+    /// ``requestTimeout`` fails with `.timedOut`.
     ///
     /// - Parameters:
     ///   - tls: A client context (``TLSContext/client(trustRoots:verify:alpn:)``): its trust
@@ -144,40 +146,55 @@ public final class RelayClient {
             }
             completion(result)
         }
-        control.onConnect = { [weak self] in
-            guard let self else { return }
-            guard let tls else { return answer(.success(())) }
-            // A literal address (`[::1]` too) is checked as an IP address, anything else as a name.
-            let secure = TLSStream(socket: control, context: tls, serverName: serverName ?? host)
-            stream = secure
+        guard let tls else {
+            control.onConnect = { answer(.success(())) }
+            control.onIOError = { [weak self] error in
+                answer(.failure(RelayClientError(error)))
+                self?.connectionEnded()
+            }
             attachHandlers()
-            // A relay that accepts but never finishes the handshake must not leave connect waiting.
-            let deadline = loop.schedule(after: requestTimeout) { [weak self] in
-                guard !answered else { return }
-                answer(.failure(RelayClientError(.timedOut, "no TLS handshake with \(host) within the request timeout")))
-                self?.close()
+            do {
+                try control.connect(host: host, port: port)
+            } catch {
+                completion(.failure(RelayClientError(error)))
             }
-            secure.onHandshake = { result in
-                deadline.close()
-                // On failure the close that follows only ends the connection.
-                answer(result.mapError { RelayClientError(.tls, "TLS handshake with \(host) failed: \($0.message)") })
-            }
-            secure.start()
+            return
         }
-        control.onIOError = { [weak self] error in
-            answer(.failure(RelayClientError(error)))
+        // SecureSocket connects, shakes hands and validates the certificate; a literal address
+        // (`[::1]` too) is checked as an IP address, anything else as a name.
+        let secure = SecureSocket(socket: control, context: tls)
+        secure.serverName = serverName
+        // A relay that accepts but never finishes the handshake must not leave connect waiting.
+        secure.timeout = requestTimeout
+        stream = secure
+        attachHandlers()
+        secure.onConnect = { answer(.success(())) }
+        secure.onIOError = { [weak self] error in
+            answer(.failure(Self.connectFailure(error, host: host)))
             self?.connectionEnded()
         }
-        attachHandlers()
         do {
-            try control.connect(host: host, port: port)
+            try secure.connect(host: host, port: port)
         } catch {
             completion(.failure(RelayClientError(error)))
         }
     }
 
-    /// Points the stream's close and data callbacks at the client (again, once TLS takes the
-    /// socket's callbacks over).
+    /// What a failed TLS connect tells the caller: a refused certificate by its status name.
+    private static func connectFailure(_ error: SocketError, host: String) -> RelayClientError {
+        switch error.code {
+        case .tls:
+            var failure = RelayClientError(.tls, "TLS handshake with \(host) failed: \(error.message)", socketError: error)
+            failure.certificateStatus = error.certificateStatus
+            return failure
+        case .timedOut:
+            return RelayClientError(.timedOut, "no TLS connection with \(host) within the request timeout", socketError: error)
+        default:
+            return RelayClientError(error)
+        }
+    }
+
+    /// Points the stream's close and data callbacks at the client.
     private func attachHandlers() {
         stream.onClose = { [weak self] in self?.connectionEnded() }
         stream.onData = { [weak self] _ in self?.readControl() }

@@ -37,8 +37,11 @@ public struct RelayClientError: Error, Hashable, Sendable, CustomStringConvertib
     public var message: String
     /// The relay's error code (`not_found`, `full`, …) when ``code`` is ``Code/refused``.
     public var relayCode: String?
-    /// The socket error underneath, when ``code`` is ``Code/io``.
+    /// The socket error underneath, when ``code`` is ``Code/io`` (or a TLS connect failed).
     public var socketError: SocketError?
+    /// Why the relay's certificate was refused (flash.net's status names), when ``code`` is
+    /// ``Code/tls`` because of its certificate.
+    public var certificateStatus: CertificateStatus?
 
     /// Creates an error.
     public init(_ code: Code, _ message: String, relayCode: String? = nil, socketError: SocketError? = nil) {

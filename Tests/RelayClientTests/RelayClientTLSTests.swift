@@ -115,7 +115,8 @@ struct RelayClientTLSTests {
             throw TestFailure("a relay signed by an untrusted root was accepted")
         }
         #expect(error.code == .tls)
-        #expect(error.message.contains("certificate"), "\(error.message)")
+        #expect(error.certificateStatus == .untrustedSigners)
+        #expect(error.message.contains("certificate was refused: untrustedSigners"), "\(error.message)")
     }
 
     @Test func aNameTheCertificateDoesNotCarryIsRefused() async throws {
@@ -130,6 +131,7 @@ struct RelayClientTLSTests {
             throw TestFailure("a certificate for 127.0.0.1 and localhost was accepted for relay.example.net")
         }
         #expect(error.code == .tls)
+        #expect(error.certificateStatus == .principalMismatch)
         let named = Inbox<Result<Void, RelayClientError>>()
         let second = try await relay.connect(tls: context, serverName: "localhost", outcome: named)
         defer { withExtendedLifetime(second) {} }
@@ -172,5 +174,6 @@ struct RelayClientTLSTests {
             throw TestFailure("a TLS handshake with a plain relay succeeded")
         }
         #expect(error.code == .tls)
+        #expect(error.certificateStatus == nil, "no certificate was ever seen")
     }
 }

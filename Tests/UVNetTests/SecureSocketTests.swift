@@ -242,3 +242,69 @@ enum MatrixPKI {
         }
     }
 }
+
+/// An owner that holds its secure socket and whose closures the socket holds, as a game's
+/// connection object does: the cycle must end when the connection ends, however it ends.
+private final class SecureOwner {
+    var socket: SecureSocket?
+}
+
+@Suite struct SecureSocketLifetimeTests {
+    enum Ending: String, Sendable, CaseIterable { case refusedCertificate, clientClose, serverClose, timeout }
+
+    @Test(arguments: Ending.allCases)
+    func theSocketAndItsOwnerAreReleased(ending: Ending) async throws {
+        try await withLoop("secure-socket-lifetime") { loop in
+            let context = try TLSContext.server(certificateChain: MatrixPKI.leaf.pem + MatrixPKI.intermediate.pem,
+                                                privateKey: MatrixPKI.leaf.keyPEM)
+            let server = try await TLSServer.listen(on: loop, context: context)
+            let (silent, silentPort) = try await loop.submit {
+                let listener = ServerSocket(loop: loop)
+                try listener.bind(localPort: 0, localAddress: "127.0.0.1")
+                try listener.listen()
+                listener.onConnect = { _ in }
+                return (LoopBound(listener, loop: loop), listener.localPort)
+            }
+            let ended = Inbox<String>()
+            let references = try await loop.submit {
+                let owner = SecureOwner()
+                let socket = SecureSocket(loop: loop)
+                owner.socket = socket
+                // Without the root, only the system's store: the certificate is refused.
+                if ending != .refusedCertificate {
+                    try socket.addBinaryChainBuildingCertificate(MatrixPKI.root.der, trusted: true)
+                }
+                if ending == .timeout { socket.timeout = .milliseconds(200) }
+                socket.onConnect = {
+                    _ = owner
+                    if ending == .clientClose {
+                        owner.socket?.close()
+                        ended.put("closed by the client")
+                    }
+                }
+                socket.onClose = { _ = owner; ended.put("closed by the server") }
+                socket.onIOError = { error in _ = owner; ended.put("failed: \(error.code)") }
+                try socket.connect(host: "127.0.0.1", port: ending == .timeout ? silentPort : server.port)
+                return LoopBound(({ [weak owner] in owner }, { [weak socket] in socket }), loop: loop)
+            }
+            if ending == .serverClose {
+                let accepted = try await server.accepted.next("the accepted stream")
+                try await loop.submit { accepted.value.shutdownOutput() }
+            }
+            let how = try await ended.next("the connection's end")
+            switch ending {
+            case .refusedCertificate: #expect(how == "failed: tls")
+            case .timeout: #expect(how == "failed: timedOut")
+            case .clientClose, .serverClose: break
+            }
+            let deadline = ContinuousClock.now + .seconds(10)
+            var alive = true
+            while alive, ContinuousClock.now < deadline {
+                alive = try await loop.submit { references.value.0() != nil || references.value.1() != nil }
+                if alive { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            #expect(!alive, "the secure socket or its owner outlived a connection that ended by \(ending)")
+            try await loop.submit { silent.value.close() }
+        }
+    }
+}
