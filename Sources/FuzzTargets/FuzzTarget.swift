@@ -11,6 +11,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case httpHead = "FuzzHTTPHead"
     /// ``fuzzTLSHandshake(_:)``: the server side of the control port's TLS handshake.
     case tlsHandshake = "FuzzTLSHandshake"
+    /// ``fuzzTLSClientHandshake(_:)``: a client validating a server's handshake altered on the way.
+    case tlsClientHandshake = "FuzzTLSClientHandshake"
 
     /// Runs one input through the target's checks.
     ///
@@ -22,6 +24,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .control: try fuzzControl(input)
         case .httpHead: try fuzzHTTPHead(input)
         case .tlsHandshake: try fuzzTLSHandshake(input)
+        case .tlsClientHandshake: try fuzzTLSClientHandshake(input)
         }
     }
 }

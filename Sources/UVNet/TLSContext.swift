@@ -161,6 +161,13 @@ public final class TLSContext: @unchecked Sendable {
         return context
     }
 
+    /// Caps this (fresh, still unused) context at TLS 1.2, whose Certificate message travels
+    /// in the clear: the client-side fuzz target alters it on the way. Tests only.
+    @_spi(Testing)
+    public func restrictToTLS12() {
+        _ = cssl_ctx_set_protocol_range(pointer, cssl_tls12(), cssl_tls12())
+    }
+
     /// The client context every ``SecureSocket`` without certificates of its own shares: the
     /// system's trust store, read once (parsing it costs milliseconds), on first use.
     public static func systemClient() throws(TLSError) -> TLSContext {
