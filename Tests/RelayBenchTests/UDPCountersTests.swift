@@ -74,6 +74,25 @@ struct UDPCountersTests {
         #expect(UDPCounters(snmp: snmp, snmp6: snmp6) == nil)
     }
 
+    @Test("every truncation of the real text and random bytes parse without trapping")
+    func truncatedAndGarbage() {
+        let snmp = Array(Self.snmp.utf8)
+        for end in stride(from: 0, through: snmp.count, by: 7) {
+            _ = UDPCounters(snmp: String(decoding: snmp[..<end], as: UTF8.self), snmp6: String(Self.snmp6.prefix(end / 4)))
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0 ..< 200 {
+            let bytes = (0 ..< Int.random(in: 0 ... 300, using: &generator)).map { _ in
+                [UInt8(ascii: "U"), UInt8(ascii: "d"), UInt8(ascii: "p"), UInt8(ascii: ":"), UInt8(ascii: "6"), 32, 9, 10, UInt8(ascii: "9")]
+                    .randomElement(using: &generator)!
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            _ = UDPCounters(snmp: text, snmp6: text)
+        }
+        // A value over UInt64.max is not a number: that counter is missing, so is the reading.
+        #expect(UDPCounters(snmp: "Udp: InErrors RcvbufErrors\nUdp: 1 18446744073709551616\n", snmp6: nil) == nil)
+    }
+
     @Test("the difference of two readings; unknown or shrinking counters give none")
     func difference() {
         let start = UDPCounters(receiveBufferErrors: 10, inErrors: 12)
