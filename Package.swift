@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(name: "TurnClientTests", dependencies: ["TurnClient", "UVNet", "TestSupport"]),
         .testTarget(name: "RelayClientTests", dependencies: ["RelayClient", "RelayServer", "UVNet", "TestSupport"]),
         // The command's own logic (settings from flags, environment and file), through @testable import.
-        .testTarget(name: "GameRelayCommandTests", dependencies: ["gamerelay", "RelayServer"]),
+        .testTarget(name: "GameRelayCommandTests", dependencies: ["gamerelay", "RelayServer", "RelayBench"]),
         .testTarget(
             name: "RelayServerTests",
             dependencies: ["RelayServer", "RelayWire", "UVNet", "TestSupport"]

@@ -7,8 +7,13 @@ public struct BenchMeasurements: Sendable {
     public var sessions: Int
     /// The number of members per session.
     public var members: Int
-    /// The application payload per datagram, in bytes (without relay or UDP headers).
+    /// The application payload per datagram, in bytes (without relay or UDP headers); the
+    /// smallest when sizes vary per datagram.
     public var payloadBytes: Int
+    /// The largest payload, in bytes, when sizes vary per datagram; nil when all are ``payloadBytes``.
+    public var payloadBytesMax: Int? = nil
+    /// The traffic profile the members followed, e.g. `"positions"` or `"voice"`.
+    public var profile: String = "positions"
     /// The planned send rate of each member, in datagrams per second.
     public var ratePerMember: Double
     /// The number of receivers each datagram is forwarded to.
@@ -51,6 +56,12 @@ public struct BenchMeasurements: Sendable {
     public var relaySocketDrops: UInt64? = nil
     /// Datagrams the kernel dropped at the generator's full receive queues in the window, when known.
     public var generatorSocketDrops: UInt64? = nil
+    /// The final RFC 3550 interarrival jitter `J` of every stream (sender → receiver pair)
+    /// that received at least two datagrams in the window, in nanoseconds (``InterarrivalJitter``).
+    public var streamJitterNanos: [Double] = []
+    /// How much the host's UDP receive-error counters rose over the window (every socket of
+    /// the host, not only the run's), when `/proc/net/snmp` could be read.
+    public var hostUDPErrors: UDPCounters? = nil
     /// The relay's resident set size before the members connected, in bytes, when known.
     public var relayRSSBeforeSetupBytes: UInt64? = nil
     /// The relay's resident set size once every member was joined and bound, in bytes, when known.
@@ -65,6 +76,8 @@ public struct BenchMeasurements: Sendable {
         sessions: Int,
         members: Int,
         payloadBytes: Int,
+        payloadBytesMax: Int? = nil,
+        profile: String = "positions",
         ratePerMember: Double,
         fanout: Int,
         durationSeconds: Double,
@@ -86,6 +99,8 @@ public struct BenchMeasurements: Sendable {
         memberPacketRateLimit: Double? = nil,
         relaySocketDrops: UInt64? = nil,
         generatorSocketDrops: UInt64? = nil,
+        streamJitterNanos: [Double] = [],
+        hostUDPErrors: UDPCounters? = nil,
         relayRSSBeforeSetupBytes: UInt64? = nil,
         relayRSSAfterSetupBytes: UInt64? = nil,
         startedAt: String,
@@ -94,6 +109,8 @@ public struct BenchMeasurements: Sendable {
         self.sessions = sessions
         self.members = members
         self.payloadBytes = payloadBytes
+        self.payloadBytesMax = payloadBytesMax
+        self.profile = profile
         self.ratePerMember = ratePerMember
         self.fanout = fanout
         self.durationSeconds = durationSeconds
@@ -115,6 +132,8 @@ public struct BenchMeasurements: Sendable {
         self.memberPacketRateLimit = memberPacketRateLimit
         self.relaySocketDrops = relaySocketDrops
         self.generatorSocketDrops = generatorSocketDrops
+        self.streamJitterNanos = streamJitterNanos
+        self.hostUDPErrors = hostUDPErrors
         self.relayRSSBeforeSetupBytes = relayRSSBeforeSetupBytes
         self.relayRSSAfterSetupBytes = relayRSSAfterSetupBytes
         self.startedAt = startedAt

@@ -26,8 +26,11 @@ extension BenchReport {
     /// - Parameters:
     ///   - series: The curves, drawn in order, with the labels the legend shows.
     ///   - title: The chart's title.
+    ///   - caption: One line under the title for figures the curves don't show (jitter, drop
+    ///     counts); none by default.
     /// - Returns: The SVG document, starting with an XML declaration.
-    public static func svgPlot(_ series: [(label: String, latency: LatencyRecorder)], title: String) -> String {
+    public static func svgPlot(_ series: [(label: String, latency: LatencyRecorder)], title: String,
+                               caption: String? = nil) -> String {
         let curves = series.map { entry in
             (label: entry.label, points: percentileCurve(entry.latency))
         }
@@ -51,6 +54,10 @@ extension BenchReport {
         svg.append(##"<title>\##(escape(title))</title>"##)
         svg.append(##"<rect x="0" y="0" width="\##(n(svgWidth))" height="\##(n(svgHeight))" fill="white"/>"##)
         svg.append(##"<text x="\##(n(svgWidth / 2))" y="28" text-anchor="middle" font-size="16" font-weight="bold">\##(escape(title))</text>"##)
+        if let caption {
+            // One line between the title and the plot, where no curve or label reaches.
+            svg.append(##"<text class="caption" x="\##(n(svgWidth / 2))" y="44" text-anchor="middle" font-size="11" fill="#333333">\##(escape(caption))</text>"##)
+        }
 
         svg.append(##"<g class="grid" stroke="#dddddd" stroke-width="1">"##)
         for decade in 0 ... decades {

@@ -9,17 +9,19 @@ public enum BenchReport {
 
     /// Renders a summary as an aligned text table in the manner of sockperf and wrk2.
     ///
-    /// The table has a workload line, one-way latency percentiles in microseconds, delivery
-    /// counts, throughput, costs, and one `WARNING:` line per entry of
+    /// The table has a workload line, one-way latency percentiles in microseconds, the RFC 3550
+    /// jitter percentiles over the streams, delivery counts (with the host-wide UDP
+    /// `RcvbufErrors` and `InErrors`), throughput, costs, and one `WARNING:` line per entry of
     /// ``BenchSummary/warnings``. Unknown figures read `n/a`.
     ///
     /// - Parameter s: The summary to render.
     /// - Returns: The table, ending in a newline.
     public static func table(_ s: BenchSummary) -> String {
         var lines: [String] = []
+        let payload = s.payloadBytesMax.map { "\(s.payloadBytes)–\($0) B payload (varying per datagram)" } ?? "\(s.payloadBytes) B payload"
         lines.append(
-            "\(s.protocolName) bench: \(s.sessions) sessions × \(s.members) members, "
-                + "\(s.payloadBytes) B payload, \(BenchFormat.number(s.ratePerMember))/s per member, fan-out \(s.fanout)"
+            "\(s.protocolName) bench, \(s.profile) profile: \(s.sessions) sessions × \(s.members) members, "
+                + "\(payload), \(BenchFormat.number(s.ratePerMember))/s per member, fan-out \(s.fanout)"
         )
         lines.append(
             "  target \(s.target), measured \(BenchFormat.fixed(s.durationSeconds, digits: 2)) s "
@@ -38,6 +40,12 @@ public enum BenchReport {
         lines.append(row("mean", "\(BenchFormat.micros(s.latencyMeanMicros)) µs over \(s.latencySamples) samples"))
         lines.append("")
 
+        lines.append("Jitter, RFC 3550 interarrival (µs, final J per sender → receiver stream)")
+        lines.append(["p50", "p99"].map { leftPad($0, to: 12) }.joined())
+        lines.append([s.jitterP50Micros, s.jitterP99Micros].map { leftPad($0.map(BenchFormat.micros) ?? "n/a", to: 12) }.joined())
+        lines.append(row("streams", "\(s.jitterStreams)"))
+        lines.append("")
+
         lines.append("Delivery")
         lines.append(row("delivered / expected", "\(s.delivered) / \(s.expected)"))
         lines.append(row("loss", "\(BenchFormat.percent(s.lossPercent)) %"))
@@ -47,6 +55,8 @@ public enum BenchReport {
         lines.append(row("relay rate-limit drops", s.relayRateLimitDrops.map { "\($0)" } ?? "n/a"))
         lines.append(row("kernel drops at relay", s.relaySocketDrops.map { "\($0)" } ?? "n/a"))
         lines.append(row("kernel drops at generator", s.generatorSocketDrops.map { "\($0)" } ?? "n/a"))
+        lines.append(row("host UDP RcvbufErrors", s.hostUDPRcvbufErrors.map { "\($0) (host-wide, all processes)" } ?? "n/a"))
+        lines.append(row("host UDP InErrors", s.hostUDPInErrors.map { "\($0) (host-wide, all processes)" } ?? "n/a"))
         lines.append("")
 
         lines.append("Throughput")

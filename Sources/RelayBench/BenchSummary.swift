@@ -10,8 +10,12 @@ public struct BenchSummary: Codable, Sendable, Equatable {
     public var sessions: Int
     /// The number of members per session.
     public var members: Int
-    /// The payload per datagram, in bytes.
+    /// The payload per datagram, in bytes; the smallest when sizes vary per datagram.
     public var payloadBytes: Int
+    /// The largest payload, in bytes, when sizes vary per datagram.
+    public var payloadBytesMax: Int?
+    /// The traffic profile: `"positions"` or `"voice"`.
+    public var profile: String
     /// The planned send rate of each member, in datagrams per second.
     public var ratePerMember: Double
     /// The number of receivers each datagram is forwarded to.
@@ -53,6 +57,12 @@ public struct BenchSummary: Codable, Sendable, Equatable {
     public var generatorSocketDrops: UInt64?
     /// `(expected − delivered) / expected × 100`; `0` when nothing was expected, never negative.
     public var lossPercent: Double
+    /// The rise of the host's UDP `RcvbufErrors` (IPv4 + IPv6) over the window, when known.
+    /// Host-wide: every process's sockets count, not only the relay's and the generator's.
+    public var hostUDPRcvbufErrors: UInt64?
+    /// The rise of the host's UDP `InErrors` (IPv4 + IPv6) over the window, when known;
+    /// includes ``hostUDPRcvbufErrors``. Host-wide, like it.
+    public var hostUDPInErrors: UInt64?
 
     // MARK: Latency
 
@@ -74,6 +84,18 @@ public struct BenchSummary: Codable, Sendable, Equatable {
     public var latencyClampedSamples: UInt64
     /// Send lag (actual minus planned send time), 99th percentile, in microseconds.
     public var sendLagP99Micros: Double
+
+    // MARK: Jitter
+
+    /// The streams (sender → receiver pairs) with a jitter figure: those that received at
+    /// least two datagrams in the window.
+    public var jitterStreams: Int
+    /// The median over the streams of the final RFC 3550 interarrival jitter, in
+    /// microseconds; nil without a stream.
+    public var jitterP50Micros: Double?
+    /// The 99th percentile over the streams of the final RFC 3550 interarrival jitter, in
+    /// microseconds; nil without a stream.
+    public var jitterP99Micros: Double?
 
     // MARK: Throughput and cost
 
@@ -122,6 +144,8 @@ public struct BenchSummary: Codable, Sendable, Equatable {
         sessions = m.sessions
         members = m.members
         payloadBytes = m.payloadBytes
+        payloadBytesMax = m.payloadBytesMax
+        profile = m.profile
         ratePerMember = m.ratePerMember
         fanout = m.fanout
         durationSeconds = m.durationSeconds
@@ -141,6 +165,8 @@ public struct BenchSummary: Codable, Sendable, Equatable {
         relayRateLimitDrops = m.relayRateLimitDrops
         relaySocketDrops = m.relaySocketDrops
         generatorSocketDrops = m.generatorSocketDrops
+        hostUDPRcvbufErrors = m.hostUDPErrors?.receiveBufferErrors
+        hostUDPInErrors = m.hostUDPErrors?.inErrors
         if m.expected == 0 || m.delivered >= m.expected {
             lossPercent = 0
         } else {
@@ -156,6 +182,11 @@ public struct BenchSummary: Codable, Sendable, Equatable {
         latencySamples = m.latency.count
         latencyClampedSamples = m.latency.clampedCount
         sendLagP99Micros = Self.micros(m.sendLag.percentile(99))
+
+        let jitters = m.streamJitterNanos.sorted()
+        jitterStreams = jitters.count
+        jitterP50Micros = Self.nearestRank(50, of: jitters).map { $0 / 1_000 }
+        jitterP99Micros = Self.nearestRank(99, of: jitters).map { $0 / 1_000 }
 
         let window = m.durationSeconds > 0 ? m.durationSeconds : 0
         offeredPacketsPerSecond = window > 0 ? Double(m.sent) / window : 0
@@ -175,6 +206,14 @@ public struct BenchSummary: Codable, Sendable, Equatable {
 
         warnings = []
         warnings = computeWarnings()
+    }
+
+    /// The nearest-rank percentile of `sorted`: the smallest value that at least `p` % of the
+    /// values are at or below; nil when empty.
+    static func nearestRank(_ p: Double, of sorted: [Double]) -> Double? {
+        guard !sorted.isEmpty else { return nil }
+        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
+        return sorted[Swift.min(Swift.max(rank, 1), sorted.count) - 1]
     }
 
     private static func micros(_ nanoseconds: UInt64) -> Double {

@@ -86,7 +86,7 @@ extension UDPSocketTable {
     }
 
     /// Reads a `/proc` file, whose size `stat` reports as zero, to its end.
-    private static func readProcFile(_ path: String) -> String? {
+    static func readProcFile(_ path: String) -> String? {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

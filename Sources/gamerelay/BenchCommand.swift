@@ -17,6 +17,23 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure a relay: S sessions × M members sending P-byte DATA at R packets/s each.",
         discussion: """
+        --profile sets what every member sends. positions (the default): 100-byte payloads at \
+        30/s, a game's state updates. voice: a speaker's 20 ms frames, 50/s, each payload 60 to \
+        160 bytes, varying per frame from a fixed seed (uniformly, like Opus at a variable \
+        bitrate). Neither sets the LATEST flag. --rate and --payload override the profile's \
+        rate and sizes (--payload 80, or a range such as --payload 60-160); --sessions, \
+        --members, --duration, --warmup and the rest apply to every profile. Varying sizes \
+        rule out --segmented-sends (segments share one size), so --max then sends one \
+        datagram per system call.
+
+        Every run reports, besides latency and loss, the RFC 3550 interarrival jitter of each \
+        stream (one sender → receiver pair): J += (|D| − J) / 16 over the datagrams in the \
+        order they arrive, D = (Rj − Ri) − (Sj − Si) with S the send time stamped in the \
+        payload, duplicates left out; p50 and p99 of the final J over all streams. It also \
+        reports how much the host's UDP RcvbufErrors and InErrors (/proc/net/snmp and \
+        /proc/net/snmp6, IPv4 + IPv6) rose during the run: host-wide counters, every \
+        process's sockets included.
+
         Without --relay, an in-process relay on 127.0.0.1 is measured (its per-member rate limit \
         raised so it measures capacity). Latency is one-way, receive time minus send time, on the \
         generator's clock, with HdrHistogram's coordinated-omission correction at the send interval. \
@@ -73,11 +90,18 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Members per session; each DATA goes to the other members.")
     var members = 8
 
-    @Option(help: "DATA payload bytes (at least 16: two timestamps).")
-    var payload = 100
+    @Option(help: "What each member sends: positions (100 B at 30/s) or voice (60–160 B varying per frame, at 50/s); --rate and --payload override it. Default: positions.")
+    var profile: BenchProfile.Name?
 
-    @Option(help: "DATA packets per second per member.")
-    var rate = 30.0
+    @Option(help: ArgumentHelp("DATA payload bytes, N or MIN-MAX (each datagram picks a size in the range), within 16...1456 (two timestamps first). Default: the profile's.", valueName: "bytes"),
+            transform: { text in
+                guard let sizes = PayloadSizes(parsing: text) else { throw ValidationError("--payload takes N or MIN-MAX, e.g. 100 or 60-160") }
+                return sizes
+            })
+    var payload: PayloadSizes?
+
+    @Option(help: "DATA packets per second per member. Default: the profile's (positions 30, voice 50).")
+    var rate: Double?
 
     @Option(help: "Measured seconds.")
     var duration = 10.0
@@ -110,11 +134,22 @@ struct BenchCommand: ParsableCommand {
           help: "Send each member's due messages in one segmented send (Linux UDP GSO), so one generator core can outrun a relay; without, each datagram is its own send, as a game client's are. Default: on with --max, off otherwise.")
     var segmentedSends: Bool?
 
+    /// The profile `--profile` names, with `--rate` and `--payload` in place of its own values.
+    var resolvedProfile: BenchProfile {
+        BenchProfile.named(profile ?? .positions).overriding(rate: rate, payload: payload)
+    }
+
     func validate() throws {
+        let traffic = resolvedProfile
         guard sessions >= 1 else { throw ValidationError("--sessions must be at least 1") }
         guard members >= 2 else { throw ValidationError("--members must be at least 2") }
-        guard (16...1456).contains(payload) else { throw ValidationError("--payload must lie in 16...1456") }
-        guard rate > 0, rate <= 1_000_000 else { throw ValidationError("--rate must lie in (0, 1000000]") }
+        guard traffic.payload.range.lowerBound >= 16, traffic.payload.range.upperBound <= 1456 else {
+            throw ValidationError("--payload must lie in 16...1456")
+        }
+        guard traffic.rate > 0, traffic.rate <= 1_000_000 else { throw ValidationError("--rate must lie in (0, 1000000]") }
+        guard segmentedSends != true || traffic.payload.isFixed else {
+            throw ValidationError("--segmented-sends needs one payload size (segments share it); the \(traffic.name.rawValue) profile varies it: add --payload N")
+        }
         guard duration > 0, duration <= 3600 else { throw ValidationError("--duration must lie in (0, 3600]") }
         guard warmup >= 0, warmup <= 600 else { throw ValidationError("--warmup must lie in [0, 600]") }
         guard sessions * members <= 8000 else { throw ValidationError("--sessions × --members must be at most 8000") }
@@ -130,8 +165,8 @@ struct BenchCommand: ParsableCommand {
             guard (1...10_000).contains(connections) else { throw ValidationError("--connections must lie in 1...10000") }
             guard (1...256).contains(inFlight) else { throw ValidationError("--in-flight must lie in 1...256") }
             guard protocolKind == .gamerelay else { throw ValidationError("--connections needs --protocol gamerelay") }
-            guard !max, segmentedSends == nil, hgrm == nil, plot == nil, relayMemberPacketRate == nil else {
-                throw ValidationError("--max, --segmented-sends, --hgrm, --plot and --relay-member-packet-rate measure traffic, not --connections")
+            guard !max, segmentedSends == nil, hgrm == nil, plot == nil, relayMemberPacketRate == nil, profile == nil else {
+                throw ValidationError("--max, --segmented-sends, --hgrm, --plot, --relay-member-packet-rate and --profile measure traffic, not --connections")
             }
         }
         if protocolKind == .turn {
@@ -194,17 +229,15 @@ struct BenchCommand: ParsableCommand {
             if let json { try result.json.write(toFile: json, atomically: true, encoding: .utf8) }
             return
         }
-        var workload = BenchRunner.Workload(sessions: sessions, members: members, payload: payload, rate: rate,
-                                            duration: .seconds(duration), warmup: .seconds(warmup),
-                                            segmentedSends: segmentedSends ?? max)
+        var workload = self.workload
         let progress = isatty(STDOUT_FILENO) == 1
         var summary: BenchSummary
         var measurements: BenchMeasurements
         if max {
-            var search = RateSearch(start: rate)
+            var search = RateSearch(start: workload.profile.rate)
             var runs: [(rate: Double, result: (BenchSummary, BenchMeasurements))] = []
             while let next = search.nextRate {
-                workload.rate = next
+                workload.profile.rate = next
                 if progress { Console.out("\r\u{1B}[Ktrying \(Int(next))/s per member…") }
                 let result = try measure(workload, target: target, inProcess: inProcess, tls: tls, serverName: serverName, progress: false)
                 search.record(rate: next, lossPercent: result.0.lossPercent)
@@ -225,9 +258,28 @@ struct BenchCommand: ParsableCommand {
         if let hgrm { try BenchReport.hgrm(measurements.latency).write(toFile: hgrm, atomically: true, encoding: .utf8) }
         if let plot {
             try BenchReport.svgPlot([(label: "\(summary.target) one-way", latency: measurements.latency)],
-                                    title: "GameRelay bench: \(sessions)×\(members) at \(Int(workload.rate))/s, \(payload) B")
+                                    title: "GameRelay bench (\(workload.profile.name.rawValue)): \(sessions)×\(members) at \(Int(workload.profile.rate))/s, \(workload.profile.payload) B",
+                                    caption: Self.plotCaption(summary))
                 .write(toFile: plot, atomically: true, encoding: .utf8)
         }
+    }
+
+    /// The workload the flags describe; `--max` then varies its rate.
+    var workload: BenchRunner.Workload {
+        let traffic = resolvedProfile
+        return BenchRunner.Workload(sessions: sessions, members: members, profile: traffic,
+                                    duration: .seconds(duration), warmup: .seconds(warmup),
+                                    segmentedSends: segmentedSends ?? (max && traffic.payload.isFixed))
+    }
+
+    /// The chart's line of figures the curves don't show: jitter and the host's UDP drop counters.
+    static func plotCaption(_ summary: BenchSummary) -> String {
+        let micros = { (value: Double?) in value.map { String(format: "%.1f µs", locale: nil, $0) } ?? "n/a" }
+        var caption = "RFC 3550 jitter over \(summary.jitterStreams) streams: p50 \(micros(summary.jitterP50Micros)), p99 \(micros(summary.jitterP99Micros))"
+        if let rcvbuf = summary.hostUDPRcvbufErrors, let inErrors = summary.hostUDPInErrors {
+            caption += "; host UDP RcvbufErrors +\(rcvbuf), InErrors +\(inErrors) (host-wide)"
+        }
+        return caption
     }
 
     /// One run: set up the members, send on schedule, collect the figures.
@@ -265,6 +317,8 @@ struct BenchCommand: ParsableCommand {
         // (and, for coturn, the allocations' relayed sockets) whose counts these are.
         let dropReading = DispatchGroup()
         let dropsAtEdges = Mutex<(start: (relay: UInt64?, generator: UInt64?), end: (relay: UInt64?, generator: UInt64?))>(((nil, nil), (nil, nil)))
+        // The host's UDP counters, at the same two moments as the sockets' drops.
+        let hostUDPAtEdges = Mutex<(start: UDPCounters?, end: UDPCounters?)>((nil, nil))
         let startedAt = ISO8601DateFormatter().string(from: Date())
         let total = Double(workload.duration.components.seconds) + Double(workload.warmup.components.seconds) + 60
         let outcome = Blocking<BenchRunner.Outcome>.run(on: loop, timeout: .seconds(total)) { done in
@@ -272,7 +326,13 @@ struct BenchCommand: ParsableCommand {
             if progress { bench.onProgress = { Console.out("\r\u{1B}[K\($0)") } }
             bench.onWindowEdge = { isStart in
                 // Off the generator loop: parsing the socket tables takes milliseconds it owes the schedule.
-                if isStart { DispatchQueue.global().async(group: dropReading) { dropsAtEdges.withLock { $0.start = drops.read() } } }
+                if isStart {
+                    DispatchQueue.global().async(group: dropReading) {
+                        let host = UDPCounters.current()
+                        hostUDPAtEdges.withLock { $0.start = host }
+                        dropsAtEdges.withLock { $0.start = drops.read() }
+                    }
+                }
                 let record: @Sendable (UInt64?) -> Void = { value in
                     relayCPU.withLock { if isStart { $0.start = value } else { $0.end = value } }
                 }
@@ -285,6 +345,8 @@ struct BenchCommand: ParsableCommand {
             bench.run(drain: .milliseconds(500)) { outcome in
                 dropReading.wait()
                 dropsAtEdges.withLock { $0.end = drops.read() }
+                let host = UDPCounters.current()
+                hostUDPAtEdges.withLock { $0.end = host }
                 bench.tearDown()
                 done.finish(outcome)
             }
@@ -292,14 +354,16 @@ struct BenchCommand: ParsableCommand {
         if progress { Console.out("\r\u{1B}[K") }
         guard let outcome else { throw ValidationError("the run did not finish") }
         let (dropsBefore, dropsAtEnd) = dropsAtEdges.withLock { $0 }
+        let hostUDP = hostUDPAtEdges.withLock { UDPCounters.difference(from: $0.start, to: $0.end) }
         let cpu = relayCPU.withLock { $0 }
         let relayCPUNanos = cpu.start.flatMap { start in cpu.end.map { $0 &- start } }
         var rss: UInt64?
         if let relayPid { rss = peakRSSBytes(pid: relayPid) } else if inProcess != nil { rss = peakRSSBytes(pid: getpid()) }
         let counters = inProcess?.counters()
         let measurements = BenchMeasurements(
-            sessions: workload.sessions, members: workload.members, payloadBytes: workload.payload,
-            ratePerMember: workload.rate, fanout: workload.members - 1, durationSeconds: outcome.measuredSeconds,
+            sessions: workload.sessions, members: workload.members, payloadBytes: workload.profile.payload.range.lowerBound,
+            payloadBytesMax: workload.profile.payload.isFixed ? nil : workload.profile.payload.range.upperBound,
+            profile: workload.profile.name.rawValue, ratePerMember: workload.profile.rate, fanout: workload.members - 1, durationSeconds: outcome.measuredSeconds,
             warmupSeconds: Double(workload.warmup.components.seconds), target: targetName(target, inProcess: inProcess != nil),
             protocolName: protocolKind.rawValue, sent: outcome.sent, expected: outcome.expected, delivered: outcome.delivered,
             duplicates: outcome.duplicates, reordered: outcome.reordered, sendFailures: outcome.sendFailures,
@@ -309,6 +373,7 @@ struct BenchCommand: ParsableCommand {
             memberPacketRateLimit: inProcess == nil && protocolKind == .gamerelay ? relayMemberPacketRate ?? 240 : nil,
             relaySocketDrops: KernelDrops.difference(dropsBefore.relay, dropsAtEnd.relay),
             generatorSocketDrops: KernelDrops.difference(dropsBefore.generator, dropsAtEnd.generator),
+            streamJitterNanos: outcome.streamJitterNanos, hostUDPErrors: hostUDP,
             relayRSSBeforeSetupBytes: rssBeforeSetup, relayRSSAfterSetupBytes: rssAfterSetup,
             startedAt: startedAt, hardware: Hardware.summary)
         return (BenchSummary(measurements), measurements)

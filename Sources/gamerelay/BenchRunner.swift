@@ -9,7 +9,12 @@ import UVNet
 /// Each member reaches the relay through a ``BenchTransport``: a GameRelay client, or a TURN
 /// allocation with a channel bound to every other member of its session. The schedule, payload,
 /// receivers, sequence tracking and latency recording are the same for both; a TURN sender sends
-/// one ChannelData per receiver, and "expected" counts each of those.
+/// one ChannelData per receiver, and "expected" counts each of those. What a member sends (rate,
+/// payload sizes) comes from the workload's ``BenchProfile``.
+///
+/// Every receiver keeps one stream per sender of its session (``ReceiveStreams``: sequence
+/// tracking and RFC 3550 jitter), allocated once the members are set up, so the receive path
+/// allocates nothing.
 ///
 /// Loop-bound to the generator loop. Sends follow the schedule whatever the relay does (open
 /// loop, no coordinated omission): a member that falls behind sends the missed datagrams at once
@@ -20,13 +25,14 @@ final class BenchRunner {
     struct Workload: Sendable {
         var sessions: Int
         var members: Int
-        var payload: Int
-        var rate: Double
+        /// What each member sends: rate and payload sizes.
+        var profile: BenchProfile
         var duration: Duration
         var warmup: Duration
         /// Whether a member's due messages leave in one segmented send (Linux UDP GSO), which
         /// lets one core offer more than a relay core forwards; otherwise each datagram is its
-        /// own send, the arrival pattern of game clients.
+        /// own send, the arrival pattern of game clients. Segments share one size, so this
+        /// applies only to a profile with fixed-size payloads.
         var segmentedSends = false
     }
 
@@ -40,6 +46,8 @@ final class BenchRunner {
         var sendFailures: UInt64
         var latency: LatencyRecorder
         var sendLag: LatencyRecorder
+        /// The final RFC 3550 jitter of every stream that received two datagrams or more.
+        var streamJitterNanos: [Double]
         var generatorCPUNanos: UInt64
         var measuredSeconds: Double
     }
@@ -48,15 +56,27 @@ final class BenchRunner {
         var transport: BenchTransport
         /// With direct TURN peers: the plain socket the other members' channels lead to.
         var inbox: DatagramSocket?
-        var id: UInt16 = 0
+        /// How the other members' receive paths name this sender: its relay member id, or over
+        /// TURN its index in the session (the offset of the channel that leads to it).
+        var senderID: UInt16 = 0
+        /// Picks this member's payload sizes: its session's index × members + its index there.
+        let number: Int
+        /// Messages this member has sent, warm-up included: the datagram number its sizes use.
+        var messagesSent: UInt64 = 0
         var nextPlanned: UInt64 = 0
-        var trackers: [UInt16: SequenceTracker] = [:]
-        init(transport: BenchTransport) { self.transport = transport }
+        /// One stream per other member of the session, made once every member is set up.
+        var streams = ReceiveStreams(senders: [])
+        init(transport: BenchTransport, number: Int) {
+            self.transport = transport
+            self.number = number
+        }
     }
 
     let loop: EventLoop
     let workload: Workload
     private var members: [Member] = []
+    /// The members of each session, to make every receiver's streams once all have their ids.
+    private var sessionGroups: [[Member]] = []
     private var ticker: Timer?
     private let interval: UInt64
     private var measureStart: UInt64 = 0
@@ -84,8 +104,8 @@ final class BenchRunner {
         loop.preconditionInEventLoop()
         self.loop = loop
         self.workload = workload
-        interval = UInt64(1e9 / workload.rate)
-        payload = [UInt8](repeating: 0xA5, count: max(workload.payload, 16))
+        interval = UInt64(1e9 / workload.profile.rate)
+        payload = [UInt8](repeating: 0xA5, count: max(workload.profile.payload.range.upperBound, 16))
     }
 
     /// Connects, creates the sessions, joins and binds every member; calls back with nil or an error.
@@ -104,9 +124,12 @@ final class BenchRunner {
         }
         func memberReady() {
             remaining -= 1
-            if remaining == 0, !failed { completion(nil) }
+            if remaining == 0, !failed {
+                makeStreams()
+                completion(nil)
+            }
         }
-        for _ in 0..<workload.sessions {
+        for sessionIndex in 0..<workload.sessions {
             let creator = RelayClient(loop: loop)
             creator.connect(host: host, port: port, tls: tls, serverName: serverName) { [self] result in
                 if case .failure(let error) = result { return fail(Self.describe(connectFailure: error, host: host, port: port)) }
@@ -115,10 +138,12 @@ final class BenchRunner {
                         if case .failure(let error) = created { fail("create: \(error)") }
                         return
                     }
+                    var group: [Member] = []
                     for index in 0..<workload.members {
                         let client = index == 0 ? creator : RelayClient(loop: loop)
-                        let member = Member(transport: .gamerelay(client))
+                        let member = Member(transport: .gamerelay(client), number: sessionIndex * workload.members + index)
                         members.append(member)
+                        group.append(member)
                         client.onData = { [unowned self, unowned member] data in
                             received(from: data.sender, sequence: data.sequence, payload: data.payload, by: member)
                         }
@@ -127,7 +152,7 @@ final class BenchRunner {
                                 switch joined {
                                 case .failure(let error): fail("join: \(error)")
                                 case .success(let membership):
-                                    member.id = membership.member
+                                    member.senderID = membership.member
                                     client.bind { bound in
                                         if case .failure(let error) = bound { return fail("bind: \(error)") }
                                         memberReady()
@@ -144,6 +169,7 @@ final class BenchRunner {
                             }
                         }
                     }
+                    sessionGroups.append(group)
                 }
             }
         }
@@ -175,13 +201,14 @@ final class BenchRunner {
             completion(message)
         }
         let loopbackFamily = (try? SocketAddress(ipAddress: host, port: 0))?.family ?? .ipv4
-        for _ in 0..<workload.sessions {
+        for sessionIndex in 0..<workload.sessions {
             var session: [(member: Member, allocation: TurnAllocation)] = []
             var relayed = [SocketAddress?](repeating: nil, count: size)
             var allocated = 0
             for index in 0..<size {
                 let allocation = TurnAllocation(loop: loop, credentials: credentials)
-                let member = Member(transport: .turn(allocation, channels: []))
+                let member = Member(transport: .turn(allocation, channels: []), number: sessionIndex * size + index)
+                member.senderID = UInt16(index)
                 members.append(member)
                 session.append((member, allocation))
                 allocation.onChannelData = { [unowned self, unowned member] channel, payload in
@@ -209,13 +236,26 @@ final class BenchRunner {
                         let targets = peers == .direct ? session.compactMap { $0.member.inbox?.localSocketAddress } : addresses
                         guard targets.count == size else { return fail("a member's peer socket has no address") }
                         if peers == .direct { listenDirectly(session.map(\.member), relayed: addresses) }
-                        bindChannels(session, targets) { error in
+                        sessionGroups.append(session.map(\.member))
+                        bindChannels(session, targets) { [self] error in
                             if let error { return fail(error) }
                             remaining -= 1
-                            if remaining == 0, !failed { completion(nil) }
+                            if remaining == 0, !failed {
+                                makeStreams()
+                                completion(nil)
+                            }
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Gives every member one receive stream per other member of its session.
+    private func makeStreams() {
+        for group in sessionGroups {
+            for member in group {
+                member.streams = ReceiveStreams(senders: group.lazy.filter { $0 !== member }.map(\.senderID))
             }
         }
     }
@@ -293,7 +333,7 @@ final class BenchRunner {
 
     private func tick() {
         let now = MonotonicClock.nanoseconds
-        let payloadSize = payload.count
+        let sizes = workload.profile.payload
         for member in members {
             let first = member.nextPlanned
             var due = 0
@@ -304,11 +344,12 @@ final class BenchRunner {
             guard due > 0 else { continue }
             let interval = self.interval
             let transport = member.transport
-            if workload.segmentedSends {
+            if workload.segmentedSends, sizes.isFixed {
                 let perMessage = transport.datagramsPerMessage
                 // Everything this member owes by now leaves as one burst, stamped with one send time.
                 let sentAt = MonotonicClock.nanoseconds
-                let taken = transport.sendBurst(count: due, payloadSize: payloadSize) { index, bytes in
+                member.messagesSent += UInt64(due)
+                let taken = transport.sendBurst(count: due, payloadSize: sizes.range.lowerBound) { index, bytes in
                     Self.stamp(bytes, planned: first + UInt64(index) * interval, sentAt: sentAt)
                 }
                 for index in 0..<due {
@@ -318,9 +359,14 @@ final class BenchRunner {
             } else {
                 for index in 0..<due {
                     let planned = first + UInt64(index) * interval
+                    let size = sizes.size(sender: member.number, packet: member.messagesSent)
+                    member.messagesSent += 1
                     let sentAt = MonotonicClock.nanoseconds
-                    payload.withUnsafeMutableBytes { Self.stamp($0, planned: planned, sentAt: sentAt) }
-                    let reached = payload.withUnsafeBytes { transport.send($0) }
+                    let reached = payload.withUnsafeMutableBytes { whole in
+                        let bytes = UnsafeMutableRawBufferPointer(rebasing: whole[..<size])
+                        Self.stamp(bytes, planned: planned, sentAt: sentAt)
+                        return transport.send(UnsafeRawBufferPointer(bytes))
+                    }
                     record(planned: planned, sentAt: sentAt, transport: transport, reached: reached)
                 }
             }
@@ -371,7 +417,9 @@ final class BenchRunner {
         let sentAt = UInt64(bigEndian: payload.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         guard planned >= measureStart, planned < sendEnd else { return }
         let sequence = sequence ?? UInt32(truncatingIfNeeded: planned / interval)
-        switch member.trackers[sender, default: SequenceTracker()].record(sequence) {
+        // A sender outside the session (none, with a correct relay) is not a delivery.
+        guard let verdict = member.streams.record(sender: sender, sequence: sequence, sentAt: sentAt, receivedAt: now) else { return }
+        switch verdict {
         case .duplicate:
             duplicates += 1
             return
@@ -387,6 +435,7 @@ final class BenchRunner {
     private func outcome() -> Outcome {
         Outcome(sent: sent, expected: expected, delivered: delivered, duplicates: duplicates, reordered: reordered,
                 sendFailures: sendFailures, latency: latency, sendLag: sendLag,
+                streamJitterNanos: members.flatMap { $0.streams.jitterNanos },
                 generatorCPUNanos: (cpuAtEnd ?? 0) &- (cpuAtStart ?? 0),
                 measuredSeconds: Double(sendEnd - measureStart) / 1e9)
     }
@@ -399,5 +448,6 @@ final class BenchRunner {
             member.inbox?.close()
         }
         members.removeAll()
+        sessionGroups.removeAll()
     }
 }

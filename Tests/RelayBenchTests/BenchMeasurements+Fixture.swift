@@ -3,7 +3,8 @@ import RelayBench
 extension BenchMeasurements {
     /// A clean run: 50/s per member (20 ms interval), 10 µs send lag, 10 % generator CPU,
     /// 1 % loss (5 datagrams dropped at the relay's sockets), no rate limiting, no send failures,
-    /// 1.5 MB of relay RSS growth during set-up.
+    /// 1.5 MB of relay RSS growth during set-up; 120 streams with jitter 1 ... 120 µs; the
+    /// host's UDP RcvbufErrors up by 7 and InErrors by 9.
     static func fixture() -> BenchMeasurements {
         var latency = LatencyRecorder()
         for micros in UInt64(1) ... 1_000 {
@@ -38,6 +39,8 @@ extension BenchMeasurements {
             memberPacketRateLimit: 100,
             relaySocketDrops: 5,
             generatorSocketDrops: 0,
+            streamJitterNanos: (1 ... 120).reversed().map { Double($0) * 1_000 },
+            hostUDPErrors: UDPCounters(receiveBufferErrors: 7, inErrors: 9),
             relayRSSBeforeSetupBytes: 10_000_000,
             relayRSSAfterSetupBytes: 11_500_000,
             startedAt: "2025-01-02T03:04:05Z",

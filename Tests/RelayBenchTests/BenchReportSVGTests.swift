@@ -110,6 +110,18 @@ struct BenchReportSVGTests {
         #expect(curves[1].last?.y == 50)
     }
 
+    @Test("a caption line sits between the title and the plot, escaped; none by default")
+    func caption() throws {
+        let series = [(label: "run", latency: recorder(scaleNanos: 1_000))]
+        let plain = try parse(BenchReport.svgPlot(series, title: "t"))
+        let captioned = try parse(BenchReport.svgPlot(series, title: "t", caption: "jitter p50 1.0 µs & p99 <2.0 µs"))
+        #expect(captioned.texts.contains("jitter p50 1.0 µs & p99 <2.0 µs"))
+        #expect(captioned.elementCounts["text", default: 0] == plain.elementCounts["text", default: 0] + 1)
+        let svg = BenchReport.svgPlot(series, title: "t", caption: "c")
+        let line = try #require(svg.split(separator: "\n").first { $0.contains(#"class="caption""#) })
+        #expect(line.contains(#"y="44""#))
+    }
+
     @Test("labels and the title are escaped")
     func escaping() throws {
         let nasty = #"<b>&"quotes" 'n' \#u{01}bell"#

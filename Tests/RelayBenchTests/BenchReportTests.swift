@@ -10,7 +10,7 @@ struct BenchReportTests {
         m.sendFailures = 3
         let table = BenchReport.table(BenchSummary(m))
         let expectedFragments = [
-            "gamerelay bench: 10 sessions × 4 members, 64 B payload, 50/s per member, fan-out 3",
+            "gamerelay bench, positions profile: 10 sessions × 4 members, 64 B payload, 50/s per member, fan-out 3",
             "target 127.0.0.1:7400, measured 10.00 s after 2.00 s warm-up, started 2025-01-02T03:04:05Z",
             "hardware: 2 cores, Linux",
             "p50", "p90", "p99", "p99.9", "max",
@@ -33,6 +33,28 @@ struct BenchReportTests {
         let lines = table.split(separator: "\n")
         #expect(lines.contains { $0.hasPrefix("  kernel drops at relay ") && $0.hasSuffix(" 5") })
         #expect(lines.contains { $0.hasPrefix("  kernel drops at generator ") && $0.hasSuffix(" 0") })
+        #expect(lines.contains { $0.hasPrefix("  host UDP RcvbufErrors ") && $0.hasSuffix(" 7 (host-wide, all processes)") })
+        #expect(lines.contains { $0.hasPrefix("  host UDP InErrors ") && $0.hasSuffix(" 9 (host-wide, all processes)") })
+    }
+
+    @Test("the table shows the jitter percentiles under their headers, and the streams")
+    func tableJitter() throws {
+        let lines = BenchReport.table(BenchSummary(.fixture())).split(separator: "\n", omittingEmptySubsequences: false)
+        let title = try #require(lines.firstIndex { $0.hasPrefix("Jitter, RFC 3550 interarrival") })
+        #expect(lines[title + 1].split(separator: " ") == ["p50", "p99"])
+        #expect(lines[title + 2].split(separator: " ") == ["60.00", "119.0"])
+        #expect(lines[title + 1].count == lines[title + 2].count)
+        #expect(lines[title + 3].hasPrefix("  streams ") && lines[title + 3].hasSuffix(" 120"))
+    }
+
+    @Test("a voice run names its profile and its range of payload sizes")
+    func tableVoice() {
+        var m = BenchMeasurements.fixture()
+        m.profile = "voice"
+        m.payloadBytes = 60
+        m.payloadBytesMax = 160
+        let table = BenchReport.table(BenchSummary(m))
+        #expect(table.hasPrefix("gamerelay bench, voice profile: 10 sessions × 4 members, 60–160 B payload (varying per datagram), 50/s per member"))
     }
 
     @Test("the table aligns percentiles under their headers and values in one column")
@@ -67,8 +89,10 @@ struct BenchReportTests {
         m.relaySocketDrops = nil
         m.generatorSocketDrops = nil
         m.relayRSSAfterSetupBytes = nil
+        m.streamJitterNanos = []
+        m.hostUDPErrors = nil
         let table = BenchReport.table(BenchSummary(m))
-        #expect(table.components(separatedBy: "n/a").count - 1 == 6)
+        #expect(table.components(separatedBy: "n/a").count - 1 == 10)
         #expect(!table.contains("WARNING"))
     }
 
@@ -84,6 +108,8 @@ struct BenchReportTests {
             m.relaySocketDrops = nil
             m.generatorSocketDrops = nil
             m.relayRSSBeforeSetupBytes = nil
+            m.streamJitterNanos = []
+            m.hostUDPErrors = nil
         }
         let summary = BenchSummary(m)
         let json = try BenchReport.json(summary)
@@ -91,6 +117,11 @@ struct BenchReportTests {
         #expect(decoded == summary)
         #expect(json.contains("\n  \""))
         #expect(json.contains("\"relayCPUMicrosPerForwarded\"") == knownRelay)
+        for key in ["jitterP50Micros", "jitterP99Micros", "hostUDPRcvbufErrors", "hostUDPInErrors"] {
+            #expect(json.contains("\"\(key)\"") == knownRelay, "\(key)")
+        }
+        #expect(json.contains("\"jitterStreams\" : \(knownRelay ? 120 : 0)"))
+        #expect(json.contains("\"profile\" : \"positions\""))
     }
 
     @Test("JSON keys are sorted")

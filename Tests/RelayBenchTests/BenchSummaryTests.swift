@@ -44,6 +44,37 @@ struct BenchSummaryTests {
         #expect(s.relayRateLimitDrops == 0)
         #expect(s.relaySocketDrops == 5)
         #expect(s.generatorSocketDrops == 0)
+        #expect(s.profile == "positions")
+        #expect(s.payloadBytesMax == nil)
+    }
+
+    @Test("jitter p50 and p99 are nearest-rank percentiles over the streams, in µs")
+    func jitterPercentiles() {
+        // 120 streams, 1 ... 120 µs: rank ⌈0.5 × 120⌉ = 60 and ⌈0.99 × 120⌉ = 119.
+        let s = BenchSummary(.fixture())
+        #expect(s.jitterStreams == 120)
+        #expect(s.jitterP50Micros == 60)
+        #expect(s.jitterP99Micros == 119)
+        var one = BenchMeasurements.fixture()
+        one.streamJitterNanos = [2_500]
+        #expect(BenchSummary(one).jitterP50Micros == 2.5)
+        #expect(BenchSummary(one).jitterP99Micros == 2.5)
+        var none = BenchMeasurements.fixture()
+        none.streamJitterNanos = []
+        #expect(BenchSummary(none).jitterStreams == 0)
+        #expect(BenchSummary(none).jitterP50Micros == nil)
+        #expect(BenchSummary(none).jitterP99Micros == nil)
+    }
+
+    @Test("the host's UDP counters are echoed, and nil when unknown")
+    func hostUDPCounters() {
+        let s = BenchSummary(.fixture())
+        #expect(s.hostUDPRcvbufErrors == 7)
+        #expect(s.hostUDPInErrors == 9)
+        var unknown = BenchMeasurements.fixture()
+        unknown.hostUDPErrors = nil
+        #expect(BenchSummary(unknown).hostUDPRcvbufErrors == nil)
+        #expect(BenchSummary(unknown).hostUDPInErrors == nil)
     }
 
     @Test("set-up RSS growth is after minus before, in MB, and nil unless both are known")

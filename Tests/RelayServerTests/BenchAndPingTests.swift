@@ -30,6 +30,44 @@ struct BenchAndPingTests {
         #expect(try String(contentsOfFile: svg, encoding: .utf8).contains("<polyline"))
     }
 
+    /// The voice profile against the in-process relay: 50 frames/s of 60–160 bytes from every
+    /// member, and every run's jitter and host UDP counters in the JSON, the table and the chart.
+    @Test func benchVoiceProfileReportsJitterPerStream() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-voice-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let json = directory.appendingPathComponent("summary.json").path
+        let svg = directory.appendingPathComponent("latency.svg").path
+        let bench = try RelayProcessHarness(["bench", "--profile", "voice", "--sessions", "2", "--members", "3",
+                                             "--duration", "1", "--warmup", "0.3", "--json", json, "--plot", svg])
+        #expect(try await bench.waitForExit(timeout: .seconds(60)) == 0, "stderr: \(bench.stderrText())")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        #expect(summary["profile"] as? String == "voice")
+        #expect(summary["ratePerMember"] as? Double == 50)
+        #expect(summary["payloadBytes"] as? Int == 60)
+        #expect(summary["payloadBytesMax"] as? Int == 160)
+        // 2 sessions × 3 members × 50/s × 1 s, each to 2 others.
+        let expected = try #require(summary["expected"] as? Int)
+        #expect(expected >= 540 && expected <= 660, "\(summary)")
+        #expect(summary["delivered"] as? Int == expected, "\(summary)")
+        // Every sender → receiver pair is a stream: 2 sessions × 3 receivers × 2 senders.
+        #expect(summary["jitterStreams"] as? Int == 12, "\(summary)")
+        let p50 = try #require(summary["jitterP50Micros"] as? Double, "\(summary)")
+        let p99 = try #require(summary["jitterP99Micros"] as? Double, "\(summary)")
+        // Transit on loopback varies by some microseconds at least; J stays under a frame's 20 ms.
+        #expect(p50 > 0 && p50 <= p99 && p99 < 20_000, "\(summary)")
+        if access("/proc/net/snmp", R_OK) == 0 {
+            let rcvbuf = try #require(summary["hostUDPRcvbufErrors"] as? Int, "\(summary)")
+            let inErrors = try #require(summary["hostUDPInErrors"] as? Int, "\(summary)")
+            #expect(inErrors >= rcvbuf)
+        }
+        let table = try bench.readAll()
+        #expect(table.contains("gamerelay bench, voice profile: 2 sessions × 3 members, 60–160 B payload"), "\(table)")
+        #expect(table.contains("Jitter, RFC 3550 interarrival"), "\(table)")
+        #expect(table.split(separator: "\n").contains { $0.hasPrefix("  streams ") && $0.hasSuffix(" 12") }, "\(table)")
+        #expect(try String(contentsOfFile: svg, encoding: .utf8).contains("RFC 3550 jitter over 12 streams"))
+    }
+
     /// Segmented sends at 2000/s per member: two messages are due at each 1 ms tick and leave
     /// as one burst, each counted once. When the generator kept up, every planned delivery
     /// arrives; a test machine busy with other tests can starve it (the run then says so in a
