@@ -31,7 +31,8 @@ public final class SecureSocket: ByteStream, DataInput, DataOutput {
     /// together (flash.net default: 20 s).
     public var timeout: Duration = .seconds(20)
     /// The name the server's certificate must carry (and the SNI sent); the host given to
-    /// ``connect(host:port:)`` when nil. A UVNet addition, for servers reached by address.
+    /// ``connect(host:port:)`` when nil or empty, so a name is always checked. A UVNet
+    /// addition, for servers reached by address.
     public var serverName: String?
 
     /// Called once the handshake is done and the certificate is trusted (flash.net `Event.CONNECT`).
@@ -183,7 +184,9 @@ public final class SecureSocket: ByteStream, DataInput, DataOutput {
 
     private func tcpConnected() {
         guard let context, !isClosed else { return }
-        let stream = TLSStream(socket: socket, context: context, serverName: serverName ?? host)
+        // Always a name to check: an empty one would make OpenSSL skip the check altogether.
+        let name = serverName.flatMap { $0.isEmpty ? nil : $0 } ?? host
+        let stream = TLSStream(socket: socket, context: context, serverName: name)
         self.stream = stream
         stream.onHandshake = { result in self.handshakeFinished(result) }
         stream.onData = { count in self.onData?(count) }

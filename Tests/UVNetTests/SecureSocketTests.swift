@@ -92,6 +92,8 @@ enum MatrixPKI {
                         added: trustRoot, revocationLists: [], expected: .principalMismatch),
         CertificateCase(name: "valid leaf, another name asked for", leaf: leaf, chainPEM: intermediate.pem,
                         added: trustRoot, revocationLists: [], serverName: "relay.example.net", expected: .principalMismatch),
+        CertificateCase(name: "an empty server name still checks the host", leaf: wrongName, chainPEM: intermediate.pem,
+                        added: trustRoot, revocationLists: [], serverName: "", expected: .principalMismatch),
         CertificateCase(name: "leaf signed by an unknown CA", leaf: strangerLeaf, chainPEM: [],
                         added: trustRoot, revocationLists: [], expected: .untrustedSigners),
         CertificateCase(name: "self-signed leaf", leaf: selfSigned, chainPEM: [],
