@@ -40,6 +40,9 @@ public final class RelayServer {
     }
     /// The data-plane loops, in the order they were started: a session's owner is an index here.
     private(set) var dataLoops: [DataLoop] = []
+    /// The data-plane loops' event loops, once started: where forwarding runs (a benchmark in
+    /// the same process reads their threads' CPU time on them).
+    public var dataPlaneLoops: [EventLoop] { dataLoops.map(\.loop) }
     private var connections: [ConnectionID: ControlConnection] = [:]
     private var lastConnectionID: ConnectionID = 0
     /// Whether the kernel steers each session's datagrams to its owner loop.

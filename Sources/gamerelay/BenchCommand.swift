@@ -312,7 +312,9 @@ struct BenchCommand: ParsableCommand {
         let rssAfterSetup = relayPid.flatMap { currentRSSBytes(pid: $0) }
         let drops = KernelDrops(relayPid: relayPid, inProcessPort: inProcess?.port)
 
-        let relayCPU = Mutex<(start: UInt64?, end: UInt64?)>((nil, nil))
+        // The relay's CPU time at the window's edges, per thread: the in-process relay's control
+        // loop and every data-plane loop (index 0 alone for a relay in another process).
+        let relayCPU = Mutex<(start: [Int: UInt64], end: [Int: UInt64])>(([:], [:]))
         // Read at the window's start and after the drain, before tear-down closes the sockets
         // (and, for coturn, the allocations' relayed sockets) whose counts these are.
         let dropReading = DispatchGroup()
@@ -333,13 +335,17 @@ struct BenchCommand: ParsableCommand {
                         dropsAtEdges.withLock { $0.start = drops.read() }
                     }
                 }
-                let record: @Sendable (UInt64?) -> Void = { value in
-                    relayCPU.withLock { if isStart { $0.start = value } else { $0.end = value } }
+                let record: @Sendable (Int, UInt64?) -> Void = { index, value in
+                    relayCPU.withLock { if isStart { $0.start[index] = value } else { $0.end[index] = value } }
                 }
                 if let inProcess {
-                    inProcess.loop.execute { record(threadCPUNanos()) }
+                    // Each loop reads its own thread's clock: forwarding runs on the data-plane
+                    // loops, not on the control loop the relay was started on.
+                    for (index, relayLoop) in inProcess.loops.enumerated() {
+                        relayLoop.execute { record(index, threadCPUNanos()) }
+                    }
                 } else if let relayPid {
-                    record(processCPUNanos(pid: relayPid))
+                    record(0, processCPUNanos(pid: relayPid))
                 }
             }
             bench.run(drain: .milliseconds(500)) { outcome in
@@ -356,7 +362,8 @@ struct BenchCommand: ParsableCommand {
         let (dropsBefore, dropsAtEnd) = dropsAtEdges.withLock { $0 }
         let hostUDP = hostUDPAtEdges.withLock { UDPCounters.difference(from: $0.start, to: $0.end) }
         let cpu = relayCPU.withLock { $0 }
-        let relayCPUNanos = cpu.start.flatMap { start in cpu.end.map { $0 &- start } }
+        let relayCPUNanos: UInt64? = cpu.start.isEmpty || cpu.start.keys.sorted() != cpu.end.keys.sorted() ? nil
+            : cpu.start.reduce(0) { total, edge in total + (cpu.end[edge.key]! &- edge.value) }
         var rss: UInt64?
         if let relayPid { rss = peakRSSBytes(pid: relayPid) } else if inProcess != nil { rss = peakRSSBytes(pid: getpid()) }
         let counters = inProcess?.counters()
@@ -422,14 +429,18 @@ struct KernelDrops: Sendable {
 /// The relay `bench` measures when no `--relay` is given: on its own loop and thread, loopback
 /// only, with the per-member rate limit raised so the run measures capacity.
 final class InProcessRelay: Sendable {
+    /// The relay's control loop, on which it was started.
     let loop: EventLoop
+    /// Every loop of the relay: the control loop, then the data-plane loops.
+    let loops: [EventLoop]
     let server: LoopBound<RelayServer>
     let port: Int
     /// With TLS: the root of the relay's throwaway PKI (PEM), the one certificate to trust.
     let trustRoots: [UInt8]?
 
-    private init(loop: EventLoop, server: LoopBound<RelayServer>, port: Int, trustRoots: [UInt8]?) {
+    private init(loop: EventLoop, loops: [EventLoop], server: LoopBound<RelayServer>, port: Int, trustRoots: [UInt8]?) {
         self.loop = loop
+        self.loops = loops
         self.server = server
         self.port = port
         self.trustRoots = trustRoots
@@ -459,11 +470,11 @@ final class InProcessRelay: Sendable {
             config.tlsKeyFile = directory + "/key.pem"
         }
         let frozen = config
-        let started = Blocking<Result<(LoopBound<RelayServer>, Int), SocketError>>.run(on: loop) { done in
+        let started = Blocking<Result<(LoopBound<RelayServer>, Int, [EventLoop]), SocketError>>.run(on: loop) { done in
             let server = RelayServer(loop: loop, config: frozen, logger: Logger(label: "bench-relay"))
             do throws(SocketError) {
                 try server.start()
-                done.finish(.success((LoopBound(server, loop: loop), server.controlAddress!.port)))
+                done.finish(.success((LoopBound(server, loop: loop), server.controlAddress!.port, [loop] + server.dataPlaneLoops)))
             } catch {
                 done.finish(.failure(error))
             }
@@ -471,8 +482,8 @@ final class InProcessRelay: Sendable {
         // The relay has read its certificate and key (or failed to): the files go now.
         if let pki { removeThrowawayPKI(pki.directory) }
         switch started {
-        case .success(let (server, port))?:
-            return InProcessRelay(loop: loop, server: server, port: port, trustRoots: pki?.certificates.rootPEM)
+        case .success(let (server, port, loops))?:
+            return InProcessRelay(loop: loop, loops: loops, server: server, port: port, trustRoots: pki?.certificates.rootPEM)
         case .failure(let error)?:
             Console.error("gamerelay: error: in-process relay: \(error)\n")
             exit(1)

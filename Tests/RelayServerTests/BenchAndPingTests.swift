@@ -56,6 +56,11 @@ struct BenchAndPingTests {
         let p99 = try #require(summary["jitterP99Micros"] as? Double, "\(summary)")
         // Transit on loopback varies by some microseconds at least; J stays under a frame's 20 ms.
         #expect(p50 > 0 && p50 <= p99 && p99 < 20_000, "\(summary)")
+        // The in-process relay's CPU counts its data-plane loops, where forwarding runs: a
+        // forwarded datagram costs the kernel's UDP path, never a few nanoseconds (the figure
+        // read only the control loop's thread before).
+        let cpuPerForwarded = try #require(summary["relayCPUMicrosPerForwarded"] as? Double, "\(summary)")
+        #expect(cpuPerForwarded > 0.3 && cpuPerForwarded < 100_000, "\(summary)")
         if access("/proc/net/snmp", R_OK) == 0 {
             let rcvbuf = try #require(summary["hostUDPRcvbufErrors"] as? Int, "\(summary)")
             let inErrors = try #require(summary["hostUDPInErrors"] as? Int, "\(summary)")
