@@ -142,7 +142,7 @@ public func fuzzTLSClientHandshake(_ data: [UInt8]) throws(FuzzFailure) {
         }
     case .failed(let failure):
         if failure.reason == .certificate {
-            try check(status != .trusted && status != .unknown, "a certificate refusal maps to \(status)")
+            try check(status != .trusted && status != .unknown, "a certificate refusal (\(failure)) maps to \(status)")
         }
         if !edited {
             try check(failure.reason == .certificate && status == options.expectedStatus,

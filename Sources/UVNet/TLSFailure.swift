@@ -55,6 +55,9 @@ public struct TLSFailure: Error, Hashable, Sendable, CustomStringConvertible {
             return TLSFailure(.certificate, String(cString: X509_verify_cert_error_string(verifyResult)))
         }
         guard code != 0 else { return TLSFailure(.protocol, "TLS failed without a reason") }
+        // Reason codes are numbered per library: an ASN.1 error in a certificate ("invalid
+        // utf8string", 134) shares its number with SSL's "certificate verify failed".
+        guard ERR_GET_LIB(code) == ERR_LIB_SSL else { return TLSFailure(.protocol, text) }
         let reason = Int32(ERR_GET_REASON(code))
         switch reason {
         case SSL_R_UNSUPPORTED_PROTOCOL, SSL_R_WRONG_VERSION_NUMBER, SSL_R_VERSION_TOO_LOW,
@@ -67,7 +70,9 @@ public struct TLSFailure: Error, Hashable, Sendable, CustomStringConvertible {
             let detail = verifyResult != 0 ? String(cString: X509_verify_cert_error_string(verifyResult)) : text
             return TLSFailure(.certificate, detail)
         default:
-            if reason >= SSL_AD_REASON_OFFSET { return TLSFailure(.alert, text) }
+            // Alerts received are reasons 1000 + the alert's number; reasons with a common
+            // flag set (say, "EVP lib") are larger still and are not alerts.
+            if reason >= SSL_AD_REASON_OFFSET, reason < SSL_AD_REASON_OFFSET + 256 { return TLSFailure(.alert, text) }
             return TLSFailure(.protocol, text)
         }
     }
