@@ -5,8 +5,11 @@
 #                header openssl/ssl.h)
 #   pkg-config   which SwiftPM asks for both
 #   openssl      the command-line tool: the protocol conformance suite that
-#                .ci/run starts makes its test certificates with it, and
+#                .ci/run starts makes its test certificates with it,
+#                SecureSocket's tests talk to `openssl s_server`, and
 #                `openssl s_client` checks a running relay's TLS
+#   ca-certificates  the system trust store SecureSocket (and `ping --tls`
+#                without `--ca`) validates public certificates against
 # Each is checked on its own and only the missing ones are installed, so a
 # second run does nothing. Needs root (or sudo) only when something is missing.
 set -euo pipefail
@@ -27,6 +30,7 @@ command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 { have_pc libuv && have_header uv.h; } || missing+=(libuv1-dev)
 { have_pc openssl && have_header openssl/ssl.h; } || missing+=(libssl-dev)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+[ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
