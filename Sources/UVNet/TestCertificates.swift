@@ -41,12 +41,5 @@ public struct TestCertificates: Sendable {
         encryptedLeafKeyPEM = Self.pem(cssl_pem_key_encrypted(leafKey, "secret"))
     }
 
-    private static func pem(_ bio: OpaquePointer?) -> [UInt8] {
-        guard let bio else { preconditionFailure("OpenSSL could not write PEM") }
-        defer { BIO_free(bio) }
-        var data: UnsafePointer<CChar>?
-        let count = cssl_bio_contents(bio, &data)
-        guard count > 0, let data else { return [] }
-        return Array(UnsafeRawBufferPointer(start: data, count: count))
-    }
+    private static func pem(_ bio: OpaquePointer?) -> [UInt8] { TestPKI.take(bio) }
 }

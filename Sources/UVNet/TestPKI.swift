@@ -88,7 +88,8 @@ public final class TestPKI: @unchecked Sendable {
         return (Array(UnsafeBufferPointer(start: bytes, count: Int(count))), Self.take(cssl_pem_crl(list)))
     }
 
-    private static func take(_ bio: OpaquePointer?) -> [UInt8] {
+    /// The bytes written to a memory BIO, which is then freed (shared with ``TestCertificates``).
+    static func take(_ bio: OpaquePointer?) -> [UInt8] {
         guard let bio else { preconditionFailure("OpenSSL could not write PEM") }
         defer { BIO_free(bio) }
         var data: UnsafePointer<CChar>?

@@ -62,19 +62,24 @@ import Testing
     static let leaf = intermediate.issue("openssl s_server", serial: 3)
     static var serverPKI: (leaf: [UInt8], chain: [UInt8], key: [UInt8]) { (leaf.pem, intermediate.pem, leaf.keyPEM) }
 
+    /// A secure socket trusting `root` (DER), connecting to 127.0.0.1:`port`, its events into `events`.
+    static func connect(on loop: EventLoop, to port: Int, trusting root: [UInt8], events: Inbox<SecureEvent>) async throws -> LoopBound<SecureSocket> {
+        try await loop.submit {
+            let socket = SecureSocket(loop: loop)
+            try socket.addBinaryChainBuildingCertificate(root, trusted: true)
+            socket.report(to: events)
+            try socket.connect(host: "127.0.0.1", port: port)
+            return LoopBound(socket, loop: loop)
+        }
+    }
+
     @Test(arguments: [([String](), "TLSv1.3"), (["-tls1_2"], "TLSv1.2")])
     func talksToOpenSSLsServer(arguments: [String], version: String) async throws {
         let server = try OpenSSLServer(pki: Self.serverPKI, arguments: arguments)
         defer { server.stop() }
         try await withLoop("secure-socket-interop") { loop in
             let events = Inbox<SecureEvent>()
-            let client = try await loop.submit {
-                let socket = SecureSocket(loop: loop)
-                try socket.addBinaryChainBuildingCertificate(Self.root.der, trusted: true)
-                socket.report(to: events)
-                try socket.connect(host: "127.0.0.1", port: server.port)
-                return LoopBound(socket, loop: loop)
-            }
+            let client = try await Self.connect(on: loop, to: server.port, trusting: Self.root.der, events: events)
             let outcome = try await events.next("the handshake with s_server")
             #expect(outcome == .connected(.trusted, subject: "CN=openssl s_server"), "\(outcome)")
             #expect(try await loop.submit { client.value.protocolVersion } == version)
@@ -103,13 +108,7 @@ import Testing
         defer { server.stop() }
         try await withLoop("secure-socket-interop") { loop in
             let events = Inbox<SecureEvent>()
-            let client = try await loop.submit {
-                let socket = SecureSocket(loop: loop)
-                try socket.addBinaryChainBuildingCertificate(Self.root.der, trusted: true)
-                socket.report(to: events)
-                try socket.connect(host: "127.0.0.1", port: server.port)
-                return LoopBound(socket, loop: loop)
-            }
+            let client = try await Self.connect(on: loop, to: server.port, trusting: Self.root.der, events: events)
             guard case .failed(let code, nil, .unknown, let message) = try await events.next("the refused handshake") else {
                 throw LoopSideFailure(description: "a TLS 1.1 server was not refused before its certificate")
             }
@@ -124,13 +123,7 @@ import Testing
         defer { server.stop() }
         try await withLoop("secure-socket-interop") { loop in
             let events = Inbox<SecureEvent>()
-            let client = try await loop.submit {
-                let socket = SecureSocket(loop: loop)
-                try socket.addBinaryChainBuildingCertificate(TestPKI.root("Someone else's root").der, trusted: true)
-                socket.report(to: events)
-                try socket.connect(host: "127.0.0.1", port: server.port)
-                return LoopBound(socket, loop: loop)
-            }
+            let client = try await Self.connect(on: loop, to: server.port, trusting: TestPKI.root("Someone else's root").der, events: events)
             guard case .failed(.tls, .untrustedSigners?, .untrustedSigners, _) = try await events.next("the refused handshake") else {
                 throw LoopSideFailure(description: "s_server's chain under an unknown root was not refused as untrustedSigners")
             }
