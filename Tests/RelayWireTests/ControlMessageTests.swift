@@ -155,7 +155,7 @@ import Testing
         (#"{"op":"create","capacity":3}"#, 3, 3),
     ])
     func createAccepted(text: String, maxCapacity: Int, capacity: Int) {
-        #expect(Self.operation(text, maxCapacity: maxCapacity) == .success(.create(capacity: capacity)))
+        #expect(Self.operation(text, maxCapacity: maxCapacity) == .success(.create(capacity: capacity, tick: nil)))
     }
 
     @Test(arguments: ["1", "0", "-2", "65", "2.5", "\"8\"", "null", "true", "[8]", "{}", "1e20", "1e400"])
