@@ -118,8 +118,9 @@ public final class DataPlaneHarness {
 
     /// A DATA header from member `member` (0-based) of session `session`, written into `buffer`.
     public func writeData(session: Int, member: Int, target: UInt16 = PacketHeader.broadcastTarget, sequence: UInt32,
-                          into buffer: UnsafeMutableRawBufferPointer) {
-        PacketHeader(type: PacketType.data, session: sessionLows[session], member: UInt16(member + 1), target: target, sequence: sequence)
+                          flags: UInt8 = 0, into buffer: UnsafeMutableRawBufferPointer) {
+        PacketHeader(type: PacketType.data, flags: flags, session: sessionLows[session], member: UInt16(member + 1), target: target,
+                     sequence: sequence)
             .write(to: buffer)
     }
 

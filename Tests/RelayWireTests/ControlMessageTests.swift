@@ -165,6 +165,29 @@ import Testing
         #expect(Self.message(result)?.contains("'capacity'") == true)
     }
 
+    @Test(arguments: [
+        (#"{"op":"create","tick":1}"#, 1), (#"{"op":"create","tick":120}"#, 120), (#"{"op":"create","tick":30.0}"#, 30),
+        (#"{"op":"create","tick":3e1,"capacity":4}"#, 30),
+    ])
+    func createWithTick(text: String, tick: Int) {
+        guard case .success(.create(_, let parsed)) = Self.operation(text) else {
+            Issue.record("\(text) was refused")
+            return
+        }
+        #expect(parsed == tick)
+    }
+
+    @Test(arguments: ["0", "121", "-1", "1.5", "\"10\"", "null", "true", "[10]", "1e400"])
+    func createBadTick(tick: String) {
+        let result = Self.operation(#"{"op":"create","tick":"# + tick + "}")
+        #expect(Self.code(result) == .badRequest)
+        #expect(Self.message(result)?.contains("'tick'") == true)
+    }
+
+    @Test func aBadCapacityIsNamedBeforeABadTick() {
+        #expect(Self.message(Self.operation(#"{"op":"create","capacity":1,"tick":0}"#))?.contains("'capacity'") == true)
+    }
+
     @Test func createCapacityAboveConfiguredMax() {
         #expect(Self.code(Self.operation(#"{"op":"create","capacity":9}"#, maxCapacity: 8)) == .badRequest)
         #expect(Self.message(Self.operation(#"{"op":"create","capacity":9}"#, maxCapacity: 8)) == "'capacity' must be an integer from 2 to 8")
