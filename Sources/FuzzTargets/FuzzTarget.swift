@@ -11,6 +11,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case httpHead = "FuzzHTTPHead"
     /// ``fuzzTLSHandshake(_:)``: the server side of the control port's TLS handshake.
     case tlsHandshake = "FuzzTLSHandshake"
+    /// ``fuzzAggregate(_:)``: reading and splitting AGGREGATE datagrams of tick sessions.
+    case aggregate = "FuzzAggregate"
 
     /// Runs one input through the target's checks.
     ///
@@ -22,6 +24,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .control: try fuzzControl(input)
         case .httpHead: try fuzzHTTPHead(input)
         case .tlsHandshake: try fuzzTLSHandshake(input)
+        case .aggregate: try fuzzAggregate(input)
         }
     }
 }
