@@ -49,6 +49,14 @@ import UVNet
 /// }
 /// client.onData = { data in decoder.push(data.payload, from: data.sender, sequence: data.sequence) }
 /// ```
+///
+/// A tick session (PROTOCOL.md §8) batches the LATEST broadcasts of every member into one
+/// AGGREGATE per receiver and tick; the receive code above stays as it is, since each entry
+/// arrives at ``onData`` as an update of its own:
+///
+/// ```swift
+/// client.create(capacity: 16, tick: 30) { created in ... }   // then join, bind, send(latest: true) as above
+/// ```
 public final class RelayClient {
     /// The loop the client runs on.
     public let loop: EventLoop

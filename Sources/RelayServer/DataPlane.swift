@@ -142,12 +142,14 @@ final class DataPlane {
     }
 
     /// Adds what the kernel dropped at this loop's socket since the last sample (its receive queue
-    /// was full) to the counters, and publishes them. Called on a timer, never per datagram.
+    /// was full) to the counters, and publishes them: with the receive batches' publishing, this
+    /// also brings the ticks' counts out when no datagram arrives. Called on a timer, never per
+    /// datagram.
     func sampleKernelDrops() {
+        defer { publish() }
         guard let drops = socket?.receiveQueueDrops else { return }
         if let last = lastKernelDrops { counters.udpReceiveQueueDrops &+= UInt64(drops &- last) }
         lastKernelDrops = drops
-        publish()
     }
 
     deinit {
@@ -285,6 +287,7 @@ final class DataPlane {
         flush()
         let tick = session.tickNumber
         let low = session.id.low32
+        // Join order, and ids count up at join: member-id order, as the entries must be.
         let members = session.members
         for route in session.routes {
             guard let endpoint = route.endpoint else { continue }
@@ -303,7 +306,8 @@ final class DataPlane {
         }
         for member in members { member.pending?.sent() }
         flushAggregates()
-        publish()
+        // Not published here: thousands of sessions ticking would take the lock thousands of
+        // times a second. The next receive batch, or the kernel-drop sample every second, does.
     }
 
     /// The next free AGGREGATE slot; when all are queued, sends them first.
