@@ -141,7 +141,13 @@ struct TickSocketTests {
                 #expect(seen == Dictionary(uniqueKeysWithValues: others.map { ($0.element.member, [UInt8($0.offset)]) }))
             }
         }
-        let perLoop = try await relay.read { $0.loopCounters }
+        // Each loop publishes its counts after a receive batch or within a second of the tick.
+        var perLoop = try await relay.read { $0.loopCounters }
+        let deadline = ContinuousClock.now + .seconds(15)
+        while !perLoop.allSatisfy({ $0.aggregatesSent >= 3 }), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            perLoop = try await relay.read { $0.loopCounters }
+        }
         #expect(perLoop.allSatisfy { $0.aggregatesSent >= 3 && $0.drops(.unbound) == 0 }, "\(perLoop.map(\.aggregatesSent))")
         #expect(try await relay.read { $0.tickSessionCount } == 2)
         for members in sessions { for member in members { member.client.close() } }
