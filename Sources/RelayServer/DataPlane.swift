@@ -24,6 +24,10 @@ enum DataPlaneEvent: Sendable {
 /// buffer: every copy a receive batch forwards is queued in a ``DatagramBatch`` and sent with one
 /// `sendmmsg` when the batch ends, before the next receive can overwrite the buffer. Nothing
 /// outlives the batch, so a full kernel buffer drops the datagram (counted).
+///
+/// In a tick session (PROTOCOL.md §8) a LATEST broadcast is copied into its sender's pending
+/// state instead, and the session's timer on this loop runs ``runTick(_:)``, which writes each
+/// receiver's AGGREGATEs into this loop's scratch slots and sends them through the same batch.
 final class DataPlane {
     /// Where the datagrams go: the loop's socket, or functions that stand in for it in benchmarks.
     enum Output {
