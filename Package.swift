@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "FuzzHTTPHead", targets: ["FuzzHTTPHead"]),
         .executable(name: "FuzzTLSHandshake", targets: ["FuzzTLSHandshake"]),
         .executable(name: "FuzzTLSClientHandshake", targets: ["FuzzTLSClientHandshake"]),
+        .executable(name: "FuzzAggregate", targets: ["FuzzAggregate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -86,6 +87,7 @@ let package = Package(
         .executableTarget(name: "FuzzHTTPHead", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "FuzzTLSHandshake", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "FuzzTLSClientHandshake", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "FuzzAggregate", dependencies: ["FuzzTargets"]),
         .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzTargets", "RelayServer", "RelayWire", "UVNet"]),
         .testTarget(name: "UVNetTests", dependencies: ["UVNet"]),
         .testTarget(name: "RelayWireTests", dependencies: ["RelayWire"]),

@@ -121,8 +121,13 @@ private func checkOperation(_ operation: ControlOperation, of message: ControlMe
     case .hello(let client):
         try check(message.op == "hello" && whole("protocol") == 1, "hello accepted without protocol 1")
         try check(client == object["client"]?.stringValue, "hello's client is not the field")
-    case .create(let capacity):
+    case .create(let capacity, let tick):
         try check(message.op == "create", "create from op \(message.op ?? "nil")")
+        if object["tick"] == nil {
+            try check(tick == nil, "a tick of \(tick.map(String.init) ?? "nil") without the field")
+        } else {
+            try check(tick != nil && whole("tick") == Int64(tick!) && (1...120).contains(tick!), "tick \(tick.map(String.init) ?? "nil")")
+        }
         if object["capacity"] == nil {
             try check(capacity == min(16, maxSessionCapacity), "default capacity \(capacity)")
         } else {

@@ -13,6 +13,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case tlsHandshake = "FuzzTLSHandshake"
     /// ``fuzzTLSClientHandshake(_:)``: a client validating a server's handshake altered on the way.
     case tlsClientHandshake = "FuzzTLSClientHandshake"
+    /// ``fuzzAggregate(_:)``: reading and splitting AGGREGATE datagrams of tick sessions.
+    case aggregate = "FuzzAggregate"
 
     /// Runs one input through the target's checks.
     ///
@@ -25,6 +27,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .httpHead: try fuzzHTTPHead(input)
         case .tlsHandshake: try fuzzTLSHandshake(input)
         case .tlsClientHandshake: try fuzzTLSClientHandshake(input)
+        case .aggregate: try fuzzAggregate(input)
         }
     }
 }

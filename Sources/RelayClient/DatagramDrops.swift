@@ -5,10 +5,19 @@ import UVNet
 ///
 /// Game state and voice are worthless late, and a queue would grow without bound while the game
 /// outpaces the network. The sends themselves come in as closures, so the rule is tested
-/// without a kernel that refuses (loopback never does).
+/// without a kernel that refuses (loopback never does). Received datagrams that are malformed
+/// are dropped and counted here too.
 struct DatagramDrops {
     /// Datagrams dropped so far.
     private(set) var count = 0
+    /// Received datagrams dropped because they were malformed (an AGGREGATE whose entries do
+    /// not fill it exactly): dropped whole and counted, never delivered in part.
+    private(set) var malformedReceived = 0
+
+    /// Counts one received datagram dropped as malformed.
+    mutating func receivedMalformed() {
+        malformedReceived += 1
+    }
 
     /// Sends one datagram with `send` (``DatagramSocket/trySend(_:to:)`` in the client), counting
     /// it as dropped when `send` reports the kernel had no room.

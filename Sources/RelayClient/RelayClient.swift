@@ -49,6 +49,14 @@ import UVNet
 /// }
 /// client.onData = { data in decoder.push(data.payload, from: data.sender, sequence: data.sequence) }
 /// ```
+///
+/// A tick session (PROTOCOL.md §8) batches the LATEST broadcasts of every member into one
+/// AGGREGATE per receiver and tick; the receive code above stays as it is, since each entry
+/// arrives at ``onData`` as an update of its own:
+///
+/// ```swift
+/// client.create(capacity: 16, tick: 30) { created in ... }   // then join, bind, send(latest: true) as above
+/// ```
 public final class RelayClient {
     /// The loop the client runs on.
     public let loop: EventLoop
@@ -61,7 +69,9 @@ public final class RelayClient {
 
     /// Events from the relay, and `.closed` when the control connection ends.
     public var onEvent: ((RelayEvent) -> Void)?
-    /// DATA from other members.
+    /// Updates from other members: each DATA datagram, and in a tick session (PROTOCOL.md §8)
+    /// each entry of an AGGREGATE as an update of its own, so a game's receive code is the same
+    /// for both kinds of session (``ReceivedData/tick`` tells them apart).
     public var onData: ((ReceivedData) -> Void)?
     /// PONG answers: the PING's sequence and the round-trip time.
     public var onPong: ((UInt32, Duration) -> Void)?
@@ -77,6 +87,9 @@ public final class RelayClient {
     /// DATA, BIND and PING datagrams dropped because the kernel's send buffer was full: the
     /// client never queues one, since a late game update is worth nothing.
     public var datagramsDropped: Int { drops.count }
+    /// Received datagrams dropped as malformed: AGGREGATEs whose entries do not fill them exactly.
+    /// Such a datagram delivers none of its entries.
+    public var malformedDatagramsDropped: Int { drops.malformedReceived }
     /// Whether the UDP address is bound.
     public private(set) var isBound = false
 
@@ -233,16 +246,26 @@ public final class RelayClient {
     }
 
     /// Creates a session (`create`); the client does not join it.
-    public func create(capacity: Int? = nil, _ completion: @escaping (Result<CreatedSession, RelayClientError>) -> Void) {
+    ///
+    /// - Parameters:
+    ///   - capacity: The most members at once; nil for the relay's default.
+    ///   - tick: Makes it a tick session (PROTOCOL.md §8) of this many ticks per second (1…120):
+    ///     LATEST broadcasts reach the others once per tick, batched into one AGGREGATE per
+    ///     receiver, for up to one tick of added latency. Needs a relay whose ``RelayHello/features``
+    ///     include `"tick"`. Nil forwards every datagram at once.
+    public func create(capacity: Int? = nil, tick: Int? = nil, _ completion: @escaping (Result<CreatedSession, RelayClientError>) -> Void) {
         request(op: "create", { json in
             if let capacity { json.field("capacity", integer: capacity) }
+            if let tick { json.field("tick", integer: tick) }
         }) { result in
             completion(result.flatMap { object in
                 guard let session = object["session"]?.stringValue, let code = object["code"]?.stringValue,
                       let capacity = object["capacity"]?.numberValue?.wholeValue else {
                     return .failure(RelayClientError(.protocolViolation, "create reply lacks a field"))
                 }
-                return .success(CreatedSession(session: session, code: code, capacity: Int(capacity)))
+                var created = CreatedSession(session: session, code: code, capacity: Int(capacity))
+                created.tick = object["tick"]?.numberValue?.wholeValue.map { Int(clamping: $0) }
+                return .success(created)
             })
         }
     }
@@ -578,12 +601,32 @@ public final class RelayClient {
         if case .failure(let error) = result { throw RelayClientError(error) }
     }
 
+    /// Hands each entry of an AGGREGATE to ``onData`` as if its DATA datagram had been forwarded
+    /// (a LATEST broadcast from the entry's member, with its sequence), or drops and counts the
+    /// whole datagram when it is malformed.
+    private func deliverAggregate(_ bytes: UnsafeRawBufferPointer) {
+        switch AggregateDatagram.decode(bytes) {
+        case .failure:
+            drops.receivedMalformed()
+        case .success(let aggregate):
+            guard let onData else { return }
+            let tick = aggregate.header.sequence
+            for entry in aggregate.entries {
+                let header = PacketHeader(type: PacketType.data, flags: PacketFlags.latest, session: aggregate.header.session,
+                                          member: entry.member, target: PacketHeader.broadcastTarget, sequence: entry.sequence)
+                onData(ReceivedData(header: header, payload: entry.payload, tick: tick))
+            }
+        }
+    }
+
     private func received(_ bytes: UnsafeRawBufferPointer) {
         guard let header = PacketHeader(parsing: bytes), header.magic == PacketHeader.magic else { return }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[PacketHeader.size...])
         switch header.type {
         case PacketType.data:
             onData?(ReceivedData(header: header, payload: payload))
+        case PacketType.aggregate:
+            deliverAggregate(bytes)
         case PacketType.pong:
             guard payload.count >= 8 else { return }
             let sentAt = UInt64(bigEndian: payload.loadUnaligned(as: UInt64.self))

@@ -23,12 +23,24 @@ public enum RelayEvent: Hashable, Sendable {
     case closed
 }
 
-/// One DATA datagram another member sent, lent to ``RelayClient/onData`` for the duration of the call.
+/// One update another member sent, lent to ``RelayClient/onData`` for the duration of the call:
+/// a DATA datagram, or one entry of an AGGREGATE in a tick session (PROTOCOL.md §8).
 public struct ReceivedData {
-    /// The header as sent: `member` is the sender, `sequence` its sequence number.
+    /// The header as sent: `member` is the sender, `sequence` its sequence number. For an
+    /// AGGREGATE entry, the header of the DATA datagram the state came from as far as the entry
+    /// tells it: a LATEST broadcast from the entry's member with its sequence.
     public let header: PacketHeader
     /// The application bytes, valid only during the callback.
     public let payload: UnsafeRawBufferPointer
+    /// The session's tick number when the update came in an AGGREGATE; nil for a DATA datagram
+    /// forwarded at once.
+    public let tick: UInt32?
+
+    init(header: PacketHeader, payload: UnsafeRawBufferPointer, tick: UInt32? = nil) {
+        self.header = header
+        self.payload = payload
+        self.tick = tick
+    }
 
     /// The sender's member id.
     public var sender: UInt16 { header.member }
@@ -61,6 +73,16 @@ public struct CreatedSession: Hashable, Sendable {
     public var code: String
     /// The session's capacity.
     public var capacity: Int
+    /// The session's tick rate in Hz when it is a tick session (PROTOCOL.md §8), else nil.
+    public var tick: Int?
+
+    /// A created session as the `create` reply describes it.
+    public init(session: String, code: String, capacity: Int, tick: Int? = nil) {
+        self.session = session
+        self.code = code
+        self.capacity = capacity
+        self.tick = tick
+    }
 }
 
 /// This client's membership, from the `join` reply.

@@ -49,10 +49,40 @@ enum KickAnswer: Sendable {
 /// loop to another run in the order they were sent, so every session sees its changes in the order
 /// the control loop decided them, and their answers come back in the order they were made.
 extension DataPlane {
-    /// Adds a session the control loop created.
-    func createSession(id: SessionID, code: JoinCode, capacity: Int) {
-        table.createSession(id: id, code: code, capacity: capacity, nowNanos: now)
+    /// Adds a session the control loop created; a tick session (`tick` Hz) starts its tick timer
+    /// on this loop.
+    func createSession(id: SessionID, code: JoinCode, capacity: Int, tick: Int? = nil) {
+        let session = table.createSession(id: id, code: code, capacity: capacity, tick: tick, nowNanos: now)
+        if tick != nil, let loop = socket?.loop { startTicking(session, on: loop) }
         publish()
+    }
+
+    // MARK: Ticks
+
+    /// Starts `session`'s tick timer: one `UVNet.Timer` per tick session, on the owner loop, so
+    /// the sessions' ticks fall at different phases and a session's timer ends with it. Each
+    /// firing re-arms it for the next tick on a fixed schedule (libuv's timers count whole
+    /// milliseconds, so a repeating one would run a 30 Hz tick at 29.4 Hz).
+    private func startTicking(_ session: Session, on loop: EventLoop) {
+        let timer = UVNet.Timer(loop: loop)
+        let period = session.tickPeriodNanos
+        session.nextTickAt = MonotonicClock.nanoseconds &+ period
+        let handler = { [unowned self, unowned session] in self.tickFired(session) }
+        session.tickHandler = handler
+        timer.start(after: .nanoseconds(Int64(period)), handler)
+        table.startTicking(session, timer: timer)
+    }
+
+    /// The tick timer fired: runs the tick, then arms the timer for the next one. A loop that
+    /// stalled past a whole period skips the ticks it missed rather than running them back to back.
+    private func tickFired(_ session: Session) {
+        runTick(session)
+        guard let timer = session.tickTimer, let handler = session.tickHandler else { return }
+        let period = session.tickPeriodNanos
+        let now = MonotonicClock.nanoseconds
+        session.nextTickAt &+= period
+        if session.nextTickAt <= now { session.nextTickAt = now &+ period }
+        timer.start(after: .nanoseconds(Int64(session.nextTickAt - now)), handler)
     }
 
     /// Adds a member to session `id`, applying the per-source join budget and `full`.

@@ -24,6 +24,10 @@ enum DataPlaneEvent: Sendable {
 /// buffer: every copy a receive batch forwards is queued in a ``DatagramBatch`` and sent with one
 /// `sendmmsg` when the batch ends, before the next receive can overwrite the buffer. Nothing
 /// outlives the batch, so a full kernel buffer drops the datagram (counted).
+///
+/// In a tick session (PROTOCOL.md §8) a LATEST broadcast is copied into its sender's pending
+/// state instead, and the session's timer on this loop runs ``runTick(_:)``, which writes each
+/// receiver's AGGREGATEs into this loop's scratch slots and sends them through the same batch.
 final class DataPlane {
     /// Where the datagrams go: the loop's socket, or functions that stand in for it in benchmarks.
     enum Output {
@@ -63,6 +67,15 @@ final class DataPlane {
     private let sendReply: (UnsafeRawBufferPointer, SocketAddress) -> Bool
     /// Room for a BIND_ACK or PONG: at most the 16-byte header plus a 64-byte PING payload.
     private let reply = UnsafeMutableRawBufferPointer.allocate(byteCount: PacketHeader.size + 64, alignment: 8)
+    /// Where a tick's AGGREGATEs are written (PROTOCOL.md §8): ``aggregateSlotCount`` slots of
+    /// `maxDatagram` bytes, allocated once per loop. A tick that needs more flushes the batch
+    /// and starts over at the first slot, so a session of any size fits.
+    private let aggregateSlots: UnsafeMutableRawBufferPointer
+    /// Slots written and queued in ``batch`` since the last flush.
+    @exclusivity(unchecked) private var aggregateSlotsUsed = 0
+    /// AGGREGATE slots per loop: a tick of a session of 64 members with small states fills
+    /// about as many, and one `sendmmsg` of 64 datagrams already amortises the call.
+    static let aggregateSlotCount = 64
 
     /// Receives the duration of each receive batch when metrics are on.
     var batchTimer: CoreMetrics.Timer?
@@ -95,6 +108,8 @@ final class DataPlane {
         busyPollNanos = UInt64(max(0, config.busyPoll.nanoseconds))
         // Room for a full receive batch at a typical fan-out, and always for one datagram to a full session.
         batch = DatagramBatch(capacity: max(1024, 2 * config.maxSessionCapacity))
+        precondition(batch.capacity >= Self.aggregateSlotCount, "a tick's AGGREGATEs must fit the batch")
+        aggregateSlots = .allocate(byteCount: Self.aggregateSlotCount * config.maxDatagram, alignment: 8)
         switch output {
         case .socket(let socket):
             self.socket = socket
@@ -126,19 +141,25 @@ final class DataPlane {
     /// Copies the counters and the table's gauges where other threads read them.
     func publish() {
         published.store(counters, gauges: .init(sessions: table.sessions.count, members: table.memberCount,
-                                                boundMembers: table.boundMemberCount))
+                                                boundMembers: table.boundMemberCount,
+                                                tickSessions: table.tickingSessionCount))
     }
 
     /// Adds what the kernel dropped at this loop's socket since the last sample (its receive queue
-    /// was full) to the counters, and publishes them. Called on a timer, never per datagram.
+    /// was full) to the counters, and publishes them: with the receive batches' publishing, this
+    /// also brings the ticks' counts out when no datagram arrives. Called on a timer, never per
+    /// datagram.
     func sampleKernelDrops() {
+        defer { publish() }
         guard let drops = socket?.receiveQueueDrops else { return }
         if let last = lastKernelDrops { counters.udpReceiveQueueDrops &+= UInt64(drops &- last) }
         lastKernelDrops = drops
-        publish()
     }
 
-    deinit { reply.deallocate() }
+    deinit {
+        reply.deallocate()
+        aggregateSlots.deallocate()
+    }
 
     /// Sends the batch's forwards and publishes the counters: the end of a receive batch.
     func batchEnded() {
@@ -212,9 +233,13 @@ final class DataPlane {
         }
         guard sender.replay.isFresh(header.sequence) else { return .drop(.duplicate) }
         if header.isLatest, sender.latest.isStale(header.sequence) { return .drop(.stale) }
-        let mark = batch.count
         let senderID = sender.id
         let session = sender.session
+        if let pending = sender.pending, header.isLatest, header.target == PacketHeader.broadcastTarget,
+           size - PacketHeader.size <= config.maxAggregatedState {
+            return aggregate(header, bytes, from: sender, into: pending, now: now)
+        }
+        let mark = batch.count
         if header.target == PacketHeader.broadcastTarget {
             for route in session.routes where route.member != senderID {
                 if let endpoint = route.endpoint { forward(bytes, to: endpoint) }
@@ -230,6 +255,91 @@ final class DataPlane {
         sender.replay.record(header.sequence)
         if header.isLatest { sender.latest.record(header.sequence) }
         return .forward
+    }
+
+    /// A LATEST broadcast in a tick session (PROTOCOL.md §8): it passes the rest of §2.3 as a
+    /// forward would (a target exists, the rate limits are charged, the sequence is recorded),
+    /// then its payload becomes the sender's pending state instead of being sent now.
+    @inline(__always)
+    private func aggregate(_ header: PacketHeader, _ bytes: UnsafeRawBufferPointer, from sender: Member,
+                           into pending: PendingState, now: UInt64) -> Verdict {
+        let session = sender.session
+        guard session.hasBoundMember(otherThan: sender.id) else { return .drop(.noTarget) }
+        guard sender.limiter.admit(bytes: bytes.count, nowNanos: now) else { return .drop(.rateLimited) }
+        sender.replay.record(header.sequence)
+        sender.latest.record(header.sequence)
+        if pending.store(UnsafeRawBufferPointer(rebasing: bytes[PacketHeader.size...]), sequence: header.sequence) {
+            counters.statesSuperseded &+= 1
+        }
+        session.hasChangedStates = true
+        return .forward
+    }
+
+    // MARK: Ticks
+
+    /// Runs one tick of a tick session (PROTOCOL.md §8): the tick number goes up by one, and
+    /// every bound member gets the states of the other members that changed since the last tick,
+    /// in member-id order, in as many AGGREGATEs of at most `maxDatagram` bytes as they take.
+    /// Those are written into the loop's scratch slots and sent with `sendmmsg`; nothing is
+    /// allocated. A member with no entries gets nothing; a send the kernel refuses is dropped and
+    /// counted, as forwards are.
+    func runTick(_ session: Session) {
+        session.tickNumber &+= 1
+        guard session.hasChangedStates else { return }
+        session.hasChangedStates = false
+        // Timers run between receive batches, so this is empty; the batch is shared all the same.
+        flush()
+        let tick = session.tickNumber
+        let low = session.id.low32
+        // Join order, and ids count up at join: member-id order, as the entries must be.
+        let members = session.members
+        for route in session.routes {
+            guard let endpoint = route.endpoint else { continue }
+            let receiver = route.member
+            var encoder: AggregateEncoder?
+            for member in members where member.id != receiver {
+                guard let state = member.pending, state.isChanged else { continue }
+                if encoder?.append(member: member.id, sequence: state.sequence, payload: state.payload) == true { continue }
+                if let full = encoder { queueAggregate(full.bytes, to: endpoint) }
+                var next = AggregateEncoder(into: nextAggregateSlot(), session: low, target: receiver, tick: tick)
+                // A state is at most maxDatagram − 24 bytes: it always fits into an empty AGGREGATE.
+                next.append(member: member.id, sequence: state.sequence, payload: state.payload)
+                encoder = next
+            }
+            if let last = encoder { queueAggregate(last.bytes, to: endpoint) }
+        }
+        for member in members { member.pending?.sent() }
+        flushAggregates()
+        // Not published here: thousands of sessions ticking would take the lock thousands of
+        // times a second. The next receive batch, or the kernel-drop sample every second, does.
+    }
+
+    /// The next free AGGREGATE slot; when all are queued, sends them first.
+    @inline(__always)
+    private func nextAggregateSlot() -> UnsafeMutableRawBufferPointer {
+        if aggregateSlotsUsed == Self.aggregateSlotCount { flushAggregates() }
+        let start = aggregateSlotsUsed * config.maxDatagram
+        aggregateSlotsUsed += 1
+        return UnsafeMutableRawBufferPointer(rebasing: aggregateSlots[start..<(start + config.maxDatagram)])
+    }
+
+    @inline(__always)
+    private func queueAggregate(_ bytes: UnsafeRawBufferPointer, to endpoint: Endpoint) {
+        switch endpoint {
+        // Never full: the batch holds at least as many datagrams as there are slots.
+        case .udp(let address): _ = batch.append(bytes, to: address)
+        }
+    }
+
+    /// Sends the queued AGGREGATEs and frees their slots.
+    private func flushAggregates() {
+        aggregateSlotsUsed = 0
+        guard batch.count > 0 else { return }
+        let outcome = flushBatch(batch)
+        batch.removeAll()
+        counters.aggregatesSent &+= UInt64(outcome.sent)
+        counters.aggregateBytesSent &+= UInt64(outcome.bytesSent)
+        counters.sendFailures &+= UInt64(outcome.failed)
     }
 
     /// Queues one copy of a forwarded datagram for `endpoint`.
@@ -301,6 +411,8 @@ final class PublishedCounters: @unchecked Sendable {
         var members = 0
         /// Members with a UDP binding.
         var boundMembers = 0
+        /// Tick sessions, each with its tick timer open.
+        var tickSessions = 0
     }
 
     /// Replaces the published counters and gauges.

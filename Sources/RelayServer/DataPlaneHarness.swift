@@ -29,8 +29,10 @@ public final class DataPlaneHarness {
     ///   - recordsOutput: Whether every datagram sent is kept in ``output``, with its bytes and
     ///     destination. That allocates per datagram, so benchmarks leave it off.
     ///   - clock: A clock the caller moves by hand; nil for the system's monotonic clock.
+    ///   - tick: Makes every session a tick session of this rate (PROTOCOL.md §8). The harness
+    ///     has no timer: ticks run when ``tick(session:)`` is called.
     public init(sessions: Int, members: Int, config: RelayConfig = RelayConfig(), liftsRateLimits: Bool = true,
-                recordsOutput: Bool = false, clock: ManualClock? = nil) {
+                recordsOutput: Bool = false, clock: ManualClock? = nil, tick: Int? = nil) {
         var config = config
         config.maxSessionCapacity = max(config.maxSessionCapacity, members)
         if liftsRateLimits {
@@ -63,7 +65,7 @@ public final class DataPlaneHarness {
         let now = plane.now
         for sessionIndex in 0..<sessions {
             let entry = directory.create(creator: nil, source: nil)
-            let session = table.createSession(id: entry.id, code: entry.code, capacity: max(members, 2), nowNanos: now)
+            let session = table.createSession(id: entry.id, code: entry.code, capacity: max(members, 2), tick: tick, nowNanos: now)
             sessionLows.append(session.id.low32)
             for memberIndex in 0..<members {
                 let member = table.join(session, name: "", token: directory.newToken(), connection: 0, config: config, nowNanos: now)
@@ -116,8 +118,9 @@ public final class DataPlaneHarness {
 
     /// A DATA header from member `member` (0-based) of session `session`, written into `buffer`.
     public func writeData(session: Int, member: Int, target: UInt16 = PacketHeader.broadcastTarget, sequence: UInt32,
-                          into buffer: UnsafeMutableRawBufferPointer) {
-        PacketHeader(type: PacketType.data, session: sessionLows[session], member: UInt16(member + 1), target: target, sequence: sequence)
+                          flags: UInt8 = 0, into buffer: UnsafeMutableRawBufferPointer) {
+        PacketHeader(type: PacketType.data, flags: flags, session: sessionLows[session], member: UInt16(member + 1), target: target,
+                     sequence: sequence)
             .write(to: buffer)
     }
 
@@ -185,6 +188,33 @@ public final class DataPlaneHarness {
     /// Where member `member` of session `session` is bound; nil while unbound or gone.
     public func binding(session: Int, member: Int) -> SocketAddress? {
         plane.table.member(session: sessionLows[session], member: Self.memberID(member))?.binding
+    }
+
+    /// Runs one tick of session `session` (a tick session), as its timer would: its AGGREGATEs
+    /// go to the injected send function at once.
+    public func tick(session: Int) {
+        guard let found = plane.table.sessions[sessionLows[session]] else { return }
+        plane.runTick(found)
+        sent = counter.count
+    }
+
+    /// The number of the last tick session `session` ran; nil once the session is gone.
+    public func tickNumber(session: Int) -> UInt32? {
+        plane.table.sessions[sessionLows[session]]?.tickNumber
+    }
+
+    /// Ends member `member`'s membership, as a `leave` does (the last one deletes the session).
+    public func remove(session: Int, member: Int) {
+        if let found = plane.table.member(session: sessionLows[session], member: Self.memberID(member)) {
+            _ = plane.table.remove(found)
+        }
+    }
+
+    /// Moves member `member`'s binding to `address`, as a BIND with a valid cookie from there does.
+    public func rebind(session: Int, member: Int, to address: SocketAddress) {
+        if let found = plane.table.member(session: sessionLows[session], member: Self.memberID(member)) {
+            plane.table.setBinding(found, to: address)
+        }
     }
 
     /// Removes member `member`'s binding, as an idle timeout does: its next BIND needs a cookie.

@@ -37,6 +37,10 @@ final class Member {
     @exclusivity(unchecked) var limiter: MemberRateLimiter
     /// Cookie-carrying BIND_ACKs sent recently: at most 10 in any second.
     var cookieAnswers = SlidingWindowLimit(windowNanos: 1_000_000_000)
+    /// The member's state waiting for the next tick, in a tick session (PROTOCOL.md §8); nil in
+    /// a session that forwards every datagram at once. Made at join, so it lives and dies with
+    /// the membership.
+    let pending: PendingState?
 
     init(id: UInt16, name: String, token: MemberToken, session: Session, connection: ConnectionID,
          config: RelayConfig, nowNanos: UInt64) {
@@ -45,6 +49,7 @@ final class Member {
         self.token = token
         self.session = session
         self.connection = connection
+        pending = session.tickRate == nil ? nil : PendingState(capacity: config.maxAggregatedState)
         limiter = MemberRateLimiter(packetsPerSecond: Double(config.memberPacketRate),
                                     bytesPerSecond: Double(config.memberByteRate), nowNanos: nowNanos)
     }

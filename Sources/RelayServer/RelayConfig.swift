@@ -1,3 +1,5 @@
+import RelayWire
+
 /// Every setting of the relay, with the defaults of PROTOCOL.md §4; each maps to one `serve` flag.
 public struct RelayConfig: Sendable, Hashable {
     /// The address both sockets bind to (`--host`).
@@ -92,6 +94,10 @@ public struct RelayConfig: Sendable, Hashable {
     /// The datagram size range of `--max-datagram`: the header plus a 24-byte BIND, up to a
     /// 1500-byte Ethernet MTU less IPv4 and UDP headers.
     public static let maxDatagramRange = 40...1472
+
+    /// The largest DATA payload a tick session aggregates (PROTOCOL.md §8): one that fits, with
+    /// its entry header, into an AGGREGATE of its own. Larger ones are forwarded at once.
+    public var maxAggregatedState: Int { maxDatagram - AggregateEncoder.overhead }
 
     /// Checks every value; the error names the flag and the accepted range.
     ///

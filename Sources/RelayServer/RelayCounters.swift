@@ -25,6 +25,12 @@ public struct RelayCounters: Sendable {
     public var idleUnbinds: UInt64 = 0
     /// Sends the kernel refused (its buffer was full); the datagram was dropped.
     public var sendFailures: UInt64 = 0
+    /// AGGREGATE datagrams sent to members of tick sessions (PROTOCOL.md §8).
+    public var aggregatesSent: UInt64 = 0
+    /// Bytes of those AGGREGATEs, headers included.
+    public var aggregateBytesSent: UInt64 = 0
+    /// Pending states of tick sessions replaced by a newer one before a tick sent them (not a drop).
+    public var statesSuperseded: UInt64 = 0
     /// Drops by reason, indexed by ``DropReason/index``.
     private var dropCounts: InlineArray<9, UInt64> = .init(repeating: 0)
     /// Control connections accepted.
@@ -101,6 +107,9 @@ public struct RelayCounters: Sendable {
         rebinds &+= other.rebinds
         idleUnbinds &+= other.idleUnbinds
         sendFailures &+= other.sendFailures
+        aggregatesSent &+= other.aggregatesSent
+        aggregateBytesSent &+= other.aggregateBytesSent
+        statesSuperseded &+= other.statesSuperseded
         for index in 0..<DropReason.all.count { dropCounts[index] &+= other.dropCounts[index] }
         controlConnectionsAccepted &+= other.controlConnectionsAccepted
         sessionsCreated &+= other.sessionsCreated

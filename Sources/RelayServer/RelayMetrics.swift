@@ -29,6 +29,9 @@ final class RelayMetrics {
         ("gamerelay_rebinds_total", \.rebinds),
         ("gamerelay_idle_unbinds_total", \.idleUnbinds),
         ("gamerelay_send_failures_total", \.sendFailures),
+        ("gamerelay_aggregates_sent_total", \.aggregatesSent),
+        ("gamerelay_aggregate_bytes_sent_total", \.aggregateBytesSent),
+        ("gamerelay_states_superseded_total", \.statesSuperseded),
         ("gamerelay_udp_receive_errors_total", \.udpReceiveErrors),
         ("gamerelay_udp_receive_queue_drops_total", \.udpReceiveQueueDrops),
     ]
@@ -55,6 +58,7 @@ final class RelayMetrics {
     private let sessions: CoreMetrics.Gauge
     private let members: CoreMetrics.Gauge
     private let boundMembers: CoreMetrics.Gauge
+    private let tickSessions: CoreMetrics.Gauge
     private let controlConnections: CoreMetrics.Gauge
     private let controlConnectionLimit: CoreMetrics.Gauge
     private let draining: CoreMetrics.Gauge
@@ -70,6 +74,8 @@ final class RelayMetrics {
         var sessions: Int
         var members: Int
         var boundMembers: Int
+        /// Tick sessions with their tick timer open.
+        var tickSessions = 0
         var controlConnections: Int
         var controlConnectionLimit: Int
         var sources: Int
@@ -108,6 +114,7 @@ final class RelayMetrics {
         sessions = gauge("gamerelay_sessions")
         members = gauge("gamerelay_members")
         boundMembers = gauge("gamerelay_bound_members")
+        tickSessions = gauge("gamerelay_tick_sessions")
         controlConnections = gauge("gamerelay_control_connections")
         controlConnectionLimit = gauge("gamerelay_control_connection_limit")
         draining = gauge("gamerelay_draining")
@@ -141,6 +148,7 @@ final class RelayMetrics {
         sessions.record(gauges.sessions)
         members.record(gauges.members)
         boundMembers.record(gauges.boundMembers)
+        tickSessions.record(gauges.tickSessions)
         controlConnections.record(gauges.controlConnections)
         controlConnectionLimit.record(gauges.controlConnectionLimit)
         sources.record(gauges.sources)

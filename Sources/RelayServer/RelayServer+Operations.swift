@@ -27,7 +27,7 @@ extension RelayServer {
                 json.field("tls", bool: connection.isTLS)
             })
 
-        case .create(let capacity):
+        case .create(let capacity, let tick):
             guard !isDraining else { return fail(.shuttingDown, "the relay is draining; no new sessions") }
             guard connection.liveSessions < config.maxSessionsPerConnection else {
                 return fail(.rateLimited, "this connection already has \(config.maxSessionsPerConnection) live sessions")
@@ -41,15 +41,17 @@ extension RelayServer {
             let session = directory.create(creator: connection, source: source)
             // The owner learns of the session before any join for it: messages to a loop keep their order.
             let (sessionID, code) = (session.id, session.code)
-            onOwner(session.owner) { $0.createSession(id: sessionID, code: code, capacity: capacity) }
+            onOwner(session.owner) { $0.createSession(id: sessionID, code: code, capacity: capacity, tick: tick) }
             sources.sessionCreated(by: source, nowNanos: now)
             connection.sessionCreated()
             controlCounters.sessionsCreated &+= 1
-            logger.debug("session created", metadata: ["session": "\(session.id.hex)", "capacity": "\(capacity)", "loop": "\(session.owner + 1)"])
+            logger.debug("session created", metadata: ["session": "\(session.id.hex)", "capacity": "\(capacity)",
+                                                       "tick": "\(tick.map(String.init) ?? "none")", "loop": "\(session.owner + 1)"])
             connection.reply(ControlReply.success(id: id) { json in
                 json.field("session", string: session.id.hex)
                 json.field("code", string: session.code.text)
                 json.field("capacity", integer: capacity)
+                if let tick { json.field("tick", integer: tick) }
             })
 
         case .join(let target, let name):

@@ -315,6 +315,7 @@ public final class RelayServer {
         let plane = dataLoop.plane
         dataLoop.loop.execute {
             for timer in plane.value.timers { timer.close() }
+            plane.value.table.stopTicking()
             plane.value.socket?.close()
         }
         dataLoop.loop.syncShutdown()
@@ -399,7 +400,7 @@ public final class RelayServer {
 
     private func updateMetrics() {
         metrics?.update(control: controlCounters, loops: loopCounters, gauges: .init(
-            sessions: sessionCount, members: memberCount, boundMembers: boundMemberCount,
+            sessions: sessionCount, members: memberCount, boundMembers: boundMemberCount, tickSessions: tickSessionCount,
             controlConnections: connections.count, controlConnectionLimit: connectionLimit, sources: sources.count,
             draining: isDraining, tlsConnections: tlsConnectionCount, tlsCertificateExpiry: tlsContext?.certificateNotAfter ?? 0))
     }
@@ -470,7 +471,7 @@ public final class RelayServer {
     // MARK: TLS
 
     /// The extensions of PROTOCOL.md §6–§8 this relay offers, for `hello`'s `features`.
-    var features: [String] { tlsContext == nil ? [] : ["tls"] }
+    var features: [String] { (tlsContext == nil ? [] : ["tls"]) + ["tick"] }
 
     static func loadTLS(certificate: String, key: String) throws(SocketError) -> TLSContext {
         do throws(TLSError) {
@@ -567,6 +568,9 @@ public final class RelayServer {
     public var memberCount: Int { dataLoops.reduce(0) { $0 + $1.published.loadGauges().members } }
     /// The number of members with a UDP binding, as the data-plane loops last published it.
     public var boundMemberCount: Int { dataLoops.reduce(0) { $0 + $1.published.loadGauges().boundMembers } }
+    /// The number of tick sessions (PROTOCOL.md §8), each with its tick timer open, as the
+    /// data-plane loops last published it.
+    public var tickSessionCount: Int { dataLoops.reduce(0) { $0 + $1.published.loadGauges().tickSessions } }
 
     /// Each data-plane loop's counters as last published, in loop order (loop 1 first).
     public var loopCounters: [RelayCounters] { dataLoops.map { $0.published.load() } }

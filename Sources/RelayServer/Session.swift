@@ -14,6 +14,21 @@ final class Session {
     let capacity: Int
     /// When the session was created (monotonic nanoseconds), for the empty-session timeout.
     let createdAt: UInt64
+    /// The aggregation rate in Hz of a tick session (PROTOCOL.md §8); nil when every datagram
+    /// is forwarded at once.
+    let tickRate: Int?
+    /// The number of the last tick run: +1 every tick, ticks that send nothing included, wrapping.
+    @exclusivity(unchecked) var tickNumber: UInt32 = 0
+    /// Whether a member's pending state arrived since the last tick, so a tick with nothing new
+    /// skips the scan.
+    @exclusivity(unchecked) var hasChangedStates = false
+    /// The timer that runs the ticks, on the owner loop; closed when the session ends.
+    private(set) var tickTimer: UVNet.Timer?
+    /// When the next tick is due (monotonic nanoseconds): ticks follow a fixed schedule, so
+    /// libuv's whole-millisecond timers don't drift the rate.
+    var nextTickAt: UInt64 = 0
+    /// What the tick timer runs, made once so re-arming it allocates nothing.
+    var tickHandler: (() -> Void)?
     /// Each source's budget of joins into this session (PROTOCOL.md §1.5), so one client's churn
     /// can't use up the member ids.
     private var joinBudgets: [SocketAddress: TokenBucket] = [:]
@@ -40,11 +55,28 @@ final class Session {
     /// The owner's member id.
     private(set) var ownerID: UInt16?
 
-    init(id: SessionID, code: JoinCode, capacity: Int, createdAt: UInt64) {
+    init(id: SessionID, code: JoinCode, capacity: Int, createdAt: UInt64, tickRate: Int? = nil) {
         self.id = id
         self.code = code
         self.capacity = capacity
         self.createdAt = createdAt
+        self.tickRate = tickRate
+    }
+
+    /// Hands the session its tick timer, already started.
+    func startTicking(_ timer: UVNet.Timer) {
+        tickTimer = timer
+    }
+
+    /// Closes the tick timer, if any.
+    ///
+    /// - Returns: Whether a timer was open.
+    func stopTicking() -> Bool {
+        tickHandler = nil
+        guard let timer = tickTimer else { return false }
+        timer.close()
+        tickTimer = nil
+        return true
     }
 
     /// Whether `source` may join now: its budget for this session has a join left.
@@ -101,6 +133,16 @@ final class Session {
         for route in routes where route.member == id { return route.endpoint }
         return nil
     }
+
+    /// Whether a member other than `id` has an endpoint: a broadcast from `id` has a target.
+    @inline(__always)
+    func hasBoundMember(otherThan id: UInt16) -> Bool {
+        for route in routes where route.member != id && route.endpoint != nil { return true }
+        return false
+    }
+
+    /// The time between two ticks, in nanoseconds; meaningful only in a tick session.
+    var tickPeriodNanos: UInt64 { 1_000_000_000 / UInt64(max(1, tickRate ?? 1)) }
 
     /// Brings `member`'s route up to date with its binding.
     func bindingChanged(_ member: Member) {

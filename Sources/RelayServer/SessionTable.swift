@@ -12,6 +12,8 @@ final class SessionTable {
     private var members: [UInt64: Member] = [:]
     /// The number of members with a UDP binding; ``setBinding(_:to:)`` keeps it.
     private(set) var boundMemberCount = 0
+    /// The number of sessions with a tick timer open (PROTOCOL.md §8).
+    private(set) var tickingSessionCount = 0
 
     init() {}
 
@@ -20,8 +22,8 @@ final class SessionTable {
 
     /// Adds a session the control loop created (it chose the id and code, unique relay-wide).
     @discardableResult
-    func createSession(id: SessionID, code: JoinCode, capacity: Int, nowNanos: UInt64) -> Session {
-        let session = Session(id: id, code: code, capacity: capacity, createdAt: nowNanos)
+    func createSession(id: SessionID, code: JoinCode, capacity: Int, tick: Int? = nil, nowNanos: UInt64) -> Session {
+        let session = Session(id: id, code: code, capacity: capacity, createdAt: nowNanos, tickRate: tick)
         sessions[id.low32] = session
         return session
     }
@@ -56,13 +58,26 @@ final class SessionTable {
         return (newOwner, false)
     }
 
-    /// Deletes a session and everything in it.
+    /// Deletes a session and everything in it; its tick timer closes.
     func delete(_ session: Session) {
         for member in session.members {
             if member.binding != nil { setBinding(member, to: nil) }
             members[member.key] = nil
         }
         sessions[session.id.low32] = nil
+        if session.stopTicking() { tickingSessionCount -= 1 }
+    }
+
+    /// Starts `session`'s tick timer (already armed) and counts it.
+    func startTicking(_ session: Session, timer: UVNet.Timer) {
+        precondition(session.tickTimer == nil, "a session has one tick timer")
+        session.startTicking(timer)
+        tickingSessionCount += 1
+    }
+
+    /// Closes every session's tick timer: the loop is stopping.
+    func stopTicking() {
+        for session in sessions.values where session.stopTicking() { tickingSessionCount -= 1 }
     }
 
     /// The live membership a datagram header names, if any: the data plane's one lookup.
@@ -75,6 +90,8 @@ final class SessionTable {
     func setBinding(_ member: Member, to address: SocketAddress?) {
         let wasBound = member.binding != nil
         member.binding = address
+        // A pending state dies with the binding (PROTOCOL.md §8); a move to a new address keeps it.
+        if address == nil { member.pending?.discard() }
         member.session.bindingChanged(member)
         boundMemberCount += (address != nil ? 1 : 0) - (wasBound ? 1 : 0)
     }

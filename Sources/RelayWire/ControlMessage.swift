@@ -8,6 +8,8 @@ public struct ControlMessage: Hashable, Sendable {
     public static let maxNameBytes = 64
     /// The `capacity` of a `create` without one is `min(defaultCapacity, maxSessionCapacity)`.
     public static let defaultCapacity = 16
+    /// The aggregation rates a `create` may ask for with `tick`, in Hz (PROTOCOL.md §1.3).
+    public static let tickRates = 1...120
 
     /// The request's members.
     public let object: JSONObject
@@ -90,16 +92,23 @@ public struct ControlMessage: Hashable, Sendable {
     }
 
     private func create(maxSessionCapacity: Int) -> Result<ControlOperation, ControlError> {
+        let capacity: Int
         let range = Int64(2)...Int64(max(2, maxSessionCapacity))
         switch integer("capacity", in: range, meaning: "an integer from 2 to \(maxSessionCapacity)") {
         case .success(nil):
-            return .success(.create(capacity: min(Self.defaultCapacity, maxSessionCapacity)))
-        case .success(let capacity?) where capacity <= maxSessionCapacity:
-            return .success(.create(capacity: Int(capacity)))
+            capacity = min(Self.defaultCapacity, maxSessionCapacity)
+        case .success(let value?) where value <= maxSessionCapacity:
+            capacity = Int(value)
         case .success:
             return .failure(.badRequest("'capacity' must be an integer from 2 to \(maxSessionCapacity)"))
         case .failure(let error):
             return .failure(error)
+        }
+        // Checked after `capacity`: PROTOCOL.md §1.2 names them in that order.
+        switch integer("tick", in: Int64(Self.tickRates.lowerBound)...Int64(Self.tickRates.upperBound),
+                       meaning: "a whole number of ticks per second from \(Self.tickRates.lowerBound) to \(Self.tickRates.upperBound)") {
+        case .success(let tick): return .success(.create(capacity: capacity, tick: tick.map { Int($0) }))
+        case .failure(let error): return .failure(error)
         }
     }
 

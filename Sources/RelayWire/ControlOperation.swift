@@ -3,8 +3,9 @@
 public enum ControlOperation: Hashable, Sendable {
     /// `hello` with protocol 1 and the optional client description.
     case hello(client: String?)
-    /// `create` with the capacity asked for, or the default.
-    case create(capacity: Int)
+    /// `create` with the capacity asked for, or the default, and the aggregation rate in Hz of a
+    /// tick session (PROTOCOL.md §8), nil for a session that forwards every datagram at once.
+    case create(capacity: Int, tick: Int?)
     /// `join` by id or code, with the name (`""` when absent).
     case join(JoinTarget, name: String)
     /// `leave`.

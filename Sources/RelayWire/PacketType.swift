@@ -13,4 +13,7 @@ public enum PacketType {
     public static let ping: UInt8 = 4
     /// Relay → client: the ``ping`` payload, unchanged.
     public static let pong: UInt8 = 5
+    /// Relay → client: the latest states of the other members of a tick session, once per tick
+    /// (PROTOCOL.md §8); ``AggregateEncoder`` writes it, ``AggregateDatagram`` reads it.
+    public static let aggregate: UInt8 = 6
 }

@@ -52,6 +52,11 @@ final class FakeRelay {
         }
     }
 
+    /// Sends `bytes` from the fake relay's UDP socket to `destination`, as the relay would.
+    func sendDatagram(_ bytes: [UInt8], to destination: SocketAddress) throws {
+        try bytes.withUnsafeBytes { try udp.send($0, to: destination) }
+    }
+
     /// Closes every socket.
     func close() {
         for connection in connections { connection.close() }

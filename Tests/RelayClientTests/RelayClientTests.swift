@@ -18,7 +18,7 @@ struct RelayClientTests {
         let memberships: [Membership]
         let relay: LoopBound<RelayServer>
 
-        init(members count: Int, host: String = "127.0.0.1", keepAlive: Duration? = .seconds(10),
+        init(members count: Int, host: String = "127.0.0.1", keepAlive: Duration? = .seconds(10), tick: Int? = nil,
              configure: @escaping @Sendable (inout RelayConfig) -> Void = { _ in }) async throws {
             let loop = self.loop
             let data = (0..<count).map { _ in Inbox<(sender: UInt16, sequence: UInt32, flags: UInt8, payload: [UInt8])>() }
@@ -47,7 +47,7 @@ struct RelayClientTests {
                 }
                 let creator = clients[0]
                 creator.connect(host: host, port: port) { _ in
-                    creator.create { created in
+                    creator.create(tick: tick) { created in
                         guard case .success(let session) = created else { return }
                         for client in clients {
                             let join = { client.join(code: session.code.lowercased(), name: "p") { result in

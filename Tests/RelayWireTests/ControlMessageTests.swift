@@ -155,7 +155,7 @@ import Testing
         (#"{"op":"create","capacity":3}"#, 3, 3),
     ])
     func createAccepted(text: String, maxCapacity: Int, capacity: Int) {
-        #expect(Self.operation(text, maxCapacity: maxCapacity) == .success(.create(capacity: capacity)))
+        #expect(Self.operation(text, maxCapacity: maxCapacity) == .success(.create(capacity: capacity, tick: nil)))
     }
 
     @Test(arguments: ["1", "0", "-2", "65", "2.5", "\"8\"", "null", "true", "[8]", "{}", "1e20", "1e400"])
@@ -163,6 +163,29 @@ import Testing
         let result = Self.operation(#"{"op":"create","capacity":"# + capacity + "}")
         #expect(Self.code(result) == .badRequest)
         #expect(Self.message(result)?.contains("'capacity'") == true)
+    }
+
+    @Test(arguments: [
+        (#"{"op":"create","tick":1}"#, 1), (#"{"op":"create","tick":120}"#, 120), (#"{"op":"create","tick":30.0}"#, 30),
+        (#"{"op":"create","tick":3e1,"capacity":4}"#, 30),
+    ])
+    func createWithTick(text: String, tick: Int) {
+        guard case .success(.create(_, let parsed)) = Self.operation(text) else {
+            Issue.record("\(text) was refused")
+            return
+        }
+        #expect(parsed == tick)
+    }
+
+    @Test(arguments: ["0", "121", "-1", "1.5", "\"10\"", "null", "true", "[10]", "1e400"])
+    func createBadTick(tick: String) {
+        let result = Self.operation(#"{"op":"create","tick":"# + tick + "}")
+        #expect(Self.code(result) == .badRequest)
+        #expect(Self.message(result)?.contains("'tick'") == true)
+    }
+
+    @Test func aBadCapacityIsNamedBeforeABadTick() {
+        #expect(Self.message(Self.operation(#"{"op":"create","capacity":1,"tick":0}"#))?.contains("'capacity'") == true)
     }
 
     @Test func createCapacityAboveConfiguredMax() {

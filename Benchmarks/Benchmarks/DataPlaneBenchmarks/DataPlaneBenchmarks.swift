@@ -6,6 +6,7 @@ let benchmarks: @Sendable () -> Void = {
     wireBenchmarks()
     forwardingBenchmarks()
     scalingBenchmarks()
+    tickBenchmarks()
 
     // The positive control: exactly one malloc per operation, so its recorded threshold is 1000
     // per iteration. Should the malloc interposer ever be left out of the build (`traits: []`),
