@@ -89,7 +89,7 @@ let package = Package(
         .executableTarget(name: "FuzzTLSClientHandshake", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "FuzzAggregate", dependencies: ["FuzzTargets"]),
         .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzTargets", "RelayServer", "RelayWire", "UVNet"]),
-        .testTarget(name: "UVNetTests", dependencies: ["UVNet"]),
+        .testTarget(name: "UVNetTests", dependencies: ["UVNet", "TestSupport"]),
         .testTarget(name: "RelayWireTests", dependencies: ["RelayWire"]),
         .testTarget(name: "RelayBenchTests", dependencies: ["RelayBench"]),
         // Helpers shared by the test targets (bounded waits, failures); not a product.

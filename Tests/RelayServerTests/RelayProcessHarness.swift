@@ -7,9 +7,7 @@ import Glibc
 
 /// Runs the built `gamerelay` binary as a child process, for end-to-end tests of the command line.
 final class RelayProcessHarness {
-    let process = Process()
-    private let stdoutPipe = Pipe()
-    private let stderrPipe = Pipe()
+    let process: ChildProcess
     private var stdoutBuffer: [UInt8] = []
 
     /// The `gamerelay` executable next to the test bundle (both come from `swift build --build-tests`).
@@ -22,20 +20,12 @@ final class RelayProcessHarness {
         guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
             throw TestFailure("the gamerelay binary is missing at \(Self.binary.path): run `swift build --build-tests` first")
         }
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-        try process.run()
-    }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process = try ChildProcess(Self.binary.path, arguments)
     }
 
     /// Reads stdout up to the next newline, waiting at most `timeout`.
     func readLine(timeout: Duration = .seconds(30)) throws -> String {
-        let fd = stdoutPipe.fileHandleForReading.fileDescriptor
+        let fd = process.stdoutDescriptor
         let deadline = ContinuousClock.now + timeout
         while true {
             if let newline = stdoutBuffer.firstIndex(of: 10) {
@@ -82,13 +72,13 @@ final class RelayProcessHarness {
 
     /// Everything left on stdout (call after the process exited).
     func readAll() throws -> String {
-        let rest = stdoutPipe.fileHandleForReading.readDataToEndOfFile()
-        return String(decoding: stdoutBuffer + Array(rest), as: UTF8.self)
+        let rest = ChildProcess.read(process.stdoutDescriptor, untilEnd: !process.isRunning)
+        return String(decoding: stdoutBuffer + rest, as: UTF8.self)
     }
 
-    /// Everything the process wrote to stderr (call after it exited).
+    /// What the process has written to stderr (all of it once it has exited).
     func stderrText() -> String {
-        String(decoding: stderrPipe.fileHandleForReading.availableData, as: UTF8.self)
+        String(decoding: ChildProcess.read(process.stderrDescriptor, untilEnd: !process.isRunning), as: UTF8.self)
     }
 }
 

@@ -15,7 +15,7 @@ public final class TurnServerProcess {
     /// The server's PID.
     public var processIdentifier: Int32 { process.processIdentifier }
     let directory: URL
-    private let process: Process
+    private let process: ChildProcess
 
     /// `turnserver` on `PATH` (Debian's `coturn` package installs it in `/usr/bin`).
     public static func executable() throws -> URL {
@@ -45,12 +45,7 @@ public final class TurnServerProcess {
             "--db", directory.appendingPathComponent("turndb").path,
         ]
         arguments += longTerm ? ["--lt-cred-mech", "--user", "\(Self.user):\(Self.password)", "--realm", Self.realm] : ["--no-auth"]
-        process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        process = try ChildProcess(binary.path, arguments, stdout: .discard, stderr: .discard)
     }
 
     /// Waits until the server answers a STUN Binding request (it binds its port before it serves).
@@ -90,10 +85,6 @@ public final class TurnServerProcess {
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(at: directory)
-    }
-
-    deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
     /// A UDP port on 127.0.0.1 that was free a moment ago.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @_spi(Testing) import UVNet
 
@@ -7,10 +8,9 @@ import Testing
 @Suite struct SecureSocketInteropTests {
     /// An `openssl s_server` on 127.0.0.1 with a PKI written for it, stopped by ``stop()``.
     final class OpenSSLServer: @unchecked Sendable {
-        let process = Process()
+        let process: ChildProcess
         let port: Int
         let directory: URL
-        private let output = Pipe()
 
         /// Starts the server with `arguments` after the certificate options, and waits for its
         /// `ACCEPT host:port` line.
@@ -23,20 +23,17 @@ import Testing
             try Data(pki.leaf).write(to: leaf)
             try Data(pki.chain).write(to: chain)
             try Data(pki.key).write(to: key)
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", leaf.path, "-cert_chain", chain.path, "-key", key.path,
-                                 "-rev", "-naccept", "1"] + arguments
-            process.standardOutput = output
-            process.standardError = output
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            // Read lines until ACCEPT names the port (bounded: s_server prints it at once).
+            process = try ChildProcess("openssl", ["s_server", "-accept", "127.0.0.1:0", "-cert", leaf.path, "-cert_chain", chain.path,
+                                                   "-key", key.path, "-rev", "-naccept", "1"] + arguments, stdout: .pipe, stderr: .stdout)
+            // Read until ACCEPT names the port (bounded: s_server prints it at once).
             var text = ""
-            let deadline = Date().addingTimeInterval(10)
+            let deadline = ContinuousClock.now + .seconds(10)
             var found: Int?
-            while found == nil, Date() < deadline, process.isRunning || !text.isEmpty {
-                let chunk = output.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
+            while found == nil, ContinuousClock.now < deadline {
+                var pfd = pollfd(fd: process.stdoutDescriptor, events: Int16(POLLIN), revents: 0)
+                guard poll(&pfd, 1, 100) >= 0 else { break }
+                let chunk = ChildProcess.read(process.stdoutDescriptor, untilEnd: false)
+                if chunk.isEmpty, !process.isRunning { break }
                 text += String(decoding: chunk, as: UTF8.self)
                 if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("ACCEPT ") }),
                    let port = line.split(separator: ":").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }) {
@@ -44,14 +41,14 @@ import Testing
                 }
             }
             guard let found else {
-                process.terminate()
+                kill(process.processIdentifier, SIGKILL)
                 throw LoopSideFailure(description: "openssl s_server did not start: \(text)")
             }
             port = found
         }
 
         func stop() {
-            if process.isRunning { process.terminate() }
+            if process.isRunning { kill(process.processIdentifier, SIGTERM) }
             process.waitUntilExit()
             try? FileManager.default.removeItem(at: directory)
         }
