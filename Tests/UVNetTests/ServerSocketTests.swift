@@ -134,17 +134,43 @@ import Glibc
         }
     }
 
+    /// A TCP socket bound to 127.0.0.1:`port` that does not listen: connections are refused,
+    /// and no one else can bind the port while it is open.
+    static func reserve(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw LoopSideFailure(description: "socket() failed: \(errno)") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        address.sin_port = UInt16(port).bigEndian
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else {
+            close(fd)
+            throw LoopSideFailure(description: "port \(port) was taken as soon as the listener closed (errno \(errno))")
+        }
+        return fd
+    }
+
     @Test func closingTheListenerKeepsAcceptedSocketsOpenAndRefusesNewConnections() async throws {
         try await withLoop { loop in
             let pair = try await TCPPair.connect(on: loop)
             let refusedEvents = Inbox<StreamEvent>()
-            try await loop.submit {
+            let reservation = try await loop.submit {
                 let port = pair.listener.value.localPort
                 pair.listener.value.close()
+                // Hold the port with a socket that is bound but never listens, so a listener
+                // another test binds meanwhile can't take the port and accept this connection.
+                let reservation = try Self.reserve(port: port)
                 let late = Socket(loop: loop)
                 late.report(to: refusedEvents)
                 try late.connect(host: "127.0.0.1", port: port)
+                return reservation
             }
+            defer { close(reservation) }
             guard case .failed(let error) = try await refusedEvents.next("the refused connection's error") else {
                 Issue.record("a connection to a closed listener did not fail")
                 return
