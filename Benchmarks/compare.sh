@@ -13,12 +13,12 @@
 #       coturn, 1000 allocations with their channels), control connections included
 #   (f) tick sessions: 8 sessions × 32 members, each sending 100-byte LATEST broadcasts at
 #       30 Hz (238k deliveries/s when forwarded one by one), fixed load, run three ways:
-#       gamerelay with `--tick 30` (one AGGREGATE per receiver and tick), gamerelay one by one,
-#       and coturn one by one. Relay CPU µs per delivered update, latency p50/p99 per update,
-#       and the targets: CPU per update with ticks <= 0.2 × one by one and <= 0.15 × coturn,
-#       p99 with ticks <= 33.3 ms + the one-by-one p99. The tick relay serves its metrics so
-#       bench can read how many states it superseded. No baseline column: a parent build may
-#       predate ticks.
+#       gamerelay with `--tick 30` (one AGGREGATE per receiver and tick), gamerelay one by
+#       one (`--latest`, the same LATEST states forwarded at once), and coturn one by one.
+#       Relay CPU µs per delivered update, latency p50/p99 per update, and the targets: CPU
+#       per update with ticks <= 0.2 × one by one and <= 0.15 × coturn, p99 with ticks <=
+#       33.3 ms + the one-by-one p99. The tick relay serves its metrics so bench can read
+#       how many states it superseded. No baseline column: a parent build may predate ticks.
 # coturn's channels lead straight to each receiver's own UDP socket (`--turn-peers direct`: one
 # receive and one send in coturn per delivery, as with GameRelay). (c) and (d) also run with
 # `--turn-peers relayed`, where both ends are behind TURN and each delivery crosses coturn twice.
@@ -316,7 +316,9 @@ run_workload() {
                 # 8 sessions × 32 members × 31 receivers × 30/s = 238,080 deliveries/s one by one;
                 # with --tick 30, LATEST states in 4 AGGREGATEs per receiver and tick (at the
                 # relay's default maxDatagram of 1200 bytes, 10 entries of 108 bytes each fit one).
-                if bench "$relay" "f-$relay" --sessions 8 --members 32 --payload 100 --rate 30 --duration 5 --warmup 2; then
+                # GameRelay one by one sends the same LATEST states (--latest); TURN has no such flag.
+                local latest=(); [[ $relay == gamerelay ]] && latest=(--latest)
+                if bench "$relay" "f-$relay" --sessions 8 --members 32 --payload 100 --rate 30 --duration 5 --warmup 2 "${latest[@]}"; then
                     RESULT[f-$relay]=$(field "f-$relay" '.relayCPUMicrosPerUpdate // .relayCPUMicrosPerForwarded')
                     RESULT[f50-$relay]=$(field "f-$relay" .latencyP50Micros)
                     RESULT[f99-$relay]=$(field "f-$relay" .latencyP99Micros)

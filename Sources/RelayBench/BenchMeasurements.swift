@@ -69,6 +69,8 @@ public struct BenchMeasurements: Sendable {
     public var relayRSSAfterSetupBytes: UInt64? = nil
     /// The sessions' tick rate in Hz when they were tick sessions (PROTOCOL.md §8), else nil.
     public var tick: Int? = nil
+    /// Whether every DATA carried the LATEST flag (always in tick runs).
+    public var latest: Bool = false
     /// In a tick run, the datagrams that carried the deliveries: AGGREGATEs (each holding
     /// several updates) plus any DATA forwarded at once; nil otherwise (one datagram each).
     public var datagramsReceived: UInt64? = nil
@@ -114,6 +116,7 @@ public struct BenchMeasurements: Sendable {
         relayRSSBeforeSetupBytes: UInt64? = nil,
         relayRSSAfterSetupBytes: UInt64? = nil,
         tick: Int? = nil,
+        latest: Bool = false,
         datagramsReceived: UInt64? = nil,
         superseded: UInt64? = nil,
         startedAt: String,
@@ -150,6 +153,7 @@ public struct BenchMeasurements: Sendable {
         self.relayRSSBeforeSetupBytes = relayRSSBeforeSetupBytes
         self.relayRSSAfterSetupBytes = relayRSSAfterSetupBytes
         self.tick = tick
+        self.latest = latest
         self.datagramsReceived = datagramsReceived
         self.superseded = superseded
         self.startedAt = startedAt

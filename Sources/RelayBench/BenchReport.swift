@@ -22,7 +22,7 @@ public enum BenchReport {
     public static func table(_ s: BenchSummary) -> String {
         var lines: [String] = []
         let payload = s.payloadBytesMax.map { "\(s.payloadBytes)–\($0) B payload (varying per datagram)" } ?? "\(s.payloadBytes) B payload"
-        let tick = s.tick.map { ", tick \($0) Hz (LATEST broadcasts, aggregated)" } ?? ""
+        let tick = s.tick.map { ", tick \($0) Hz (LATEST broadcasts, aggregated)" } ?? (s.latest == true ? ", LATEST" : "")
         lines.append(
             "\(s.protocolName) bench, \(s.profile) profile: \(s.sessions) sessions × \(s.members) members, "
                 + "\(payload), \(BenchFormat.number(s.ratePerMember))/s per member, fan-out \(s.fanout)\(tick)"

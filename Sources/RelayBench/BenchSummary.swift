@@ -37,6 +37,9 @@ public struct BenchSummary: Codable, Sendable, Equatable {
     /// The sessions' tick rate in Hz in a tick run (PROTOCOL.md §8); nil (and absent from the
     /// JSON) for ordinary sessions, as are the other tick figures below.
     public var tick: Int?
+    /// `true` when every DATA carried the LATEST flag (always in tick runs); nil (and absent
+    /// from the JSON) otherwise.
+    public var latest: Bool?
 
     // MARK: Delivery
 
@@ -184,6 +187,7 @@ public struct BenchSummary: Codable, Sendable, Equatable {
         hardware = m.hardware
         memberPacketRateLimit = m.memberPacketRateLimit
         tick = m.tick
+        latest = m.latest || m.tick != nil ? true : nil
 
         sent = m.sent
         expected = m.expected

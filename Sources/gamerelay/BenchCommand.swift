@@ -103,6 +103,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Make the sessions tick sessions of this many ticks per second (1...120) whose members send LATEST broadcasts: updates arrive aggregated, one AGGREGATE per receiver and tick.", valueName: "hz"))
     var tick: Int?
 
+    @Flag(help: "Set the LATEST flag on every DATA, as state updates do (always on with --tick): the same traffic forwarded one by one, to compare with --tick.")
+    var latest = false
+
     @Option(help: "The relay's --member-packet-rate, for the rate-limit warning (default: 240, the relay's default).")
     var relayMemberPacketRate: Double?
 
@@ -202,6 +205,10 @@ struct BenchCommand: ParsableCommand {
             guard traffic.payload.range.upperBound <= largest else {
                 throw ValidationError("--tick: a payload must fit an AGGREGATE entry, at most \(largest) bytes (maxDatagram − \(AggregateEncoder.overhead))")
             }
+        }
+        if latest {
+            guard protocolKind == .gamerelay, connections == nil else { throw ValidationError("--latest needs --protocol gamerelay and traffic, not --connections") }
+            guard segmentedSends != true else { throw ValidationError("--latest sends one datagram each; --segmented-sends does not set LATEST") }
         }
         if relayMetrics != nil {
             guard relay != nil, protocolKind == .gamerelay else {
@@ -309,11 +316,12 @@ struct BenchCommand: ParsableCommand {
         let traffic = resolvedProfile
         return BenchRunner.Workload(sessions: sessions, members: members, profile: traffic,
                                     duration: .seconds(duration), warmup: .seconds(warmup),
-                                    segmentedSends: segmentedSends ?? (max && traffic.payload.isFixed && tick == nil),
-                                    tick: tick)
+                                    segmentedSends: segmentedSends ?? (max && traffic.payload.isFixed && tick == nil && !latest),
+                                    tick: tick, latest: latest || tick != nil)
     }
 
-    /// The chart's line of figures the curves don't show: jitter and the host's UDP drop counters.
+    /// The chart's line of figures the curves don't show: in a tick run the updates, datagrams and
+    /// superseded states, then jitter and the host's UDP drop counters.
     static func plotCaption(_ summary: BenchSummary) -> String {
         let micros = { (value: Double?) in value.map { String(format: "%.1f µs", locale: nil, $0) } ?? "n/a" }
         var caption = ""
@@ -445,7 +453,7 @@ struct BenchCommand: ParsableCommand {
             generatorSocketDrops: KernelDrops.difference(dropsBefore.generator, dropsAtEnd.generator),
             streamJitterNanos: outcome.streamJitterNanos, hostUDPErrors: hostUDP,
             relayRSSBeforeSetupBytes: rssBeforeSetup, relayRSSAfterSetupBytes: rssAfterSetup,
-            tick: workload.tick, datagramsReceived: outcome.datagramsReceived, superseded: superseded,
+            tick: workload.tick, latest: workload.latest, datagramsReceived: outcome.datagramsReceived, superseded: superseded,
             startedAt: startedAt, hardware: Hardware.summary)
         return (BenchSummary(measurements), measurements)
     }

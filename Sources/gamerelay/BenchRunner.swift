@@ -47,6 +47,8 @@ final class BenchRunner {
         /// The sessions' tick rate in Hz (1…120), making them tick sessions whose members send
         /// LATEST broadcasts; nil for ordinary sessions.
         var tick: Int? = nil
+        /// Whether every DATA carries the LATEST flag; tick runs always set it.
+        var latest = false
     }
 
     /// The figures of one run, read on the generator loop when it ends.
@@ -385,7 +387,7 @@ final class BenchRunner {
     private func tick() {
         let now = MonotonicClock.nanoseconds
         let sizes = workload.profile.payload
-        let latest = workload.tick != nil
+        let latest = workload.latest || workload.tick != nil
         for member in members {
             let first = member.nextPlanned
             var due = 0

@@ -11,10 +11,19 @@ struct BenchTickOptionsTests {
         // --max turns segmented sends on, except in tick runs: they would not set LATEST.
         #expect(try BenchCommand.parse(["--max"]).workload.segmentedSends)
         #expect(try !BenchCommand.parse(["--max", "--tick", "30"]).workload.segmentedSends)
+        #expect(try BenchCommand.parse(["--tick", "30"]).workload.latest)
+    }
+
+    @Test func latestAloneSetsTheFlagWithoutTicks() throws {
+        let workload = try BenchCommand.parse(["--latest", "--max"]).workload
+        #expect(workload.latest && workload.tick == nil && !workload.segmentedSends)
+        #expect(try !BenchCommand.parse([]).workload.latest)
     }
 
     @Test(arguments: [
         ["--tick", "121"],
+        ["--latest", "--segmented-sends"],
+        ["--latest", "--protocol", "turn", "--relay", "127.0.0.1:3478"],
         ["--tick", "30", "--segmented-sends"],
         ["--tick", "30", "--profile", "voice", "--payload", "60-1449"],
         ["--tick", "30", "--relay-metrics", "127.0.0.1:9400"],

@@ -31,7 +31,7 @@ struct TickRunSummaryTests {
     @Test("superseded states are accounted apart from loss: loss = expected − delivered − superseded × fan-out")
     func supersededIsNotLoss() {
         let s = BenchSummary(.tickFixture())
-        #expect(s.tick == 30)
+        #expect(s.tick == 30 && s.latest == true)
         #expect(s.superseded == 90)
         #expect(s.supersededDeliveries == 270)
         #expect(s.notDelivered == 300)
@@ -75,10 +75,15 @@ struct TickRunSummaryTests {
     @Test("ordinary runs have no tick figures, and their JSON no tick keys")
     func ordinaryRunsLackTickFigures() throws {
         let s = BenchSummary(.fixture())
+        #expect(s.latest == nil)
+        var latest = BenchMeasurements.fixture()
+        latest.latest = true
+        #expect(BenchSummary(latest).latest == true && BenchSummary(latest).tick == nil)
+        #expect(BenchReport.table(BenchSummary(latest)).contains("fan-out 3, LATEST\n"))
         #expect(s.tick == nil && s.superseded == nil && s.notDelivered == nil && s.lost == nil)
         #expect(s.datagramsReceived == nil && s.datagramsReceivedPerSecond == nil && s.relayCPUMicrosPerUpdate == nil)
         let json = try BenchReport.json(s)
-        for key in ["tick", "superseded", "supersededDeliveries", "notDelivered", "lost", "datagramsReceived", "relayCPUMicrosPerUpdate"] {
+        for key in ["tick", "latest", "superseded", "supersededDeliveries", "notDelivered", "lost", "datagramsReceived", "relayCPUMicrosPerUpdate"] {
             #expect(!json.contains("\"\(key)\""), "\(key)")
         }
     }
