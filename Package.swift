@@ -68,6 +68,7 @@ let package = Package(
             dependencies: [
                 "RelayServer",
                 "RelayClient",
+                "RelayWire",
                 "RelayBench",
                 "TurnClient",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

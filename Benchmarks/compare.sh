@@ -11,6 +11,14 @@
 #   (d) 50 sessions × 8 members at 30 Hz, 100 B: one-way latency p50/p99
 #   (e) RSS growth of a fresh relay from 0 to 1000 members joined and bound (125 × 8; for
 #       coturn, 1000 allocations with their channels), control connections included
+#   (f) tick sessions: 8 sessions × 32 members, each sending 100-byte LATEST broadcasts at
+#       30 Hz (238k deliveries/s when forwarded one by one), fixed load, run three ways:
+#       gamerelay with `--tick 30` (one AGGREGATE per receiver and tick), gamerelay one by
+#       one (`--latest`, the same LATEST states forwarded at once), and coturn one by one.
+#       Relay CPU µs per delivered update, latency p50/p99 per update, and the targets: CPU
+#       per update with ticks <= 0.2 × one by one and <= 0.15 × coturn, p99 with ticks <=
+#       33.3 ms + the one-by-one p99. The tick relay serves its metrics so bench can read
+#       how many states it superseded. No baseline column: a parent build may predate ticks.
 # coturn's channels lead straight to each receiver's own UDP socket (`--turn-peers direct`: one
 # receive and one send in coturn per delivery, as with GameRelay). (c) and (d) also run with
 # `--turn-peers relayed`, where both ends are behind TURN and each delivery crosses coturn twice.
@@ -26,8 +34,8 @@
 # --baseline BIN adds a third column: another gamerelay binary (say, the parent commit's release
 # build) run in every workload, interleaved with this one, so a change is judged against its
 # parent in the same session; (b2) then runs the baseline with --threads 2 as well.
-# Loopback (127.0.0.1) only; stops itself within 5 minutes (9 with --baseline) and kills
-# everything it started.
+# Loopback (127.0.0.1) only; stops itself within 6 minutes (10 with --baseline; 5 and 9 before
+# (f) was added) and kills everything it started.
 #
 # Usage: Benchmarks/compare.sh [--baseline PATH-TO-GAMERELAY]
 # Needs: swift, coturn (turnserver, turnutils_stunclient), jq, taskset (util-linux). Run from anywhere.
@@ -45,9 +53,9 @@ done
 if [[ -n $BASELINE_BIN ]]; then
     [[ -x $BASELINE_BIN ]] || { echo "compare.sh: --baseline $BASELINE_BIN is not an executable" >&2; exit 2; }
     BASELINE_BIN="$(cd "$(dirname "$BASELINE_BIN")" && pwd)/$(basename "$BASELINE_BIN")"
-    BUDGET_SECONDS=${COMPARE_BUDGET_SECONDS:-540}
+    BUDGET_SECONDS=${COMPARE_BUDGET_SECONDS:-600}
 else
-    BUDGET_SECONDS=${COMPARE_BUDGET_SECONDS:-310}
+    BUDGET_SECONDS=${COMPARE_BUDGET_SECONDS:-370}
 fi
 WORK="$(mktemp -d /tmp/gamerelay-compare.XXXXXX)"
 RELAY_PID=""
@@ -119,13 +127,19 @@ wait_udp_port() {
 RESERVE_SECONDS=15
 OUT_OF_TIME=0
 PORT=""
+METRICS_PORT=""
 MEMBER_RATE=1000000   # the per-member limit raised, so the runs measure capacity
-# start_gamerelay BINARY THREADS: pinned to core 0 with one data-plane loop, unpinned with more.
+# start_gamerelay BINARY THREADS [metrics]: pinned to core 0 with one data-plane loop, unpinned
+# with more; with "metrics", serving /metrics on METRICS_PORT.
 start_gamerelay() {
-    local binary=$1 threads=$2 pin=(taskset -c 0)
+    local binary=$1 threads=$2 pin=(taskset -c 0) metrics=()
     (( threads > 1 )) && pin=()
     PORT=$(free_port)
-    "${pin[@]}" "$binary" serve --host 127.0.0.1 --port "$PORT" --threads "$threads" \
+    if [[ ${3:-} == metrics ]]; then
+        METRICS_PORT=$(free_port)
+        metrics=(--metrics-port "$METRICS_PORT")
+    fi
+    "${pin[@]}" "$binary" serve --host 127.0.0.1 --port "$PORT" --threads "$threads" "${metrics[@]}" \
         --member-packet-rate "$MEMBER_RATE" --member-byte-rate 1000000000 >"$WORK/gamerelay.log" 2>&1 &
     RELAY_PID=$!
     wait_udp_port "$PORT"
@@ -154,6 +168,7 @@ start_relay() {
     case $1 in
         gamerelay) start_gamerelay "$BIN" 1 ;;
         gamerelay-t2) start_gamerelay "$BIN" 2 ;;
+        gamerelay-tick) start_gamerelay "$BIN" 1 metrics ;;
         baseline) start_gamerelay "$BASELINE_BIN" 1 ;;
         baseline-t2) start_gamerelay "$BASELINE_BIN" 2 ;;
         *) start_coturn ;;
@@ -166,6 +181,7 @@ bench() {
     local proto=(--relay-member-packet-rate "$MEMBER_RATE")
     [[ $relay == coturn ]] && proto=(--protocol turn --turn-peers direct)
     [[ $relay == coturn-relayed ]] && proto=(--protocol turn --turn-peers relayed)
+    [[ $relay == gamerelay-tick ]] && proto+=(--tick 30 --relay-metrics "http://127.0.0.1:$METRICS_PORT/metrics")
     local limit; limit=$(( $(remaining) - RESERVE_SECONDS ))
     if (( limit < 10 )); then
         echo "   $name: skipped, out of time" >&2
@@ -296,6 +312,23 @@ run_workload() {
                     RESULT[d-loss-$relay]=$(field "d-$relay" .lossPercent)
                     note_flags "d-$relay" "(d) $relay"
                 fi ;;
+            f)
+                # 8 sessions × 32 members × 31 receivers × 30/s = 238,080 deliveries/s one by one;
+                # with --tick 30, LATEST states in 4 AGGREGATEs per receiver and tick (at the
+                # relay's default maxDatagram of 1200 bytes, 10 entries of 108 bytes each fit one).
+                # GameRelay one by one sends the same LATEST states (--latest); TURN has no such flag.
+                local latest=(); [[ $relay == gamerelay ]] && latest=(--latest)
+                if bench "$relay" "f-$relay" --sessions 8 --members 32 --payload 100 --rate 30 --duration 5 --warmup 2 "${latest[@]}"; then
+                    RESULT[f-$relay]=$(field "f-$relay" '.relayCPUMicrosPerUpdate // .relayCPUMicrosPerForwarded')
+                    RESULT[f50-$relay]=$(field "f-$relay" .latencyP50Micros)
+                    RESULT[f99-$relay]=$(field "f-$relay" .latencyP99Micros)
+                    RESULT[f-updates-$relay]=$(field "f-$relay" .deliveredPacketsPerSecond)
+                    RESULT[f-datagrams-$relay]=$(field "f-$relay" '.datagramsReceivedPerSecond // .deliveredPacketsPerSecond')
+                    RESULT[f-loss-$relay]=$(field "f-$relay" .lossPercent)
+                    RESULT[f-superseded-$relay]=$(field "f-$relay" .supersededDeliveries)
+                    RESULT[f-expected-$relay]=$(field "f-$relay" .expected)
+                    note_flags "f-$relay" "(f) $relay"
+                fi ;;
             e)
                 # A fresh relay: growth from no member to 1000 joined and bound, before any traffic.
                 if bench "$relay" "e-$relay" --sessions 125 --members 8 --payload 100 --rate 1 --duration 1 --warmup 0; then
@@ -316,6 +349,7 @@ run_workload c gamerelay coturn coturn-relayed "${B[@]}"
 run_workload c1 "${B[@]}" coturn gamerelay
 run_workload d coturn-relayed "${B[@]}" coturn gamerelay
 run_workload e gamerelay coturn "${B[@]}"
+run_workload f gamerelay-tick gamerelay coturn
 if [[ -n $BASELINE_BIN ]]; then run_workload b2 gamerelay-t2 baseline-t2; else run_workload b2 gamerelay-t2; fi
 
 ratio() { awk -v g="${1:-}" -v c="${2:-}" 'BEGIN { if (g == "" || c == "" || c + 0 == 0) print "n/a"; else printf "%.2f", g / c }'; }
@@ -376,6 +410,41 @@ printf '%-52s %14s %14s %10s\n' "(c) fan-out 7 @ ~150k/s, relay CPU µs per deli
 printf '%-52s %14s %14s %10s\n' "    loss % in (c)" "$(fmt "${RESULT[c-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[c-loss-coturn-relayed]:-}" 2)" ""
 printf '%-52s %14s %14s %10s\n' "(d) 50×8 @ 30 Hz, 100 B: one-way p50 µs" "$(fmt "${RESULT[d50-gamerelay]:-}" 1)" "$(fmt "${RESULT[d50-coturn-relayed]:-}" 1)" "$(ratio "${RESULT[d50-gamerelay]:-}" "${RESULT[d50-coturn-relayed]:-}")"
 printf '%-52s %14s %14s %10s\n' "(d) 50×8 @ 30 Hz, 100 B: one-way p99 µs" "$(fmt "${RESULT[d99-gamerelay]:-}" 1)" "$(fmt "${RESULT[d99-coturn-relayed]:-}" 1)" "$(ratio "${RESULT[d99-gamerelay]:-}" "${RESULT[d99-coturn-relayed]:-}")"
+echo
+echo "(f) tick sessions: 8 sessions × 32 members, 100 B LATEST broadcasts at 30 Hz (238k deliveries/s one by one):"
+# frow LABEL TICK ONE-BY-ONE COTURN TICK/ONE TICK/COTURN
+frow() { printf '%-52s %14s %14s %14s %10s %10s\n' "$@"; }
+# pct PART WHOLE: PART as a percentage of WHOLE.
+pct() { awk -v p="${1:-}" -v w="${2:-}" 'BEGIN { if (p == "" || w == "" || w + 0 == 0) print "n/a"; else printf "%.2f", p / w * 100 }'; }
+frow "workload" "tick 30 Hz" "one by one" "coturn" "tick/1by1" "tick/coturn"
+frow "(f) relay CPU µs per delivered update" "$(fmt "${RESULT[f-gamerelay-tick]:-}" 3)" "$(fmt "${RESULT[f-gamerelay]:-}" 3)" "$(fmt "${RESULT[f-coturn]:-}" 3)" \
+    "$(ratio "${RESULT[f-gamerelay-tick]:-}" "${RESULT[f-gamerelay]:-}")" "$(ratio "${RESULT[f-gamerelay-tick]:-}" "${RESULT[f-coturn]:-}")"
+frow "(f) latency per update p50 µs" "$(fmt "${RESULT[f50-gamerelay-tick]:-}" 1)" "$(fmt "${RESULT[f50-gamerelay]:-}" 1)" "$(fmt "${RESULT[f50-coturn]:-}" 1)" \
+    "$(ratio "${RESULT[f50-gamerelay-tick]:-}" "${RESULT[f50-gamerelay]:-}")" "$(ratio "${RESULT[f50-gamerelay-tick]:-}" "${RESULT[f50-coturn]:-}")"
+frow "(f) latency per update p99 µs" "$(fmt "${RESULT[f99-gamerelay-tick]:-}" 1)" "$(fmt "${RESULT[f99-gamerelay]:-}" 1)" "$(fmt "${RESULT[f99-coturn]:-}" 1)" \
+    "$(ratio "${RESULT[f99-gamerelay-tick]:-}" "${RESULT[f99-gamerelay]:-}")" "$(ratio "${RESULT[f99-gamerelay-tick]:-}" "${RESULT[f99-coturn]:-}")"
+frow "    updates delivered/s" "$(fmt "${RESULT[f-updates-gamerelay-tick]:-}" 0)" "$(fmt "${RESULT[f-updates-gamerelay]:-}" 0)" "$(fmt "${RESULT[f-updates-coturn]:-}" 0)" "" ""
+frow "    datagrams received/s" "$(fmt "${RESULT[f-datagrams-gamerelay-tick]:-}" 0)" "$(fmt "${RESULT[f-datagrams-gamerelay]:-}" 0)" "$(fmt "${RESULT[f-datagrams-coturn]:-}" 0)" "" ""
+frow "    superseded, % of expected deliveries" "$(pct "${RESULT[f-superseded-gamerelay-tick]:-}" "${RESULT[f-expected-gamerelay-tick]:-}")" "-" "-" "" ""
+frow "    loss % (superseded not counted)" "$(fmt "${RESULT[f-loss-gamerelay-tick]:-}" 2)" "$(fmt "${RESULT[f-loss-gamerelay]:-}" 2)" "$(fmt "${RESULT[f-loss-coturn]:-}" 2)" "" ""
+# target LABEL VALUE LIMIT RUNS...: "met" or "NOT met" for VALUE <= LIMIT, n/a when either is
+# unknown; "unsettled" instead when one of the (f) RUNS it compares was generator-bound, since
+# that run's figure is then partly the generator's (a backlog in its receive queues inflates
+# latency, and the relay's sends into full queues inflate its CPU per delivered update).
+target() {
+    local label=$1 value=${2:-} limit=${3:-} run bound=()
+    shift 3
+    for run in "$@"; do generator_bound "f-$run" && bound+=("$run"); done
+    awk -v v="$value" -v l="$limit" -v label="$label" -v bound="${bound[*]}" 'BEGIN {
+        if (v == "" || l == "" || v == "n/a" || l == "n/a") { printf "  target %s: n/a\n", label; exit }
+        verdict = (v + 0 <= l + 0) ? "met" : "NOT met"
+        if (bound != "") verdict = "unsettled, " verdict " as measured, but generator-bound: " bound
+        printf "  target %s: %s (%s against %s)\n", label, verdict, v, l }'
+}
+target "relay CPU per update, tick <= 0.20 × one by one" "$(ratio "${RESULT[f-gamerelay-tick]:-}" "${RESULT[f-gamerelay]:-}")" 0.20 gamerelay-tick gamerelay
+target "relay CPU per update, tick <= 0.15 × coturn" "$(ratio "${RESULT[f-gamerelay-tick]:-}" "${RESULT[f-coturn]:-}")" 0.15 gamerelay-tick coturn
+F99_LIMIT=$(awk -v p="${RESULT[f99-gamerelay]:-}" 'BEGIN { if (p == "") print "n/a"; else printf "%.1f", 33333.3 + p }')
+target "p99 per update, tick <= 33333.3 µs + one-by-one p99" "$(fmt "${RESULT[f99-gamerelay-tick]:-}" 1)" "$F99_LIMIT" gamerelay-tick gamerelay
 echo
 echo "A TURN sender sends one ChannelData per receiver (the protocol's cost): at fan-out 7 the generator"
 echo "sends 7 datagrams where gamerelay's sends 1, so TURN runs hit the generator's limit sooner."

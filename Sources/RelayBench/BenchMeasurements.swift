@@ -30,7 +30,8 @@ public struct BenchMeasurements: Sendable {
     public var sent: UInt64
     /// Deliveries expected in the window: every sent datagram times its receivers.
     public var expected: UInt64
-    /// Distinct deliveries received (duplicates excluded).
+    /// Distinct deliveries received (duplicates excluded): one per DATA datagram, and in a
+    /// tick session one per AGGREGATE entry (an *update*).
     public var delivered: UInt64
     /// Deliveries received more than once.
     public var duplicates: UInt64
@@ -66,6 +67,17 @@ public struct BenchMeasurements: Sendable {
     public var relayRSSBeforeSetupBytes: UInt64? = nil
     /// The relay's resident set size once every member was joined and bound, in bytes, when known.
     public var relayRSSAfterSetupBytes: UInt64? = nil
+    /// The sessions' tick rate in Hz when they were tick sessions (PROTOCOL.md §8), else nil.
+    public var tick: Int? = nil
+    /// Whether every DATA carried the LATEST flag (always in tick runs).
+    public var latest: Bool = false
+    /// In a tick run, the datagrams that carried the deliveries: AGGREGATEs (each holding
+    /// several updates) plus any DATA forwarded at once; nil otherwise (one datagram each).
+    public var datagramsReceived: UInt64? = nil
+    /// In a tick run, the pending states the relay replaced with a newer one before a tick sent
+    /// them (its `statesSuperseded` counter over the window), when known. Each is one update
+    /// that none of its ``fanout`` receivers gets, by design rather than by loss.
+    public var superseded: UInt64? = nil
     /// When the run started, as an ISO 8601 date.
     public var startedAt: String
     /// Free text describing the machine (CPU, cores, kernel).
@@ -103,6 +115,10 @@ public struct BenchMeasurements: Sendable {
         hostUDPErrors: UDPCounters? = nil,
         relayRSSBeforeSetupBytes: UInt64? = nil,
         relayRSSAfterSetupBytes: UInt64? = nil,
+        tick: Int? = nil,
+        latest: Bool = false,
+        datagramsReceived: UInt64? = nil,
+        superseded: UInt64? = nil,
         startedAt: String,
         hardware: String
     ) {
@@ -136,6 +152,10 @@ public struct BenchMeasurements: Sendable {
         self.hostUDPErrors = hostUDPErrors
         self.relayRSSBeforeSetupBytes = relayRSSBeforeSetupBytes
         self.relayRSSAfterSetupBytes = relayRSSAfterSetupBytes
+        self.tick = tick
+        self.latest = latest
+        self.datagramsReceived = datagramsReceived
+        self.superseded = superseded
         self.startedAt = startedAt
         self.hardware = hardware
     }

@@ -12,16 +12,20 @@ public enum BenchReport {
     /// The table has a workload line, one-way latency percentiles in microseconds, the RFC 3550
     /// jitter percentiles over the streams, delivery counts (with the host-wide UDP
     /// `RcvbufErrors` and `InErrors`), throughput, costs, and one `WARNING:` line per entry of
-    /// ``BenchSummary/warnings``. Unknown figures read `n/a`.
+    /// ``BenchSummary/warnings``. Unknown figures read `n/a`. A tick run counts updates
+    /// (AGGREGATE entries) where others count datagrams, shows the datagrams received beside
+    /// them, and splits the deliveries not made into superseded and lost (or says the split is
+    /// unknown).
     ///
     /// - Parameter s: The summary to render.
     /// - Returns: The table, ending in a newline.
     public static func table(_ s: BenchSummary) -> String {
         var lines: [String] = []
         let payload = s.payloadBytesMax.map { "\(s.payloadBytes)–\($0) B payload (varying per datagram)" } ?? "\(s.payloadBytes) B payload"
+        let tick = s.tick.map { ", tick \($0) Hz (LATEST broadcasts, aggregated)" } ?? (s.latest == true ? ", LATEST" : "")
         lines.append(
             "\(s.protocolName) bench, \(s.profile) profile: \(s.sessions) sessions × \(s.members) members, "
-                + "\(payload), \(BenchFormat.number(s.ratePerMember))/s per member, fan-out \(s.fanout)"
+                + "\(payload), \(BenchFormat.number(s.ratePerMember))/s per member, fan-out \(s.fanout)\(tick)"
         )
         lines.append(
             "  target \(s.target), measured \(BenchFormat.fixed(s.durationSeconds, digits: 2)) s "
@@ -32,7 +36,11 @@ public enum BenchReport {
         }
         lines.append("")
 
-        lines.append("Latency, one-way (µs, corrected for coordinated omission)")
+        if s.tick != nil {
+            lines.append("Latency, one-way per update (µs, send → arrival of the AGGREGATE carrying it)")
+        } else {
+            lines.append("Latency, one-way (µs, corrected for coordinated omission)")
+        }
         let columns = ["p50", "p90", "p99", "p99.9", "max"]
         let values = [s.latencyP50Micros, s.latencyP90Micros, s.latencyP99Micros, s.latencyP999Micros, s.latencyMaxMicros]
         lines.append(columns.map { leftPad($0, to: 12) }.joined())
@@ -47,8 +55,12 @@ public enum BenchReport {
         lines.append("")
 
         lines.append("Delivery")
-        lines.append(row("delivered / expected", "\(s.delivered) / \(s.expected)"))
-        lines.append(row("loss", "\(BenchFormat.percent(s.lossPercent)) %"))
+        if s.tick != nil {
+            lines.append(contentsOf: tickDelivery(s))
+        } else {
+            lines.append(row("delivered / expected", "\(s.delivered) / \(s.expected)"))
+            lines.append(row("loss", "\(BenchFormat.percent(s.lossPercent)) %"))
+        }
         lines.append(row("duplicates", "\(s.duplicates)"))
         lines.append(row("reordered", "\(s.reordered)"))
         lines.append(row("send failures", "\(s.sendFailures)"))
@@ -61,12 +73,23 @@ public enum BenchReport {
 
         lines.append("Throughput")
         lines.append(row("offered", "\(BenchFormat.fixed(s.offeredPacketsPerSecond, digits: 1)) pkt/s (\(s.sent) sent)"))
-        lines.append(row("delivered", "\(BenchFormat.fixed(s.deliveredPacketsPerSecond, digits: 1)) pkt/s"))
+        if s.tick != nil {
+            lines.append(row("updates delivered", "\(BenchFormat.fixed(s.deliveredPacketsPerSecond, digits: 1)) /s"))
+            let perDatagram = s.datagramsReceived.flatMap { $0 > 0 ? Double(s.delivered) / Double($0) : nil }
+            lines.append(
+                row("datagrams received", s.datagramsReceivedPerSecond.map { rate in
+                    "\(BenchFormat.fixed(rate, digits: 1)) pkt/s" + (perDatagram.map { " (\(BenchFormat.fixed($0, digits: 1)) updates each)" } ?? "")
+                } ?? "n/a")
+            )
+        } else {
+            lines.append(row("delivered", "\(BenchFormat.fixed(s.deliveredPacketsPerSecond, digits: 1)) pkt/s"))
+        }
         lines.append("")
 
         lines.append("Cost")
         lines.append(
-            row("relay CPU per forwarded", s.relayCPUMicrosPerForwarded.map { "\(BenchFormat.fixed($0, digits: 3)) µs" } ?? "n/a")
+            row(s.tick != nil ? "relay CPU per update" : "relay CPU per forwarded",
+                s.relayCPUMicrosPerForwarded.map { "\(BenchFormat.fixed($0, digits: 3)) µs" } ?? "n/a")
         )
         lines.append(row("generator CPU", "\(BenchFormat.fixed(s.generatorCPUPercent, digits: 1)) % of a core"))
         lines.append(row("relay peak RSS", s.relayPeakRSSMB.map { "\(BenchFormat.fixed($0, digits: 1)) MiB" } ?? "n/a"))
@@ -107,6 +130,24 @@ public enum BenchReport {
         var output = ""
         latency.histogram.outputPercentileDistribution(to: &output, outputValueUnitScalingRatio: 1_000)
         return output
+    }
+
+    /// The delivery lines of a tick run: updates against expected deliveries, then what became
+    /// of the rest: superseded at the relay (by design) or lost, or both together when the
+    /// relay's superseded count is unknown.
+    private static func tickDelivery(_ s: BenchSummary) -> [String] {
+        func share(_ count: UInt64) -> String {
+            s.expected > 0 ? "\(BenchFormat.percent(Double(count) / Double(s.expected) * 100)) %" : "0.00 %"
+        }
+        var lines = [row("updates / expected", "\(s.delivered) / \(s.expected)")]
+        if let superseded = s.superseded, let deliveries = s.supersededDeliveries, let lost = s.lost {
+            lines.append(row("superseded", "\(superseded) states × \(s.fanout) = \(deliveries) deliveries (\(share(deliveries))), replaced before a tick"))
+            lines.append(row("loss", "\(BenchFormat.percent(s.lossPercent)) % (\(lost) deliveries)"))
+        } else {
+            lines.append(row("superseded", "unknown"))
+            lines.append(row("not delivered", "\(s.notDelivered ?? 0) (\(share(s.notDelivered ?? 0))), superseded or lost"))
+        }
+        return lines
     }
 
     private static func row(_ label: String, _ value: String) -> String {

@@ -46,6 +46,12 @@ extension BenchSummary {
         if latencyClampedSamples > 0 {
             warnings.append("clamped: \(latencyClampedSamples) latency samples exceeded 60 s and were recorded as 60 s")
         }
+        if tick != nil, superseded == nil {
+            warnings.append(
+                "superseded unknown: the relay's superseded count was not read, so the loss "
+                    + "\(BenchFormat.percent(lossPercent)) % counts every delivery not made, superseded states included"
+            )
+        }
         return warnings
     }
 }

@@ -34,6 +34,12 @@ public struct BenchSummary: Codable, Sendable, Equatable {
     public var hardware: String
     /// The relay's per-member packet rate limit, in datagrams per second, when known.
     public var memberPacketRateLimit: Double?
+    /// The sessions' tick rate in Hz in a tick run (PROTOCOL.md §8); nil (and absent from the
+    /// JSON) for ordinary sessions, as are the other tick figures below.
+    public var tick: Int?
+    /// `true` when every DATA carried the LATEST flag (always in tick runs); nil (and absent
+    /// from the JSON) otherwise.
+    public var latest: Bool?
 
     // MARK: Delivery
 
@@ -55,8 +61,21 @@ public struct BenchSummary: Codable, Sendable, Equatable {
     public var relaySocketDrops: UInt64?
     /// Datagrams the kernel dropped at the generator's full receive queues, when known: the generator fell behind.
     public var generatorSocketDrops: UInt64?
-    /// `(expected − delivered) / expected × 100`; `0` when nothing was expected, never negative.
+    /// `lost / expected × 100`, with `lost = expected − delivered` outside tick runs and
+    /// ``lost`` in them; in a tick run whose ``superseded`` is unknown, ``notDelivered`` takes
+    /// its place (an upper bound, with a warning). `0` when nothing was expected, never negative.
     public var lossPercent: Double
+    /// Tick runs: pending states the relay replaced before a tick sent them, when known.
+    /// Superseding is what aggregation is for, not a failure; each one is an update that none
+    /// of the ``fanout`` receivers gets.
+    public var superseded: UInt64?
+    /// Tick runs: `superseded × fanout`, the deliveries superseding accounts for, when known.
+    public var supersededDeliveries: UInt64?
+    /// Tick runs: `expected − delivered`, every delivery not made: superseded or lost.
+    public var notDelivered: UInt64?
+    /// Tick runs: `expected − delivered − superseded × fanout` (never below 0), when
+    /// ``superseded`` is known: the deliveries lost.
+    public var lost: UInt64?
     /// The rise of the host's UDP `RcvbufErrors` (IPv4 + IPv6) over the window, when known.
     /// Host-wide: every process's sockets count, not only the relay's and the generator's.
     public var hostUDPRcvbufErrors: UInt64?
@@ -101,10 +120,20 @@ public struct BenchSummary: Codable, Sendable, Equatable {
 
     /// `sent / durationSeconds`; `0` for an empty window.
     public var offeredPacketsPerSecond: Double
-    /// `delivered / durationSeconds`; `0` for an empty window.
+    /// `delivered / durationSeconds`; `0` for an empty window. In a tick run, updates per
+    /// second (AGGREGATE entries), not datagrams: see ``datagramsReceivedPerSecond``.
     public var deliveredPacketsPerSecond: Double
-    /// Relay CPU microseconds per delivered datagram; `nil` when unknown or nothing was delivered.
+    /// Relay CPU microseconds per delivery (``delivered``: a datagram, or in a tick run an
+    /// update); `nil` when unknown or nothing was delivered.
     public var relayCPUMicrosPerForwarded: Double?
+    /// Tick runs: the same figure named for what a tick run delivers: relay CPU microseconds per
+    /// delivered update, however many updates shared an AGGREGATE.
+    public var relayCPUMicrosPerUpdate: Double?
+    /// Tick runs: the datagrams that carried the updates (AGGREGATEs, and any DATA forwarded at once).
+    public var datagramsReceived: UInt64?
+    /// Tick runs: `datagramsReceived / durationSeconds`, beside ``deliveredPacketsPerSecond``,
+    /// which counts updates.
+    public var datagramsReceivedPerSecond: Double?
     /// Generator CPU time over the window, in percent of one core (may exceed 100).
     public var generatorCPUPercent: Double
     /// The relay's peak resident set size in MiB (2²⁰ bytes), when known.
@@ -137,7 +166,9 @@ public struct BenchSummary: Codable, Sendable, Equatable {
     ///   limit L/s; losses are the limit, not capacity");
     /// - the kernel refused sends ("send failures: N datagrams the kernel refused");
     /// - latency samples exceeded 60 s and were clamped
-    ///   ("clamped: N latency samples exceeded 60 s and were recorded as 60 s").
+    ///   ("clamped: N latency samples exceeded 60 s and were recorded as 60 s");
+    /// - a tick run could not read the relay's superseded count ("superseded unknown: …"):
+    ///   its loss then counts superseded states as well.
     ///
     /// - Parameter m: The raw figures of the run.
     public init(_ m: BenchMeasurements) {
@@ -155,6 +186,8 @@ public struct BenchSummary: Codable, Sendable, Equatable {
         startedAt = m.startedAt
         hardware = m.hardware
         memberPacketRateLimit = m.memberPacketRateLimit
+        tick = m.tick
+        latest = m.latest || m.tick != nil ? true : nil
 
         sent = m.sent
         expected = m.expected
@@ -167,11 +200,21 @@ public struct BenchSummary: Codable, Sendable, Equatable {
         generatorSocketDrops = m.generatorSocketDrops
         hostUDPRcvbufErrors = m.hostUDPErrors?.receiveBufferErrors
         hostUDPInErrors = m.hostUDPErrors?.inErrors
-        if m.expected == 0 || m.delivered >= m.expected {
-            lossPercent = 0
+        let missing = m.expected > m.delivered ? m.expected - m.delivered : 0
+        if m.tick != nil {
+            let accounted = m.superseded.map { $0.multipliedReportingOverflow(by: UInt64(Swift.max(m.fanout, 0))).partialValue }
+            superseded = m.superseded
+            supersededDeliveries = accounted
+            notDelivered = missing
+            lost = accounted.map { missing > $0 ? missing - $0 : 0 }
         } else {
-            lossPercent = Double(m.expected - m.delivered) / Double(m.expected) * 100
+            superseded = nil
+            supersededDeliveries = nil
+            notDelivered = nil
+            lost = nil
         }
+        let lossCount = lost ?? missing
+        lossPercent = m.expected == 0 ? 0 : Double(lossCount) / Double(m.expected) * 100
 
         latencyP50Micros = Self.micros(m.latency.percentile(50))
         latencyP90Micros = Self.micros(m.latency.percentile(90))
@@ -196,6 +239,9 @@ public struct BenchSummary: Codable, Sendable, Equatable {
         } else {
             relayCPUMicrosPerForwarded = nil
         }
+        relayCPUMicrosPerUpdate = m.tick != nil ? relayCPUMicrosPerForwarded : nil
+        datagramsReceived = m.tick != nil ? m.datagramsReceived : nil
+        datagramsReceivedPerSecond = datagramsReceived.map { window > 0 ? Double($0) / window : 0 }
         generatorCPUPercent = window > 0 ? Double(m.generatorCPUNanos) / (window * 1e7) : 0
         relayPeakRSSMB = m.relayPeakRSSBytes.map { Double($0) / 1_048_576 }
         if let before = m.relayRSSBeforeSetupBytes, let after = m.relayRSSAfterSetupBytes {

@@ -90,6 +90,9 @@ public final class RelayClient {
     /// Received datagrams dropped as malformed: AGGREGATEs whose entries do not fill them exactly.
     /// Such a datagram delivers none of its entries.
     public var malformedDatagramsDropped: Int { drops.malformedReceived }
+    /// Well-formed AGGREGATE datagrams received (PROTOCOL.md §8), however many entries each
+    /// held: with the updates ``onData`` saw, how many updates one datagram carried.
+    public private(set) var aggregatesReceived = 0
     /// Whether the UDP address is bound.
     public private(set) var isBound = false
 
@@ -609,6 +612,7 @@ public final class RelayClient {
         case .failure:
             drops.receivedMalformed()
         case .success(let aggregate):
+            aggregatesReceived &+= 1
             guard let onData else { return }
             let tick = aggregate.header.sequence
             for entry in aggregate.entries {

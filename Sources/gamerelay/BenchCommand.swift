@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import RelayBench
 import RelayServer
+import RelayWire
 import Synchronization
 import TurnClient
 @_spi(Testing) import UVNet
@@ -48,6 +49,21 @@ struct BenchCommand: ParsableCommand {
         run (a root, an intermediate and a leaf for 127.0.0.1) and the members trust that root, \
         so TLS set-up costs can be measured without certificates of your own (--ca needs --relay).
 
+        With --tick T the sessions are tick sessions (T ticks per second, 1 to 120) and every \
+        member sends LATEST broadcasts: the relay keeps each member's latest state and sends \
+        each member one AGGREGATE per tick with the others' changed states. Each entry counts \
+        as one delivered update, its latency from its send to the arrival of the AGGREGATE \
+        carrying it (recorded as measured: the wait for the tick is the design). The report \
+        gives updates per second beside the datagrams that carried them, the relay's CPU per \
+        update, and the states the relay superseded (replaced by a newer one before a tick; \
+        each is an update none of the others gets) apart from loss: loss = expected − \
+        delivered − superseded × (members − 1). The superseded count is the in-process \
+        relay's, or a separate relay's from its Prometheus endpoint (--relay-metrics URL, \
+        gamerelay serve --metrics-port); without it the report says "unknown" and counts \
+        superseded and lost deliveries together. Jitter is still computed per stream; in tick \
+        sessions it mostly measures where each update fell in the tick. Payloads must fit an \
+        AGGREGATE entry (maxDatagram − 24 bytes).
+
         With --connections N, bench measures connection set-up instead of traffic: N control \
         connections, at most --in-flight at a time, each connecting (and with --tls handshaking), \
         saying hello, joining a session and closing. One anchor member per 16 connections \
@@ -80,6 +96,15 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "PID of the relay process, to report its CPU per forwarded datagram, its RSS (peak, and growth during set-up) and the drops at its full receive queues.")
     var relayPid: Int32?
+
+    @Option(help: ArgumentHelp("A separate relay's Prometheus endpoint, http://HOST:PORT/metrics (or HOST:PORT), for the states a tick session superseded (gamerelay_states_superseded_total).", valueName: "url"))
+    var relayMetrics: MetricsURL?
+
+    @Option(help: ArgumentHelp("Make the sessions tick sessions of this many ticks per second (1...120) whose members send LATEST broadcasts: updates arrive aggregated, one AGGREGATE per receiver and tick.", valueName: "hz"))
+    var tick: Int?
+
+    @Flag(help: "Set the LATEST flag on every DATA, as state updates do (always on with --tick): the same traffic forwarded one by one, to compare with --tick.")
+    var latest = false
 
     @Option(help: "The relay's --member-packet-rate, for the rate-limit warning (default: 240, the relay's default).")
     var relayMemberPacketRate: Double?
@@ -168,6 +193,28 @@ struct BenchCommand: ParsableCommand {
             guard !max, segmentedSends == nil, hgrm == nil, plot == nil, relayMemberPacketRate == nil, profile == nil else {
                 throw ValidationError("--max, --segmented-sends, --hgrm, --plot, --relay-member-packet-rate and --profile measure traffic, not --connections")
             }
+        }
+        if let tick {
+            guard (1...120).contains(tick) else { throw ValidationError("--tick must lie in 1...120") }
+            guard protocolKind == .gamerelay else { throw ValidationError("--tick needs --protocol gamerelay (TURN has no ticks)") }
+            guard connections == nil else { throw ValidationError("--tick measures traffic, not --connections") }
+            guard segmentedSends != true else {
+                throw ValidationError("--tick sends LATEST states one datagram each; --segmented-sends does not set LATEST")
+            }
+            let largest = RelayConfig.maxDatagramRange.upperBound - AggregateEncoder.overhead
+            guard traffic.payload.range.upperBound <= largest else {
+                throw ValidationError("--tick: a payload must fit an AGGREGATE entry, at most \(largest) bytes (maxDatagram − \(AggregateEncoder.overhead))")
+            }
+        }
+        if latest {
+            guard protocolKind == .gamerelay, connections == nil else { throw ValidationError("--latest needs --protocol gamerelay and traffic, not --connections") }
+            guard segmentedSends != true else { throw ValidationError("--latest sends one datagram each; --segmented-sends does not set LATEST") }
+        }
+        if relayMetrics != nil {
+            guard relay != nil, protocolKind == .gamerelay else {
+                throw ValidationError("--relay-metrics describes a GameRelay relay given with --relay")
+            }
+            guard tick != nil else { throw ValidationError("--relay-metrics is read for --tick runs (the states the relay superseded)") }
         }
         if protocolKind == .turn {
             guard relay != nil else { throw ValidationError("--protocol turn needs --relay HOST:PORT of the TURN server") }
@@ -258,7 +305,7 @@ struct BenchCommand: ParsableCommand {
         if let hgrm { try BenchReport.hgrm(measurements.latency).write(toFile: hgrm, atomically: true, encoding: .utf8) }
         if let plot {
             try BenchReport.svgPlot([(label: "\(summary.target) one-way", latency: measurements.latency)],
-                                    title: "GameRelay bench (\(workload.profile.name.rawValue)): \(sessions)×\(members) at \(Int(workload.profile.rate))/s, \(workload.profile.payload) B",
+                                    title: "GameRelay bench (\(workload.profile.name.rawValue)\(tick.map { ", tick \($0) Hz" } ?? "")): \(sessions)×\(members) at \(Int(workload.profile.rate))/s, \(workload.profile.payload) B",
                                     caption: Self.plotCaption(summary))
                 .write(toFile: plot, atomically: true, encoding: .utf8)
         }
@@ -269,13 +316,22 @@ struct BenchCommand: ParsableCommand {
         let traffic = resolvedProfile
         return BenchRunner.Workload(sessions: sessions, members: members, profile: traffic,
                                     duration: .seconds(duration), warmup: .seconds(warmup),
-                                    segmentedSends: segmentedSends ?? (max && traffic.payload.isFixed))
+                                    segmentedSends: segmentedSends ?? (max && traffic.payload.isFixed && tick == nil && !latest),
+                                    tick: tick, latest: latest || tick != nil)
     }
 
-    /// The chart's line of figures the curves don't show: jitter and the host's UDP drop counters.
+    /// The chart's line of figures the curves don't show: in a tick run the updates, datagrams and
+    /// superseded states, then jitter and the host's UDP drop counters.
     static func plotCaption(_ summary: BenchSummary) -> String {
         let micros = { (value: Double?) in value.map { String(format: "%.1f µs", locale: nil, $0) } ?? "n/a" }
-        var caption = "RFC 3550 jitter over \(summary.jitterStreams) streams: p50 \(micros(summary.jitterP50Micros)), p99 \(micros(summary.jitterP99Micros))"
+        var caption = ""
+        if let tick = summary.tick {
+            let rate = { (value: Double?) in value.map { String(format: "%.0f", locale: nil, $0) } ?? "n/a" }
+            caption += "tick \(tick) Hz: \(rate(summary.deliveredPacketsPerSecond)) updates/s in \(rate(summary.datagramsReceivedPerSecond)) datagrams/s, "
+            caption += summary.superseded.map { "\($0) states superseded, loss \(String(format: "%.2f", locale: nil, summary.lossPercent)) %; " }
+                ?? "superseded unknown; "
+        }
+        caption += "RFC 3550 jitter over \(summary.jitterStreams) streams: p50 \(micros(summary.jitterP50Micros)), p99 \(micros(summary.jitterP99Micros))"
         if let rcvbuf = summary.hostUDPRcvbufErrors, let inErrors = summary.hostUDPInErrors {
             caption += "; host UDP RcvbufErrors +\(rcvbuf), InErrors +\(inErrors) (host-wide)"
         }
@@ -321,6 +377,9 @@ struct BenchCommand: ParsableCommand {
         let dropsAtEdges = Mutex<(start: (relay: UInt64?, generator: UInt64?), end: (relay: UInt64?, generator: UInt64?))>(((nil, nil), (nil, nil)))
         // The host's UDP counters, at the same two moments as the sockets' drops.
         let hostUDPAtEdges = Mutex<(start: UDPCounters?, end: UDPCounters?)>((nil, nil))
+        // Tick runs: the relay's superseded count when the window opens (its end is read after the drain).
+        let supersededAtStart = Mutex<UInt64?>(nil)
+        let metrics = workload.tick == nil ? nil : relayMetrics
         let startedAt = ISO8601DateFormatter().string(from: Date())
         let total = Double(workload.duration.components.seconds) + Double(workload.warmup.components.seconds) + 60
         let outcome = Blocking<BenchRunner.Outcome>.run(on: loop, timeout: .seconds(total)) { done in
@@ -333,6 +392,13 @@ struct BenchCommand: ParsableCommand {
                         let host = UDPCounters.current()
                         hostUDPAtEdges.withLock { $0.start = host }
                         dropsAtEdges.withLock { $0.start = drops.read() }
+                        if let metrics {
+                            let value = Self.superseded(from: metrics)
+                            supersededAtStart.withLock { $0 = value }
+                        }
+                    }
+                    if workload.tick != nil, let inProcess {
+                        inProcess.readCounters { counters in supersededAtStart.withLock { $0 = counters.statesSuperseded } }
                     }
                 }
                 let record: @Sendable (Int, UInt64?) -> Void = { index, value in
@@ -367,6 +433,11 @@ struct BenchCommand: ParsableCommand {
         var rss: UInt64?
         if let relayPid { rss = peakRSSBytes(pid: relayPid) } else if inProcess != nil { rss = peakRSSBytes(pid: getpid()) }
         let counters = inProcess?.counters()
+        var superseded: UInt64?
+        if workload.tick != nil, let start = supersededAtStart.withLock({ $0 }),
+           let end = inProcess != nil ? counters?.statesSuperseded : metrics.flatMap(Self.superseded(from:)), end >= start {
+            superseded = end - start
+        }
         let measurements = BenchMeasurements(
             sessions: workload.sessions, members: workload.members, payloadBytes: workload.profile.payload.range.lowerBound,
             payloadBytesMax: workload.profile.payload.isFixed ? nil : workload.profile.payload.range.upperBound,
@@ -382,8 +453,19 @@ struct BenchCommand: ParsableCommand {
             generatorSocketDrops: KernelDrops.difference(dropsBefore.generator, dropsAtEnd.generator),
             streamJitterNanos: outcome.streamJitterNanos, hostUDPErrors: hostUDP,
             relayRSSBeforeSetupBytes: rssBeforeSetup, relayRSSAfterSetupBytes: rssAfterSetup,
+            tick: workload.tick, latest: workload.latest, datagramsReceived: outcome.datagramsReceived, superseded: superseded,
             startedAt: startedAt, hardware: Hardware.summary)
         return (BenchSummary(measurements), measurements)
+    }
+}
+
+extension BenchCommand {
+    /// The relay's `statesSuperseded` counter from its Prometheus endpoint (summed over its
+    /// data-plane loops), or nil when it can't be read.
+    static func superseded(from metrics: MetricsURL) -> UInt64? {
+        guard let text = metrics.fetch(), let value = PrometheusText.sum(of: "gamerelay_states_superseded_total", in: text),
+              value >= 0, value < 1.8e19 else { return nil }
+        return UInt64(value)
     }
 }
 
@@ -511,6 +593,12 @@ final class InProcessRelay: Sendable {
 
     private static func removeThrowawayPKI(_ directory: String) {
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Reads the relay's counters on its control loop, without waiting: `record` runs there.
+    func readCounters(_ record: @escaping @Sendable (RelayCounters) -> Void) {
+        let server = self.server
+        loop.execute { record(server.value.counters) }
     }
 
     func counters() -> RelayCounters? {

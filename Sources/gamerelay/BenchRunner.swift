@@ -1,5 +1,6 @@
 import RelayBench
 import RelayClient
+import RelayWire
 import TurnClient
 import UVNet
 
@@ -21,6 +22,15 @@ import UVNet
 /// and the lag is recorded. Latency is receive time minus actual send time, recorded with
 /// HdrHistogram's correction at the planned interval; datagrams planned during the warm-up are
 /// sent but not counted.
+///
+/// With a tick rate the sessions are tick sessions (PROTOCOL.md §8) and every member sends
+/// LATEST broadcasts. The clients hand each AGGREGATE entry to the receive path as an update of
+/// its own (decoded in place by RelayWire's ``AggregateDatagram``, nothing allocated); each
+/// counts as one delivery, its latency from the send time in its payload to the arrival of the
+/// AGGREGATE that carried it, recorded as measured: waiting for the tick is the design, not a
+/// stalled sender, so there is nothing to correct for. The AGGREGATEs themselves are counted
+/// apart. With LATEST a receiver sees each sender's sequences rising with gaps where the
+/// relay superseded a state; the trackers take a gap for what it is, never for a reorder.
 final class BenchRunner {
     struct Workload: Sendable {
         var sessions: Int
@@ -34,6 +44,11 @@ final class BenchRunner {
         /// own send, the arrival pattern of game clients. Segments share one size, so this
         /// applies only to a profile with fixed-size payloads.
         var segmentedSends = false
+        /// The sessions' tick rate in Hz (1…120), making them tick sessions whose members send
+        /// LATEST broadcasts; nil for ordinary sessions.
+        var tick: Int? = nil
+        /// Whether every DATA carries the LATEST flag; tick runs always set it.
+        var latest = false
     }
 
     /// The figures of one run, read on the generator loop when it ends.
@@ -50,6 +65,9 @@ final class BenchRunner {
         var streamJitterNanos: [Double]
         var generatorCPUNanos: UInt64
         var measuredSeconds: Double
+        /// Tick runs: the datagrams that carried the window's updates (AGGREGATEs received from
+        /// the window's start to the end of the drain, plus DATA forwarded at once); nil otherwise.
+        var datagramsReceived: UInt64?
     }
 
     private final class Member {
@@ -93,6 +111,10 @@ final class BenchRunner {
     private var sendLag = LatencyRecorder()
     private var cpuAtStart: UInt64?
     private var cpuAtEnd: UInt64?
+    /// Tick runs: the members' AGGREGATE count when the window opened.
+    private var aggregatesAtStart = 0
+    /// Tick runs: window updates that arrived as DATA, forwarded at once rather than aggregated.
+    private var forwardedAtOnce: UInt64 = 0
     /// Called on the generator loop when the measured window opens (`true`) and closes (`false`),
     /// so the caller can sample the relay's CPU time at the same moments.
     var onWindowEdge: ((Bool) -> Void)?
@@ -129,48 +151,78 @@ final class BenchRunner {
                 completion(nil)
             }
         }
+        /// Creates session `sessionIndex` with `creator`, then joins and binds its members.
+        func populate(_ sessionIndex: Int, _ creator: RelayClient) {
+            creator.create(capacity: workload.members, tick: workload.tick) { [self] created in
+                guard case .success(let session) = created else {
+                    if case .failure(let error) = created { fail("create: \(error)") }
+                    return
+                }
+                guard session.tick == workload.tick else {
+                    return fail("create: asked for tick \(workload.tick.map(String.init) ?? "none"), the relay made \(session.tick.map(String.init) ?? "none")")
+                }
+                var group: [Member] = []
+                for index in 0..<workload.members {
+                    let client = index == 0 ? creator : RelayClient(loop: loop)
+                    let member = Member(transport: .gamerelay(client), number: sessionIndex * workload.members + index)
+                    members.append(member)
+                    group.append(member)
+                    client.onData = { [unowned self, unowned member] data in
+                        received(from: data.sender, sequence: data.sequence, payload: data.payload, by: member,
+                                 aggregated: data.tick != nil)
+                    }
+                    let join = {
+                        client.join(session: session.session, name: "bench") { joined in
+                            switch joined {
+                            case .failure(let error): fail("join: \(error)")
+                            case .success(let membership):
+                                member.senderID = membership.member
+                                client.bind { bound in
+                                    if case .failure(let error) = bound { return fail("bind: \(error)") }
+                                    memberReady()
+                                }
+                            }
+                        }
+                    }
+                    if index == 0 {
+                        join()
+                    } else {
+                        client.connect(host: host, port: port, tls: tls, serverName: serverName) { result in
+                            if case .failure(let error) = result { return fail(Self.describe(connectFailure: error, host: host, port: port)) }
+                            join()
+                        }
+                    }
+                }
+                sessionGroups.append(group)
+            }
+        }
         for sessionIndex in 0..<workload.sessions {
             let creator = RelayClient(loop: loop)
             creator.connect(host: host, port: port, tls: tls, serverName: serverName) { [self] result in
                 if case .failure(let error) = result { return fail(Self.describe(connectFailure: error, host: host, port: port)) }
-                creator.create(capacity: workload.members) { [self] created in
-                    guard case .success(let session) = created else {
-                        if case .failure(let error) = created { fail("create: \(error)") }
-                        return
-                    }
-                    var group: [Member] = []
-                    for index in 0..<workload.members {
-                        let client = index == 0 ? creator : RelayClient(loop: loop)
-                        let member = Member(transport: .gamerelay(client), number: sessionIndex * workload.members + index)
-                        members.append(member)
-                        group.append(member)
-                        client.onData = { [unowned self, unowned member] data in
-                            received(from: data.sender, sequence: data.sequence, payload: data.payload, by: member)
-                        }
-                        let join = {
-                            client.join(session: session.session, name: "bench") { joined in
-                                switch joined {
-                                case .failure(let error): fail("join: \(error)")
-                                case .success(let membership):
-                                    member.senderID = membership.member
-                                    client.bind { bound in
-                                        if case .failure(let error) = bound { return fail("bind: \(error)") }
-                                        memberReady()
-                                    }
-                                }
-                            }
-                        }
-                        if index == 0 {
-                            join()
-                        } else {
-                            client.connect(host: host, port: port, tls: tls, serverName: serverName) { result in
-                                if case .failure(let error) = result { return fail(Self.describe(connectFailure: error, host: host, port: port)) }
-                                join()
-                            }
-                        }
-                    }
-                    sessionGroups.append(group)
+                checkTickSupport(creator, fail: fail) {
+                    populate(sessionIndex, creator)
                 }
+            }
+        }
+    }
+
+    /// For tick runs, asks the relay (`hello`) whether it has tick sessions and whether the
+    /// payloads fit an AGGREGATE entry, since a larger one would be forwarded at once and the
+    /// run would measure ordinary forwarding; then calls `next`. Without a tick, calls `next` at once.
+    private func checkTickSupport(_ client: RelayClient, fail: @escaping (String) -> Void, _ next: @escaping () -> Void) {
+        guard workload.tick != nil else { return next() }
+        client.hello(client: "gamerelay-bench") { [workload] result in
+            switch result {
+            case .failure(let error):
+                fail("hello: \(error)")
+            case .success(let hello):
+                guard hello.features.contains("tick") else { return fail("--tick: the relay (\(hello.server)) has no tick sessions") }
+                let largest = hello.maxDatagram - AggregateEncoder.overhead
+                guard workload.profile.payload.range.upperBound <= largest else {
+                    return fail("--tick: a \(workload.profile.payload.range.upperBound)-byte payload would be forwarded at once, not aggregated: the relay's maxDatagram is \(hello.maxDatagram), so its tick sessions aggregate states of up to \(largest) bytes")
+                }
+                next()
             }
         }
     }
@@ -318,6 +370,7 @@ final class BenchRunner {
             tick()
             let now = MonotonicClock.nanoseconds
             if cpuAtStart == nil, now >= measureStart {
+                aggregatesAtStart = aggregatesReceived
                 cpuAtStart = threadCPUNanos()
                 onWindowEdge?(true)
             }
@@ -334,6 +387,7 @@ final class BenchRunner {
     private func tick() {
         let now = MonotonicClock.nanoseconds
         let sizes = workload.profile.payload
+        let latest = workload.latest || workload.tick != nil
         for member in members {
             let first = member.nextPlanned
             var due = 0
@@ -365,7 +419,7 @@ final class BenchRunner {
                     let reached = payload.withUnsafeMutableBytes { whole in
                         let bytes = UnsafeMutableRawBufferPointer(rebasing: whole[..<size])
                         Self.stamp(bytes, planned: planned, sentAt: sentAt)
-                        return transport.send(UnsafeRawBufferPointer(bytes))
+                        return transport.send(UnsafeRawBufferPointer(bytes), latest: latest)
                     }
                     record(planned: planned, sentAt: sentAt, transport: transport, reached: reached)
                 }
@@ -409,8 +463,10 @@ final class BenchRunner {
 
     /// Records one delivery. `sequence` nil (TURN, whose frames carry none) derives it from the
     /// planned send time: a sender's planned times step by exactly `interval`, so
-    /// `planned / interval` counts up by one per message.
-    private func received(from sender: UInt16, sequence: UInt32?, payload: UnsafeRawBufferPointer, by member: Member) {
+    /// `planned / interval` counts up by one per message. `aggregated`: it came as an AGGREGATE
+    /// entry, whose wait for the tick is recorded as measured.
+    private func received(from sender: UInt16, sequence: UInt32?, payload: UnsafeRawBufferPointer, by member: Member,
+                          aggregated: Bool = false) {
         let now = MonotonicClock.nanoseconds
         guard payload.count >= 16 else { return }
         let planned = UInt64(bigEndian: payload.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
@@ -429,7 +485,20 @@ final class BenchRunner {
             break
         }
         delivered += 1
-        latency.record(nanoseconds: now &- sentAt, expectedIntervalNanos: interval)
+        if aggregated {
+            latency.recordRaw(nanoseconds: now &- sentAt)
+        } else {
+            if workload.tick != nil { forwardedAtOnce += 1 }
+            latency.record(nanoseconds: now &- sentAt, expectedIntervalNanos: interval)
+        }
+    }
+
+    /// The AGGREGATE datagrams every member has received so far.
+    private var aggregatesReceived: Int {
+        members.reduce(0) { total, member in
+            if case .gamerelay(let client) = member.transport { return total + client.aggregatesReceived }
+            return total
+        }
     }
 
     private func outcome() -> Outcome {
@@ -437,7 +506,8 @@ final class BenchRunner {
                 sendFailures: sendFailures, latency: latency, sendLag: sendLag,
                 streamJitterNanos: members.flatMap { $0.streams.jitterNanos },
                 generatorCPUNanos: (cpuAtEnd ?? 0) &- (cpuAtStart ?? 0),
-                measuredSeconds: Double(sendEnd - measureStart) / 1e9)
+                measuredSeconds: Double(sendEnd - measureStart) / 1e9,
+                datagramsReceived: workload.tick == nil ? nil : UInt64(max(aggregatesReceived - aggregatesAtStart, 0)) + forwardedAtOnce)
     }
 
     /// Closes every client and allocation.

@@ -24,11 +24,13 @@ enum BenchTransport {
     /// Sends one message to every other member, each datagram its own system call, as a game
     /// client without segmentation offload does.
     ///
+    /// - Parameter latest: Sets GameRelay's LATEST flag (a state that a newer one replaces),
+    ///   which a tick session needs to aggregate it; TURN has no such flag.
     /// - Returns: The datagrams the kernel took.
-    func send(_ payload: UnsafeRawBufferPointer) -> Int {
+    func send(_ payload: UnsafeRawBufferPointer, latest: Bool = false) -> Int {
         switch self {
         case .gamerelay(let client):
-            return (try? client.send(payload)) != nil ? 1 : 0
+            return (try? client.send(payload, latest: latest)) != nil ? 1 : 0
         case .turn(let allocation, let channels):
             var sent = 0
             for channel in channels where (try? allocation.sendChannelData(payload, channel: channel)) != nil { sent += 1 }

@@ -37,4 +37,19 @@ struct ReceiveStreamsTests {
         #expect(streams.record(sender: 1, sequence: 2, sentAt: 20, receivedAt: 152) == .reordered)
         #expect(streams.jitterNanos == [2])
     }
+
+    /// In a tick session a receiver sees each sender's LATEST states with gaps where the relay
+    /// superseded one: every arrival is in order, none reordered, and the gaps are left to the
+    /// superseded count (the summary's accounting), not called lost here.
+    @Test("superseded states leave gaps that are in order, never reordered")
+    func supersededGapsAreInOrder() {
+        var streams = ReceiveStreams(senders: [4])
+        // One tick per 33 ms; the sender sent 1 ... 12, the relay kept 1, 3, 4, 7, 8, 12.
+        let kept: [UInt32] = [1, 3, 4, 7, 8, 12]
+        for (tick, sequence) in kept.enumerated() {
+            let sentAt = UInt64(sequence) * 16_000_000
+            #expect(streams.record(sender: 4, sequence: sequence, sentAt: sentAt, receivedAt: UInt64(tick + 1) * 33_000_000) == .inOrder)
+        }
+        #expect(streams.jitterNanos.count == 1)
+    }
 }

@@ -117,8 +117,9 @@ struct RelayClientTickTests {
         let got = try await updates.wait(for: 3, "the well-formed entries")
         #expect(got.map(\.sender) == [2, 3, 6], "nothing of the malformed AGGREGATE, not even its whole first entry")
         #expect(got.map(\.sequence) == [20, 30, 60] && got.map(\.payload) == [[2], [3, 3], []])
-        let counted = try await loop.submit { fake.value.1.malformedDatagramsDropped }
-        #expect(counted == 1)
+        let counted = try await loop.submit { (fake.value.1.malformedDatagramsDropped, fake.value.1.aggregatesReceived) }
+        #expect(counted.0 == 1)
+        #expect(counted.1 == 2, "the two well-formed AGGREGATEs, not their three entries nor the malformed one")
         _ = try? await loop.submit { fake.value.1.close(); fake.value.0.close() }
         await loop.shutdown()
     }

@@ -152,6 +152,107 @@ struct BenchAndPingTests {
         #expect(summary["relaySocketDrops"] as? Int == 0)
     }
 
+    /// Tick sessions against the in-process relay: AGGREGATE entries count as updates, fewer
+    /// datagrams carry them, and every expected delivery is either delivered or accounted for by
+    /// a state the relay superseded (the relay's own count). No warm-up, so no state from before
+    /// the window can be superseded inside it; a busy test machine may still lose a few.
+    @Test func benchTickCountsUpdatesAndSupersededStates() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-tick-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let json = directory.appendingPathComponent("summary.json").path
+        let svg = directory.appendingPathComponent("latency.svg").path
+        let bench = try RelayProcessHarness(["bench", "--tick", "30", "--sessions", "2", "--members", "4", "--duration", "1",
+                                             "--warmup", "0", "--json", json, "--plot", svg])
+        #expect(try await bench.waitForExit(timeout: .seconds(60)) == 0, "stderr: \(bench.stderrText())")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        #expect(summary["tick"] as? Int == 30)
+        // 2 sessions × 4 members × 30/s × 1 s, each state meant for 3 others.
+        let expected = try #require(summary["expected"] as? Int)
+        #expect(expected >= 630 && expected <= 780, "\(summary)")
+        let updates = try #require(summary["delivered"] as? Int)
+        let datagrams = try #require(summary["datagramsReceived"] as? Int)
+        #expect(updates > 0 && datagrams > 0 && datagrams < updates, "an AGGREGATE carries up to 3 updates: \(summary)")
+        let superseded = try #require(summary["superseded"] as? Int, "the in-process relay's count: \(summary)")
+        #expect(summary["supersededDeliveries"] as? Int == superseded * 3)
+        let lost = try #require(summary["lost"] as? Int)
+        // Every expected delivery is delivered, superseded or lost, and nothing more arrived than was sent.
+        #expect(updates + superseded * 3 + lost >= expected, "\(summary)")
+        #expect(updates + superseded * 3 <= expected, "\(summary)")
+        #expect(lost <= expected / 50, "at most 2 % lost on loopback: \(summary)")
+        // With LATEST, a superseded state is a gap in the sender's sequences: never a reorder.
+        #expect(summary["reordered"] as? Int == 0 && summary["duplicates"] as? Int == 0, "\(summary)")
+        // An update waits for the next tick: at 30 Hz up to 33.3 ms, plus the trip.
+        let p50 = try #require(summary["latencyP50Micros"] as? Double)
+        #expect(p50 > 0 && p50 < 200_000, "\(summary)")
+        #expect((summary["relayCPUMicrosPerUpdate"] as? Double ?? 0) > 0, "\(summary)")
+        let table = try bench.readAll()
+        #expect(table.contains("tick 30 Hz (LATEST broadcasts, aggregated)"), "\(table)")
+        #expect(table.contains("  superseded                \(superseded) states × 3"), "\(table)")
+        #expect(table.contains("  datagrams received "), "\(table)")
+        #expect(try String(contentsOfFile: svg, encoding: .utf8).contains("tick 30 Hz: "))
+    }
+
+    /// A separate relay's superseded count comes from its Prometheus endpoint; without the
+    /// endpoint the report says the split between superseded and lost is unknown.
+    @Test func benchTickReadsASeparateRelaysSupersededCount() async throws {
+        // The listening line names no metrics port: take one the kernel just handed out.
+        let metricsPort = try Self.unusedTCPPort()
+        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "\(metricsPort)",
+                                             "--member-packet-rate", "1000", "--log-level", "warning"])
+        defer { relay.signal(SIGKILL) }
+        let listening = try relay.waitForListening()
+        let metrics = "127.0.0.1:\(metricsPort)"
+        for withMetrics in [true, false] {
+            let json = FileManager.default.temporaryDirectory.appendingPathComponent("bench-tick-metrics-\(getpid())-\(withMetrics).json").path
+            defer { try? FileManager.default.removeItem(atPath: json) }
+            let bench = try RelayProcessHarness(["bench", "--relay", listening.control, "--relay-pid", "\(relay.process.processIdentifier)",
+                                                 "--tick", "20", "--sessions", "1", "--members", "3", "--duration", "1", "--warmup", "0",
+                                                 "--json", json] + (withMetrics ? ["--relay-metrics", "http://\(metrics)/metrics"] : []))
+            #expect(try await bench.waitForExit(timeout: .seconds(60)) == 0, "stderr: \(bench.stderrText())")
+            let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+            let table = try bench.readAll()
+            if withMetrics {
+                #expect(summary["superseded"] is Int && summary["lost"] is Int, "\(summary)")
+                #expect(!table.contains("superseded unknown"), "\(table)")
+            } else {
+                #expect(summary["superseded"] == nil && summary["lost"] == nil && summary["notDelivered"] is Int, "\(summary)")
+                #expect(table.contains("  superseded                unknown"), "\(table)")
+                #expect(table.contains("superseded or lost"), "\(table)")
+            }
+        }
+    }
+
+    /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed).
+    static func unusedTCPPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw TestFailure("bind: \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    @Test(arguments: [
+        (["--tick", "30", "--protocol", "turn", "--relay", "127.0.0.1:3478"], "--tick needs --protocol gamerelay"),
+        (["--tick", "30", "--connections", "10"], "--tick measures traffic, not --connections"),
+        (["--tick", "0"], "--tick must lie in 1...120"),
+        (["--tick", "30", "--payload", "1449"], "--tick: a payload must fit an AGGREGATE entry, at most 1448 bytes"),
+        (["--relay-metrics", "http://127.0.0.1:9/metrics", "--relay", "127.0.0.1:7400"], "--relay-metrics is read for --tick runs"),
+    ])
+    func benchTickRefusesWhatItCannotMeasure(arguments: [String], message: String) async throws {
+        let bench = try RelayProcessHarness(["bench"] + arguments + ["--duration", "1"])
+        let status = try #require(try await bench.waitForExit(timeout: .seconds(30)))
+        #expect(status != 0)
+        #expect(bench.stderrText().contains(message), "\(bench.stderrText())")
+    }
+
     @Test func turnPeersNeedTheTurnProtocol() async throws {
         let bench = try RelayProcessHarness(["bench", "--turn-peers", "direct", "--duration", "1"])
         let status = try #require(try await bench.waitForExit(timeout: .seconds(30)))
