@@ -210,12 +210,20 @@ final class DataPlane {
     }
 
     private func flush() {
-        guard batch.count > 0 else { return }
-        let outcome = flushBatch(batch)
-        batch.removeAll()
+        guard let outcome = sendBatch() else { return }
         counters.datagramsForwarded &+= UInt64(outcome.sent)
         counters.bytesForwarded &+= UInt64(outcome.bytesSent)
+    }
+
+    /// Sends and empties the batch (forwards or AGGREGATEs), counting failed sends; nil when it
+    /// was empty.
+    @inline(__always)
+    private func sendBatch() -> DatagramBatch.Outcome? {
+        guard batch.count > 0 else { return nil }
+        let outcome = flushBatch(batch)
+        batch.removeAll()
         counters.sendFailures &+= UInt64(outcome.failed)
+        return outcome
     }
 
     /// The checks of §2.3 for DATA and PING; queues a forward's copies in ``batch``.
@@ -334,12 +342,9 @@ final class DataPlane {
     /// Sends the queued AGGREGATEs and frees their slots.
     private func flushAggregates() {
         aggregateSlotsUsed = 0
-        guard batch.count > 0 else { return }
-        let outcome = flushBatch(batch)
-        batch.removeAll()
+        guard let outcome = sendBatch() else { return }
         counters.aggregatesSent &+= UInt64(outcome.sent)
         counters.aggregateBytesSent &+= UInt64(outcome.bytesSent)
-        counters.sendFailures &+= UInt64(outcome.failed)
     }
 
     /// Queues one copy of a forwarded datagram for `endpoint`.
