@@ -49,40 +49,51 @@ enum KickAnswer: Sendable {
 /// loop to another run in the order they were sent, so every session sees its changes in the order
 /// the control loop decided them, and their answers come back in the order they were made.
 extension DataPlane {
-    /// Adds a session the control loop created; a tick session (`tick` Hz) starts its tick timer
+    /// Adds a session the control loop created; a tick session (`tick` Hz) gets its tick timer
     /// on this loop.
     func createSession(id: SessionID, code: JoinCode, capacity: Int, tick: Int? = nil) {
         let session = table.createSession(id: id, code: code, capacity: capacity, tick: tick, nowNanos: now)
-        if tick != nil, let loop = socket?.loop { startTicking(session, on: loop) }
+        if tick != nil, let loop = socket?.loop { prepareTicks(session, on: loop) }
         publish()
     }
 
     // MARK: Ticks
 
-    /// Starts `session`'s tick timer: one `UVNet.Timer` per tick session, on the owner loop, so
-    /// the sessions' ticks fall at different phases and a session's timer ends with it. Each
-    /// firing re-arms it for the next tick on a fixed schedule (libuv's timers count whole
-    /// milliseconds, so a repeating one would run a 30 Hz tick at 29.4 Hz).
-    private func startTicking(_ session: Session, on loop: EventLoop) {
+    /// Gives `session` its tick timer: one `UVNet.Timer` per tick session, on the owner loop, so
+    /// the sessions' ticks fall at different phases (each counts from its creation) and a
+    /// session's timer ends with it. The timer is armed by the first pending state after a tick
+    /// (``armTick(_:)``), not kept running: a session whose members send nothing, or that has
+    /// no members at all, costs the loop nothing however many of them a client creates.
+    private func prepareTicks(_ session: Session, on loop: EventLoop) {
         let timer = UVNet.Timer(loop: loop)
-        let period = session.tickPeriodNanos
-        session.nextTickAt = MonotonicClock.nanoseconds &+ period
+        session.tickEpoch = MonotonicClock.nanoseconds
         let handler = { [unowned self, unowned session] in self.tickFired(session) }
         session.tickHandler = handler
-        timer.start(after: .nanoseconds(Int64(period)), handler)
         table.startTicking(session, timer: timer)
     }
 
-    /// The tick timer fired: runs the tick, then arms the timer for the next one. A loop that
-    /// stalled past a whole period skips the ticks it missed rather than running them back to back.
-    private func tickFired(_ session: Session) {
-        runTick(session)
+    /// Arms `session`'s timer for its next tick on the fixed schedule: a pending state arrived
+    /// and none was waiting. One timer start per session and tick, paid for by a datagram that
+    /// passed the rate limits.
+    func armTick(_ session: Session) {
         guard let timer = session.tickTimer, let handler = session.tickHandler else { return }
         let period = session.tickPeriodNanos
         let now = MonotonicClock.nanoseconds
-        session.nextTickAt &+= period
-        if session.nextTickAt <= now { session.nextTickAt = now &+ period }
-        timer.start(after: .nanoseconds(Int64(session.nextTickAt - now)), handler)
+        let next = (now &- session.tickEpoch) / period &+ 1
+        session.armedTick = next
+        session.isTickArmed = true
+        table.armedTickCount += 1
+        timer.start(after: .nanoseconds(Int64(session.tickEpoch &+ next &* period &- now)), handler)
+    }
+
+    /// The tick timer fired: runs the tick it was armed for. Its number is the tick's place on
+    /// the schedule, so the ticks that sent nothing (and were never run) count; a loop that
+    /// stalled past whole periods runs the latest tick due, not the missed ones back to back.
+    private func tickFired(_ session: Session) {
+        session.isTickArmed = false
+        table.armedTickCount -= 1
+        let due = (MonotonicClock.nanoseconds &- session.tickEpoch) / session.tickPeriodNanos
+        runTick(session, number: UInt32(truncatingIfNeeded: max(session.armedTick, due)))
     }
 
     /// Adds a member to session `id`, applying the per-source join budget and `full`.

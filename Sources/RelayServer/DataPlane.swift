@@ -26,7 +26,7 @@ enum DataPlaneEvent: Sendable {
 /// outlives the batch, so a full kernel buffer drops the datagram (counted).
 ///
 /// In a tick session (PROTOCOL.md §8) a LATEST broadcast is copied into its sender's pending
-/// state instead, and the session's timer on this loop runs ``runTick(_:)``, which writes each
+/// state instead, and the session's timer on this loop runs ``runTick(_:number:)``, which writes each
 /// receiver's AGGREGATEs into this loop's scratch slots and sends them through the same batch.
 final class DataPlane {
     /// Where the datagrams go: the loop's socket, or functions that stand in for it in benchmarks.
@@ -142,7 +142,8 @@ final class DataPlane {
     func publish() {
         published.store(counters, gauges: .init(sessions: table.sessions.count, members: table.memberCount,
                                                 boundMembers: table.boundMemberCount,
-                                                tickSessions: table.tickingSessionCount))
+                                                tickSessions: table.tickingSessionCount,
+                                                armedTicks: table.armedTickCount))
     }
 
     /// Adds what the kernel dropped at this loop's socket since the last sample (its receive queue
@@ -280,19 +281,21 @@ final class DataPlane {
             counters.statesSuperseded &+= 1
         }
         session.hasChangedStates = true
+        if !session.isTickArmed { armTick(session) }
         return .forward
     }
 
     // MARK: Ticks
 
-    /// Runs one tick of a tick session (PROTOCOL.md §8): the tick number goes up by one, and
+    /// Runs one tick of a tick session (PROTOCOL.md §8): tick `number` (by default the last
+    /// one's plus one), in which
     /// every bound member gets the states of the other members that changed since the last tick,
     /// in member-id order, in as many AGGREGATEs of at most `maxDatagram` bytes as they take.
     /// Those are written into the loop's scratch slots and sent with `sendmmsg`; nothing is
     /// allocated. A member with no entries gets nothing; a send the kernel refuses is dropped and
     /// counted, as forwards are.
-    func runTick(_ session: Session) {
-        session.tickNumber &+= 1
+    func runTick(_ session: Session, number: UInt32? = nil) {
+        session.tickNumber = number ?? session.tickNumber &+ 1
         guard session.hasChangedStates else { return }
         session.hasChangedStates = false
         // Timers run between receive batches, so this is empty; the batch is shared all the same.
@@ -418,6 +421,8 @@ final class PublishedCounters: @unchecked Sendable {
         var boundMembers = 0
         /// Tick sessions, each with its tick timer open.
         var tickSessions = 0
+        /// Tick sessions whose timer is armed: a pending state waits for its tick.
+        var armedTicks = 0
     }
 
     /// Replaces the published counters and gauges.

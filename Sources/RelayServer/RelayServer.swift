@@ -571,6 +571,9 @@ public final class RelayServer {
     /// The number of tick sessions (PROTOCOL.md §8), each with its tick timer open, as the
     /// data-plane loops last published it.
     public var tickSessionCount: Int { dataLoops.reduce(0) { $0 + $1.published.loadGauges().tickSessions } }
+    /// The number of tick sessions whose timer is armed (a pending state waits for its tick), as
+    /// the data-plane loops last published it: the tick sessions that cost their loop anything.
+    public var armedTickCount: Int { dataLoops.reduce(0) { $0 + $1.published.loadGauges().armedTicks } }
 
     /// Each data-plane loop's counters as last published, in loop order (loop 1 first).
     public var loopCounters: [RelayCounters] { dataLoops.map { $0.published.load() } }

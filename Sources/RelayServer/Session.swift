@@ -22,11 +22,18 @@ final class Session {
     /// Whether a member's pending state arrived since the last tick, so a tick with nothing new
     /// skips the scan.
     @exclusivity(unchecked) var hasChangedStates = false
-    /// The timer that runs the ticks, on the owner loop; closed when the session ends.
+    /// The timer that runs the ticks, on the owner loop; closed when the session ends. It is
+    /// armed only while a pending state waits, so a session with nothing to send costs its loop
+    /// nothing.
     private(set) var tickTimer: UVNet.Timer?
-    /// When the next tick is due (monotonic nanoseconds): ticks follow a fixed schedule, so
-    /// libuv's whole-millisecond timers don't drift the rate.
-    var nextTickAt: UInt64 = 0
+    /// When tick 0 was due (monotonic nanoseconds): tick k falls at `tickEpoch + k · period`, a
+    /// fixed schedule, so libuv's whole-millisecond timers don't drift the rate and the tick
+    /// number counts the ticks that sent nothing without running them.
+    var tickEpoch: UInt64 = 0
+    /// The tick the armed timer runs; meaningful while ``isTickArmed``.
+    var armedTick: UInt64 = 0
+    /// Whether the tick timer is armed.
+    @exclusivity(unchecked) var isTickArmed = false
     /// What the tick timer runs, made once so re-arming it allocates nothing.
     var tickHandler: (() -> Void)?
     /// Each source's budget of joins into this session (PROTOCOL.md §1.5), so one client's churn
@@ -63,7 +70,7 @@ final class Session {
         self.tickRate = tickRate
     }
 
-    /// Hands the session its tick timer, already started.
+    /// Hands the session its tick timer, not yet armed.
     func startTicking(_ timer: UVNet.Timer) {
         tickTimer = timer
     }
@@ -73,6 +80,7 @@ final class Session {
     /// - Returns: Whether a timer was open.
     func stopTicking() -> Bool {
         tickHandler = nil
+        isTickArmed = false
         guard let timer = tickTimer else { return false }
         timer.close()
         tickTimer = nil

@@ -14,6 +14,9 @@ final class SessionTable {
     private(set) var boundMemberCount = 0
     /// The number of sessions with a tick timer open (PROTOCOL.md §8).
     private(set) var tickingSessionCount = 0
+    /// The number of those whose timer is armed; the data plane counts its arming and firing,
+    /// and closing a timer here uncounts it.
+    var armedTickCount = 0
 
     init() {}
 
@@ -65,19 +68,24 @@ final class SessionTable {
             members[member.key] = nil
         }
         sessions[session.id.low32] = nil
-        if session.stopTicking() { tickingSessionCount -= 1 }
+        stopTicking(session)
     }
 
-    /// Starts `session`'s tick timer (already armed) and counts it.
+    /// Hands `session` its tick timer and counts it.
     func startTicking(_ session: Session, timer: UVNet.Timer) {
         precondition(session.tickTimer == nil, "a session has one tick timer")
         session.startTicking(timer)
         tickingSessionCount += 1
     }
 
+    private func stopTicking(_ session: Session) {
+        if session.isTickArmed { armedTickCount -= 1 }
+        if session.stopTicking() { tickingSessionCount -= 1 }
+    }
+
     /// Closes every session's tick timer: the loop is stopping.
     func stopTicking() {
-        for session in sessions.values where session.stopTicking() { tickingSessionCount -= 1 }
+        for session in sessions.values { stopTicking(session) }
     }
 
     /// The live membership a datagram header names, if any: the data plane's one lookup.

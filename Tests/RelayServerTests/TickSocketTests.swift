@@ -107,6 +107,28 @@ struct TickSocketTests {
         try await Self.waitForTickSessions(relay, 0, "the expired session's timer closed")
     }
 
+    @Test func aTickSessionArmsItsTimerOnlyWhileAStateWaits() async throws {
+        let relay = try await TestRelay.start()
+        defer { Task { await relay.stop() } }
+        // Sessions nobody sends in, as a client that creates many and never uses them leaves.
+        let idle = try relay.connect()
+        for _ in 0..<40 { _ = try idle.request(#"{"op":"create","tick":120}"#) }
+        let members = try Self.tickMembers(relay, 2, tick: 120)
+        try await Self.waitForTickSessions(relay, 41, "41 tick sessions")
+        #expect(try await relay.read { $0.armedTickCount } == 0, "no state waits: no timer is armed")
+        let first = try Self.expectTickNumber(after: members, sequence: 1)
+        // The gauge is published at least once a second; after the tick nothing waits.
+        let deadline = ContinuousClock.now + .seconds(15)
+        while try await relay.read({ $0.armedTickCount }) != 0 {
+            if ContinuousClock.now >= deadline { throw TestFailure("timed out: the timer disarmed after its tick") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        // Re-armed by the next state, on the same schedule: the idle ticks are counted.
+        let second = try Self.expectTickNumber(after: members, sequence: 2)
+        #expect(SerialNumber.isNewer(second, than: first &+ 10), "tick \(first), then \(second) after at least 0.1 s at 120 Hz")
+    }
+
     static func waitForTickSessions(_ relay: TestRelay, _ count: Int, _ what: String) async throws {
         let deadline = ContinuousClock.now + .seconds(15)
         while try await relay.read({ $0.tickSessionCount }) != count {
