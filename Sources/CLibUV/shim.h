@@ -61,6 +61,35 @@ static inline int cuv_send_segments(int fd, const void *bytes, size_t length, un
     return sendmsg(fd, &message, MSG_DONTWAIT) < 0 ? -errno : 0;
 }
 
+// The same offload for one message of a sendmmsg batch: writes a UDP_SEGMENT control message
+// of `segment` bytes into `control` (CUV_SEGMENT_CONTROL_SIZE bytes, 8-byte aligned) and hangs
+// it on `message`, whose iovecs the kernel then cuts into datagrams of `segment` bytes.
+#define CUV_SEGMENT_CONTROL_SIZE CMSG_SPACE(sizeof(unsigned short))
+static inline void cuv_set_segment_size(struct msghdr *message, void *control, unsigned short segment) {
+    message->msg_control = control;
+    message->msg_controllen = CUV_SEGMENT_CONTROL_SIZE;
+    struct cmsghdr *header = CMSG_FIRSTHDR(message);
+    header->cmsg_level = 17;   // SOL_UDP
+    header->cmsg_type = 103;   // UDP_SEGMENT
+    header->cmsg_len = CMSG_LEN(sizeof(unsigned short));
+    __builtin_memcpy(CMSG_DATA(header), &segment, sizeof(segment));
+}
+
+static inline unsigned long cuv_segment_control_size(void) {
+    return CUV_SEGMENT_CONTROL_SIZE;
+}
+
+// Whether this kernel knows UDP_SEGMENT (Linux 4.18+): getsockopt on a throwaway socket.
+static inline int cuv_supports_udp_segment(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) return 0;
+    int value = 0;
+    socklen_t length = sizeof(value);
+    int ok = getsockopt(fd, 17, 103, &value, &length) == 0;
+    close(fd);
+    return ok;
+}
+
 // SO_REUSEPORT steering (Linux 4.5+): a classic BPF program, attached to one socket of a
 // reuseport group, that picks the group's socket for each datagram: the 32-bit big-endian word
 // at `offset` of the UDP payload, modulo `group`, is the index of the socket in the order the

@@ -113,6 +113,8 @@ final class DataPlane {
         switch output {
         case .socket(let socket):
             self.socket = socket
+            // A tick's AGGREGATEs to one receiver go out as one segmented message.
+            batch.usesSegmentationOffload = DatagramBatch.segmentationOffloadIsAvailable
             flushBatch = { [unowned socket] batch in batch.flush(on: socket) }
             sendReply = { [unowned socket] bytes, address in socket.trySendUnchecked(bytes, to: address) >= 0 }
         case .injected(let flush, let reply):
@@ -308,16 +310,17 @@ final class DataPlane {
             guard let endpoint = route.endpoint else { continue }
             let receiver = route.member
             var encoder: AggregateEncoder?
+            var queued = 0
             for member in members where member.id != receiver {
                 guard let state = member.pending, state.isChanged else { continue }
                 if encoder?.append(member: member.id, sequence: state.sequence, payload: state.payload) == true { continue }
-                if let full = encoder { queueAggregate(full.bytes, to: endpoint) }
+                if let full = encoder { queueAggregate(full.bytes, to: endpoint, following: &queued) }
                 var next = AggregateEncoder(into: nextAggregateSlot(), session: low, target: receiver, tick: tick)
                 // A state is at most maxDatagram − 24 bytes: it always fits into an empty AGGREGATE.
                 next.append(member: member.id, sequence: state.sequence, payload: state.payload)
                 encoder = next
             }
-            if let last = encoder { queueAggregate(last.bytes, to: endpoint) }
+            if let last = encoder { queueAggregate(last.bytes, to: endpoint, following: &queued) }
         }
         for member in members { member.pending?.sent() }
         flushAggregates()
@@ -334,12 +337,17 @@ final class DataPlane {
         return UnsafeMutableRawBufferPointer(rebasing: aggregateSlots[start..<(start + config.maxDatagram)])
     }
 
+    /// Queues one AGGREGATE for `endpoint`, the `queued`-th of this tick for it: after the first,
+    /// as a segment of the same message where the offload can take it, so a receiver's several
+    /// AGGREGATEs walk the kernel's UDP path once.
     @inline(__always)
-    private func queueAggregate(_ bytes: UnsafeRawBufferPointer, to endpoint: Endpoint) {
+    private func queueAggregate(_ bytes: UnsafeRawBufferPointer, to endpoint: Endpoint, following queued: inout Int) {
         switch endpoint {
         // Never full: the batch holds at least as many datagrams as there are slots.
-        case .udp(let address): _ = batch.append(bytes, to: address)
+        case .udp(let address):
+            if queued == 0 || !batch.appendSegment(bytes) { _ = batch.append(bytes, to: address) }
         }
+        queued += 1
     }
 
     /// Sends the queued AGGREGATEs and frees their slots.

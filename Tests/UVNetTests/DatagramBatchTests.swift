@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 @_spi(Benchmarks) import UVNet
 
@@ -81,6 +84,106 @@ import Testing
                 #expect(batch.flush(on: sender) == DatagramBatch.Outcome(sent: 0, bytesSent: 0, failed: 1))
             }
             #expect(try await atA.next("the one datagram left after truncate").bytes == [1])
+        }
+    }
+
+    /// Copies `payloads` into one buffer that outlives the flush, and returns a slice per payload.
+    static func borrowed(_ payloads: [[UInt8]], in storage: UnsafeMutableRawBufferPointer) -> [UnsafeRawBufferPointer] {
+        var offset = 0
+        return payloads.map { payload in
+            let slice = UnsafeMutableRawBufferPointer(rebasing: storage[offset..<(offset + payload.count)])
+            slice.copyBytes(from: payload)
+            offset += payload.count
+            return UnsafeRawBufferPointer(slice)
+        }
+    }
+
+    @Test(arguments: DatagramSocketTests.families)
+    func segmentedMessagesArriveAsTheirDatagramsInOrder(family: DatagramSocketTests.Family) async throws {
+        try #require(DatagramBatch.segmentationOffloadIsAvailable, "Linux 4.18+ has UDP segmentation offload")
+        try await withLoop { loop in
+            let atA = Inbox<ReceivedDatagram>()
+            let atB = Inbox<ReceivedDatagram>()
+            let payloads = [100, 100, 100, 40, 40, 100, 120].enumerated().map { pattern($0.element, seed: UInt8($0.offset)) }
+            let (outcome, shape) = try await loop.submit {
+                let a = try DatagramSocketTests.receiver(loop, family.loopback, atA)
+                let b = try DatagramSocketTests.receiver(loop, family.loopback, atB)
+                let sender = try DatagramSocketTests.receiver(loop, family.loopback, nil)
+                let toA = try required(a.localSocketAddress, "address")
+                let toB = try required(b.localSocketAddress, "address")
+                let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: 600, alignment: 1)
+                defer { storage.deallocate() }
+                let slices = Self.borrowed(payloads, in: storage)
+                let batch = DatagramBatch(capacity: 8)
+                #expect(batch.append(slices[0], to: toA))
+                #expect(!batch.appendSegment(slices[1]), "off until the owner turns it on")
+                batch.usesSegmentationOffload = true
+                // 100, 100, 100, then a shorter 40 ends the message.
+                let joined = [1, 2, 3, 4].map { batch.appendSegment(slices[$0]) }
+                #expect(joined == [true, true, true, false])
+                #expect(batch.append(slices[4], to: toA))
+                #expect(batch.append(slices[5], to: toB))
+                #expect(!batch.appendSegment(slices[6]), "longer than the message's segment size")
+                #expect(batch.append(slices[6], to: toB))
+                let shape = (batch.count, batch.datagramCount, batch.length(at: 0))
+                return (batch.flush(on: sender), shape)
+            }
+            #expect(shape == (4, 7, 340))
+            #expect(outcome == DatagramBatch.Outcome(sent: 7, bytesSent: 600, failed: 0))
+            #expect(try await atA.next(5, "five datagrams at A").map(\.bytes) == Array(payloads[0..<5]))
+            #expect(try await atB.next(2, "two datagrams at B").map(\.bytes) == Array(payloads[5..<7]))
+        }
+    }
+
+    @Test func segmentedMessagesStayWithinTheKernelsLimits() throws {
+        let batch = DatagramBatch(capacity: 200)
+        batch.usesSegmentationOffload = true
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: 1000, alignment: 1)
+        defer { storage.deallocate() }
+        let one = UnsafeRawBufferPointer(rebasing: storage[0..<10])
+        let destination = try SocketAddress(ipAddress: "127.0.0.1", port: 4000)
+        #expect(!batch.appendSegment(one), "no message to join yet")
+        #expect(batch.append(one, to: destination))
+        var joined = 1
+        while batch.appendSegment(one) { joined += 1 }
+        #expect(joined == DatagramBatch.maxSegmentsPerMessage)
+        batch.removeAll()
+        let big = UnsafeRawBufferPointer(rebasing: storage[0..<1000])
+        #expect(batch.append(big, to: destination))
+        joined = 1
+        while batch.appendSegment(big) { joined += 1 }
+        #expect(joined == DatagramBatch.maxSegmentedBytes / 1000)
+        // Truncating to before a segmented message gives its iovecs back.
+        #expect(batch.append(one, to: destination))
+        batch.truncate(to: 0)
+        #expect(batch.count == 0 && batch.datagramCount == 0)
+    }
+
+    @Test func aSegmentedMessageTheRouteRefusesGoesOutOneByOne() async throws {
+        try #require(DatagramBatch.segmentationOffloadIsAvailable, "Linux 4.18+ has UDP segmentation offload")
+        try await withLoop { loop in
+            let inbox = Inbox<ReceivedDatagram>()
+            let payloads = (0..<3).map { pattern(1300, seed: UInt8($0)) }
+            let (outcome, stillSegmenting) = try await loop.submit {
+                let receiver = try DatagramSocketTests.receiver(loop, "::1", inbox)
+                let sender = try DatagramSocketTests.receiver(loop, "::1", nil)
+                // A path MTU of 1280 on the sender: a 1300-byte segment can't be cut from one
+                // packet, so the kernel refuses the segmented message (EINVAL); one by one, the
+                // datagrams are fragmented and go through.
+                var mtu: Int32 = 1280
+                #expect(setsockopt(sender.fileDescriptor, Int32(IPPROTO_IPV6), IPV6_MTU, &mtu, socklen_t(MemoryLayout<Int32>.size)) == 0)
+                let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: 3900, alignment: 1)
+                defer { storage.deallocate() }
+                let slices = Self.borrowed(payloads, in: storage)
+                let batch = DatagramBatch(capacity: 4)
+                batch.usesSegmentationOffload = true
+                #expect(batch.append(slices[0], to: try required(receiver.localSocketAddress, "address")))
+                #expect(batch.appendSegment(slices[1]) && batch.appendSegment(slices[2]))
+                return (batch.flush(on: sender), batch.usesSegmentationOffload)
+            }
+            #expect(outcome == DatagramBatch.Outcome(sent: 3, bytesSent: 3900, failed: 0))
+            #expect(!stillSegmenting, "the batch stops segmenting once the kernel refused it")
+            #expect(try await inbox.next(3, "three datagrams").map(\.bytes) == payloads)
         }
     }
 }
