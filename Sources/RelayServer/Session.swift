@@ -32,6 +32,9 @@ final class Session {
     var tickEpoch: UInt64 = 0
     /// The tick the armed timer runs; meaningful while ``isTickArmed``.
     var armedTick: UInt64 = 0
+    /// The last tick run (its place on the schedule), so a timer that fired a little early is
+    /// never armed for the same tick again.
+    var lastTick: UInt64 = 0
     /// Whether the tick timer is armed.
     @exclusivity(unchecked) var isTickArmed = false
     /// What the tick timer runs, made once so re-arming it allocates nothing.

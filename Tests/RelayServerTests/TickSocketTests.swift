@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import RelayServer
 import RelayWire
 import Testing
@@ -127,6 +130,35 @@ struct TickSocketTests {
         // Re-armed by the next state, on the same schedule: the idle ticks are counted.
         let second = try Self.expectTickNumber(after: members, sequence: 2)
         #expect(SerialNumber.isNewer(second, than: first &+ 10), "tick \(first), then \(second) after at least 0.1 s at 120 Hz")
+    }
+
+    @Test func tickNumbersNeverRepeatWhileStatesStreamIn() async throws {
+        let relay = try await TestRelay.start()
+        defer { Task { await relay.stop() } }
+        let members = try Self.tickMembers(relay, 2, tick: 120)
+        let sender = members[0]
+        // A state every 1.5 ms for 0.3 s: some arrive just after a tick that ran a little
+        // before its time, when the next arming must not name that tick again.
+        var ticks: [UInt32] = []
+        for sequence in 1...200 {
+            sender.udp.send(sender.header(PacketType.data, target: PacketHeader.broadcastTarget, sequence: UInt32(sequence), flags: PacketFlags.latest),
+                            payload: [UInt8(truncatingIfNeeded: sequence)])
+            usleep(1500)
+            while let bytes = members[1].udp.receive(timeout: .zero) {
+                ticks.append(try Self.decodedTick(bytes))
+            }
+        }
+        while let bytes = members[1].udp.receive(timeout: .milliseconds(100)) { ticks.append(try Self.decodedTick(bytes)) }
+        #expect(ticks.count >= 10, "AGGREGATEs arrived: \(ticks.count)")
+        for (earlier, later) in zip(ticks, ticks.dropFirst()) {
+            #expect(SerialNumber.isNewer(later, than: earlier), "tick \(later) after tick \(earlier)")
+        }
+    }
+
+    static func decodedTick(_ bytes: [UInt8]) throws -> UInt32 {
+        let tick = AggregateDatagram.decode(bytes) { result in (try? result.get())?.header.sequence }
+        guard let tick else { throw TestFailure("not an AGGREGATE: \(bytes)") }
+        return tick
     }
 
     static func waitForTickSessions(_ relay: TestRelay, _ count: Int, _ what: String) async throws {
