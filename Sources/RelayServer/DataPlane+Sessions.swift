@@ -59,14 +59,24 @@ extension DataPlane {
 
     // MARK: Ticks
 
-    /// Gives `session` its tick timer: one `UVNet.Timer` per tick session, on the owner loop, so
-    /// the sessions' ticks fall at different phases (each counts from its creation) and a
-    /// session's timer ends with it. The timer is armed by the first pending state after a tick
+    /// Gives `session` its tick timer: one `UVNet.Timer` per tick session, on the owner loop,
+    /// which ends with the session. The timer is armed by the first pending state after a tick
     /// (``armTick(_:)``), not kept running: a session whose members send nothing, or that has
     /// no members at all, costs the loop nothing however many of them a client creates.
+    ///
+    /// Sessions created together (a match server opening its rooms) would tick together and
+    /// send all their AGGREGATEs in one burst, which fills receive queues and delays the last
+    /// receivers of the burst. So each new session's phase is placed by the golden ratio: the
+    /// k-th tick session of a loop starts its schedule at frac(k · 0.618…) of a period after its
+    /// creation, and any number of sessions spread about evenly over the period.
     private func prepareTicks(_ session: Session, on loop: EventLoop) {
         let timer = UVNet.Timer(loop: loop)
-        session.tickEpoch = MonotonicClock.nanoseconds
+        let offset = Double(tickSessionsCreated) * 0.618_033_988_749_894_8
+        tickSessionsCreated &+= 1
+        let phase = UInt64((offset - offset.rounded(.down)) * Double(session.tickPeriodNanos))
+        // Tick 1 falls `phase` after now; tick 0, the epoch, is then a little in the past, which
+        // the schedule's arithmetic (time since the epoch) needs.
+        session.tickEpoch = MonotonicClock.nanoseconds &+ phase &- session.tickPeriodNanos
         let handler = { [unowned self, unowned session] in self.tickFired(session) }
         session.tickHandler = handler
         table.startTicking(session, timer: timer)

@@ -73,6 +73,8 @@ final class DataPlane {
     private let aggregateSlots: UnsafeMutableRawBufferPointer
     /// Slots written and queued in ``batch`` since the last flush.
     @exclusivity(unchecked) private var aggregateSlotsUsed = 0
+    /// The number of tick sessions this loop has created, which places the next one's phase.
+    var tickSessionsCreated: UInt64 = 0
     /// AGGREGATE slots per loop: a tick of a session of 64 members with small states fills
     /// about as many, and one `sendmmsg` of 64 datagrams already amortises the call.
     static let aggregateSlotCount = 64

@@ -155,6 +155,43 @@ struct TickSocketTests {
         }
     }
 
+    @Test func sessionsCreatedTogetherTickAtDifferentPhases() async throws {
+        let relay = try await TestRelay.start()
+        defer { Task { await relay.stop() } }
+        // Two 10 Hz sessions made back to back: without spreading they would tick within a
+        // millisecond or two of each other; placed by the golden ratio, 61.8 ms apart (38.2 ms
+        // the other way round the 100 ms period).
+        let first = try Self.tickMembers(relay, 2, tick: 10)
+        let second = try Self.tickMembers(relay, 2, tick: 10)
+        var arrivals: [[ContinuousClock.Instant]] = [[], []]
+        for round in 1...3 {
+            for members in [first, second] {
+                members[0].udp.send(members[0].header(PacketType.data, target: PacketHeader.broadcastTarget, sequence: UInt32(round), flags: PacketFlags.latest), payload: [1])
+            }
+            // Watch both receivers at once, so each AGGREGATE's arrival is timed as it comes.
+            var arrived: [ContinuousClock.Instant?] = [nil, nil]
+            let deadline = ContinuousClock.now + .seconds(5)
+            while arrived.contains(where: { $0 == nil }) {
+                if ContinuousClock.now >= deadline { throw TestFailure("round \(round): the AGGREGATEs did not arrive") }
+                for (index, members) in [first, second].enumerated() where arrived[index] == nil {
+                    if let bytes = members[1].udp.receive(timeout: .zero) {
+                        _ = try Self.decodedTick(bytes)
+                        arrived[index] = .now
+                    }
+                }
+                usleep(200)
+            }
+            for index in 0..<2 { arrivals[index].append(arrived[index]!) }
+        }
+        // Each round, whichever ticked first: the gap between the two ticks around the period.
+        let gaps = zip(arrivals[0], arrivals[1]).map { a, b -> Double in
+            let millis = abs(Double((b - a).components.attoseconds) / 1e15 + Double((b - a).components.seconds) * 1000)
+            let around = millis.truncatingRemainder(dividingBy: 100)
+            return min(around, 100 - around)
+        }
+        #expect(gaps.contains { $0 > 15 }, "ticks of the two sessions \(gaps) ms apart")
+    }
+
     static func decodedTick(_ bytes: [UInt8]) throws -> UInt32 {
         let tick = AggregateDatagram.decode(bytes) { result in (try? result.get())?.header.sequence }
         guard let tick else { throw TestFailure("not an AGGREGATE: \(bytes)") }
