@@ -89,8 +89,12 @@ final class DataPlane {
     var lastSweepTime: UInt64 = 0
     @exclusivity(unchecked) private var batchStart: UInt64 = 0
     /// Whether the current receive batch brought a datagram (libuv also ends "batches" that found
-    /// the socket empty): its counters need publishing, and the loop keeps polling after it.
+    /// the socket empty): its counters need publishing.
     @exclusivity(unchecked) private var batchDirty = false
+    /// Whether the current receive batch sent something at once (a forward or a PONG), so the
+    /// loop keeps polling after it. States held for a tick wait milliseconds anyway: polling for
+    /// the next one would spend CPU to save microseconds nobody sees.
+    @exclusivity(unchecked) private var batchSentAtOnce = false
     /// ``RelayConfig/busyPoll`` in nanoseconds.
     private let busyPollNanos: UInt64
 
@@ -174,7 +178,8 @@ final class DataPlane {
             publish()
             // The next datagram of a game's stream is likely a few tens of microseconds away:
             // waiting for it awake is cheaper in latency than being woken for it.
-            if busyPollNanos > 0, let socket { socket.loop.keepPolling(forNanoseconds: busyPollNanos) }
+            if batchSentAtOnce, busyPollNanos > 0, let socket { socket.loop.keepPolling(forNanoseconds: busyPollNanos) }
+            batchSentAtOnce = false
         }
         if batchStart != 0 {
             // One histogram update per batch, not per datagram: its lock stays off the per-datagram path.
@@ -203,14 +208,17 @@ final class DataPlane {
             return
         }
         if batch.count + config.maxSessionCapacity > batch.capacity { flush() }
+        let queued = batch.count
         switch decide(header, bytes, source: datagram.source, now: now) {
         case .drop(let reason):
             counters.drop(reason)
         case .pong:
             answer(header, type: PacketType.pong, payload: UnsafeRawBufferPointer(rebasing: bytes[PacketHeader.size...]), to: datagram.source)
             counters.pongsSent &+= 1
+            batchSentAtOnce = true
         case .forward:
-            break
+            // Copies queued: forwarded now, not held as a pending state for the next tick.
+            if batch.count != queued { batchSentAtOnce = true }
         }
     }
 
