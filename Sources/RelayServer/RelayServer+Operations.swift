@@ -128,7 +128,7 @@ extension RelayServer {
             controlCounters.joins &+= 1
             let ref = MembershipRef(session: session, member: member, owner: owner)
             logger.info("member joined", metadata: ["session": "\(session.hex)", "member": .stringConvertible(member),
-                                                    "peer": "\(connection?.peer ?? "?")", "name": "\(name)"])
+                                                    "peer": "\(connection?.peer ?? "?")"])
             let udpPort = advertisedUDPPort
             let open = connection?.state == .open
             if let connection, open {

@@ -99,7 +99,7 @@ struct RelayProcess {
             for number in [SIGTERM, SIGINT] {
                 signals.append(try SignalWatcher(loop: loop, signal: number) { signal in
                     if server.isDraining {
-                        logger.warning("second signal; exiting now", metadata: ["signal": "\(signal)"])
+                        logger.warning("second signal; exiting now", metadata: ["signal": .stringConvertible(signal)])
                         exit(1)
                     }
                     server.beginDrain()
