@@ -245,7 +245,7 @@ public final class RelayServer {
             isSteering = true
         case .failure(let error):
             logger.warning("the kernel refused the session steering program; running one data-plane loop",
-                           metadata: ["error": "\(error.message)", "threads": "\(config.threads)"])
+                           metadata: ["error": "\(error.message)", "threads": .stringConvertible(config.threads)])
             let extra = dataLoops[1...]
             dataLoops.removeLast(dataLoops.count - 1)
             for dataLoop in extra { Self.stop(dataLoop) }
@@ -525,7 +525,7 @@ public final class RelayServer {
             let context = try Self.loadTLS(certificate: certificate, key: key)
             tlsContext = context
             controlCounters.tlsReloads &+= 1
-            logger.notice("tls certificate reloaded", metadata: ["certificate": "\(certificate)", "not_after": "\(context.certificateNotAfter)"])
+            logger.notice("tls certificate reloaded", metadata: ["certificate": "\(certificate)", "not_after": .stringConvertible(context.certificateNotAfter)])
             return true
         } catch {
             controlCounters.tlsReloadFailures &+= 1
