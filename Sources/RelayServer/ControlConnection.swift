@@ -252,17 +252,20 @@ final class ControlConnection {
         let message: ControlMessage
         switch ControlMessage.parse(frame) {
         case .failure(let error):
+            server.logger.debug("request refused", metadata: ["peer": "\(peer)", "code": "\(error.code)", "message": "\(error.message)"])
             reply(ControlReply.failure(id: nil, error: error))
             return
         case .success(let parsed):
             message = parsed
         }
         guard requestBudget.tryTake(1, nowNanos: server.loop.now) else {
+            server.logger.debug("request refused", metadata: ["peer": "\(peer)", "code": "rate_limited", "message": "over the request budget"])
             reply(ControlReply.failure(id: message.idText, error: ControlError(.rateLimited, "more than \(server.config.controlRequestRate) requests per second")))
             return
         }
         switch message.operation(maxSessionCapacity: server.config.maxSessionCapacity) {
         case .failure(let error):
+            server.logger.debug("request refused", metadata: ["peer": "\(peer)", "code": "\(error.code)", "message": "\(error.message)"])
             reply(ControlReply.failure(id: message.idText, error: error))
         case .success(let operation):
             server.perform(operation, id: message.idText, for: self)

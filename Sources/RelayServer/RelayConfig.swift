@@ -8,6 +8,12 @@ public struct RelayConfig: Sendable, Hashable {
     public var port: Int = 7400
     /// The UDP port; nil means the control socket's port number (`--udp-port`).
     public var udpPort: Int?
+    /// The UDP port that `hello` and `join` name, when clients reach the relay through a port
+    /// mapping (Docker's `-p 7500:7400/udp`, a NAT, an Agones host port); nil names the port the
+    /// relay listens on (`--advertise-udp-port`).
+    public var advertisedUDPPort: Int?
+    /// The Agones SDK gateway the relay reports to (`--agones`); nil outside Agones.
+    public var agones: AgonesConfig?
     /// The largest datagram accepted, header included (`--max-datagram`, 40…1472).
     public var maxDatagram: Int = 1200
     /// The largest control message, in bytes before the terminator (`--max-control-message`).
@@ -108,6 +114,14 @@ public struct RelayConfig: Sendable, Hashable {
         }
         try check((0...65_535).contains(port), "--port", "must lie in 0...65535")
         if let udpPort { try check((0...65_535).contains(udpPort), "--udp-port", "must lie in 0...65535") }
+        if let advertisedUDPPort {
+            try check((1...65_535).contains(advertisedUDPPort), "--advertise-udp-port", "must lie in 1...65535")
+        }
+        if let agones {
+            try check((1...65_535).contains(agones.sdkPort), "--agones-sdk-port", "must lie in 1...65535")
+            try check(agones.healthInterval > .zero, "--agones-health-interval", "must be greater than 0")
+            try check(agones.startTimeout > .zero, "--agones-start-timeout", "must be greater than 0")
+        }
         try check((1...64).contains(threads), "--threads", "must lie in 1...64")
         if let metricsPort { try check((0...65_535).contains(metricsPort), "--metrics-port", "must lie in 0...65535") }
         try check(Self.maxDatagramRange.contains(maxDatagram), "--max-datagram", "must lie in 40...1472")

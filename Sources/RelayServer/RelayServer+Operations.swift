@@ -1,3 +1,4 @@
+import Logging
 import RelayWire
 import UVNet
 
@@ -7,6 +8,8 @@ extension RelayServer {
     /// event the operation causes.
     func perform(_ operation: ControlOperation, id: String?, for connection: ControlConnection) {
         func fail(_ code: ControlErrorCode, _ message: String) {
+            logger.debug("request refused", metadata: ["peer": "\(connection.peer)", "op": "\(operation.name)",
+                                                       "code": "\(code)", "message": "\(message)"])
             connection.reply(ControlReply.failure(id: id, error: ControlError(code, message)))
         }
         switch operation {
@@ -16,7 +19,7 @@ extension RelayServer {
                 json.field("server", string: config.serverName)
                 json.key("udp")
                 json.beginObject()
-                json.field("port", integer: udpPort)
+                json.field("port", integer: advertisedUDPPort)
                 json.endObject()
                 json.field("maxDatagram", integer: config.maxDatagram)
                 json.field("idleTimeoutMs", integer: Self.wholeMilliseconds(config.idleTimeout))
@@ -45,8 +48,10 @@ extension RelayServer {
             sources.sessionCreated(by: source, nowNanos: now)
             connection.sessionCreated()
             controlCounters.sessionsCreated &+= 1
-            logger.debug("session created", metadata: ["session": "\(session.id.hex)", "capacity": "\(capacity)",
-                                                       "tick": "\(tick.map(String.init) ?? "none")", "loop": "\(session.owner + 1)"])
+            var created: Logger.Metadata = ["session": "\(session.id.hex)", "capacity": .stringConvertible(capacity),
+                                            "loop": .stringConvertible(session.owner + 1), "peer": "\(connection.peer)"]
+            if let tick { created["tick"] = .stringConvertible(tick) }
+            logger.info("session created", metadata: created)
             connection.reply(ControlReply.success(id: id) { json in
                 json.field("session", string: session.id.hex)
                 json.field("code", string: session.code.text)
@@ -116,11 +121,15 @@ extension RelayServer {
             case .rateLimited: refuse(.sessionJoins)
             default: break
             }
+            logger.debug("request refused", metadata: ["peer": "\(connection?.peer ?? "?")", "op": "join", "session": "\(session.hex)",
+                                                       "code": "\(error.code)", "message": "\(error.message)"])
             connection?.ownerAnswered(ControlReply.failure(id: id, error: error))
         case .joined(let member, let others, let ownerID):
             controlCounters.joins &+= 1
             let ref = MembershipRef(session: session, member: member, owner: owner)
-            let udpPort = self.udpPort
+            logger.info("member joined", metadata: ["session": "\(session.hex)", "member": .stringConvertible(member),
+                                                    "peer": "\(connection?.peer ?? "?")"])
+            let udpPort = advertisedUDPPort
             let open = connection?.state == .open
             if let connection, open {
                 connection.member = ref
@@ -156,8 +165,12 @@ extension RelayServer {
         let connection = self.connection(connectionID)
         switch answer {
         case .refused(let error):
+            logger.debug("request refused", metadata: ["peer": "\(connection?.peer ?? "?")", "op": "kick",
+                                                       "code": "\(error.code)", "message": "\(error.message)"])
             connection?.ownerAnswered(ControlReply.failure(id: id, error: error))
         case .kicked(let target, let removal):
+            logger.info("member kicked", metadata: ["session": "\(removal.session.hex)", "member": .stringConvertible(removal.member),
+                                                    "by": "\(connection?.peer ?? "?")"])
             controlCounters.leaves &+= 1
             connection?.ownerAnswered(ControlReply.success(id: id) { _ in })
             let kicked = self.connection(target)
@@ -171,5 +184,19 @@ extension RelayServer {
     /// A duration in whole milliseconds, rounded up (the `idleTimeoutMs` of `hello`).
     static func wholeMilliseconds(_ duration: Duration) -> Int {
         Int((duration.nanoseconds + 999_999) / 1_000_000)
+    }
+}
+
+extension ControlOperation {
+    /// The `op` text of the request, for log lines.
+    var name: String {
+        switch self {
+        case .hello: "hello"
+        case .create: "create"
+        case .join: "join"
+        case .leave: "leave"
+        case .kick: "kick"
+        case .ping: "ping"
+        }
     }
 }

@@ -61,6 +61,9 @@ public final class RelayServer {
     /// Warnings about errors that peers can cause, at most one per kind and interval.
     var errorLog = ErrorLogThrottle()
     private var sweepTimer: Timer?
+    /// Logs a summary of the datagrams dropped, per reason, every ``DropSummary/interval``.
+    private var dropReportTimer: Timer?
+    private var dropSummary = DropSummary()
     /// When the last sweep ran, to tell a stall of this loop from idle peers.
     private var lastSweep: UInt64 = 0
     private var drainTimer: Timer?
@@ -115,8 +118,11 @@ public final class RelayServer {
 
     /// The control port, for replies that name it.
     var controlPort: Int { controlAddress?.port ?? config.port }
-    /// The UDP port, for replies that name it.
+    /// The UDP port the relay listens on.
     var udpPort: Int { udpAddress?.port ?? 0 }
+    /// The UDP port `hello` and `join` name: ``RelayConfig/advertisedUDPPort`` when clients
+    /// reach the relay through a port mapping, else the port it listens on.
+    public var advertisedUDPPort: Int { config.advertisedUDPPort ?? udpPort }
     /// The receive buffer the kernel granted the first data loop's UDP socket, in bytes as Linux
     /// reports it (twice the usable size); 0 before ``start()``.
     public private(set) var udpReceiveBuffer = 0
@@ -174,11 +180,16 @@ public final class RelayServer {
         let sweep = Timer(loop: loop)
         sweep.start(after: sweepInterval, repeating: sweepInterval) { [unowned self] in self.sweep() }
         sweepTimer = sweep
+        let dropReport = Timer(loop: loop)
+        dropReport.start(after: DropSummary.interval, repeating: DropSummary.interval) { [unowned self] in reportDrops() }
+        dropReportTimer = dropReport
         var metadata: Logger.Metadata = ["control": "\(controlAddress!)", "udp": "\(udpAddress!)",
-                                         "udp_receive_buffer": "\(udpReceiveBuffer)", "data_loops": "\(dataLoops.count)",
+                                         "udp_receive_buffer": .stringConvertible(udpReceiveBuffer),
+                                         "data_loops": .stringConvertible(dataLoops.count),
                                          "steering": "\(isSteering ? "bpf" : "none")"]
         if let metricsAddress { metadata["metrics"] = "\(metricsAddress)" }
-        metadata["max_control_connections"] = "\(connectionLimit)"
+        if let advertised = config.advertisedUDPPort { metadata["advertised_udp_port"] = .stringConvertible(advertised) }
+        metadata["max_control_connections"] = .stringConvertible(connectionLimit)
         metadata["tls"] = "\(tlsContext == nil ? "off" : config.tlsRequired ? "required" : "on")"
         logger.info("listening", metadata: metadata)
     }
@@ -234,7 +245,7 @@ public final class RelayServer {
             isSteering = true
         case .failure(let error):
             logger.warning("the kernel refused the session steering program; running one data-plane loop",
-                           metadata: ["error": "\(error.message)", "threads": "\(config.threads)"])
+                           metadata: ["error": "\(error.message)", "threads": .stringConvertible(config.threads)])
             let extra = dataLoops[1...]
             dataLoops.removeLast(dataLoops.count - 1)
             for dataLoop in extra { Self.stop(dataLoop) }
@@ -327,13 +338,19 @@ public final class RelayServer {
         case .bound(let connection, let address):
             // The member may have left between the BIND and this hop to the control loop; then
             // the connection holds no membership of that session any more, or is gone.
-            connections[connection]?.send(ControlEvent.bound(address: address.description))
+            guard let open = connections[connection] else { return }
+            open.send(ControlEvent.bound(address: address.description))
+            logger.debug("member bound", metadata: Self.memberMetadata(open.member, peer: open.peer, ["udp": "\(address)"]))
         case .unbound(let unbound):
-            for connection in unbound { connections[connection]?.send(ControlEvent.unbound) }
+            for connection in unbound {
+                guard let open = connections[connection] else { continue }
+                open.send(ControlEvent.unbound)
+                logger.debug("member unbound: idle", metadata: Self.memberMetadata(open.member, peer: open.peer, [:]))
+            }
         case .expired(let sessions):
             for id in sessions {
                 sessionDeleted(id)
-                logger.debug("session expired unjoined", metadata: ["session": "\(id.hex)"])
+                logger.info("session expired unjoined", metadata: ["session": "\(id.hex)"])
             }
         }
     }
@@ -351,6 +368,19 @@ public final class RelayServer {
         dataLoops[owner].loop.execute {
             let answer = work(plane.value)
             control.execute { then(server.value, answer) }
+        }
+    }
+
+    /// Asks every data-plane loop to run a turn and calls `answered` on the control loop once
+    /// all have: a loop that is stuck (a handler that never returns) never answers, so neither
+    /// does this. What the Agones health pings wait for.
+    public func whenDataLoopsAnswer(_ answered: @escaping () -> Void) {
+        loop.assertInEventLoop()
+        guard !dataLoops.isEmpty else { return }
+        let round = LoopBound(DataLoopRound(remaining: dataLoops.count, done: answered), loop: loop)
+        let control = loop
+        for dataLoop in dataLoops {
+            dataLoop.loop.execute { control.execute { round.value.answer() } }
         }
     }
 
@@ -412,6 +442,7 @@ public final class RelayServer {
     public func stop() {
         loop.assertInEventLoop()
         sweepTimer?.close()
+        dropReportTimer?.close()
         drainTimer?.close()
         metricsTimer?.close()
         metricsEndpoint?.close()
@@ -429,12 +460,12 @@ public final class RelayServer {
         guard !isDraining else { return }
         isDraining = true
         let drainMs = Int((Double(config.drainTimeout.nanoseconds) / 1e6).rounded(.up))
-        logger.notice("draining", metadata: ["connections": "\(connections.count)", "drainMs": "\(drainMs)"])
+        logger.notice("draining", metadata: ["connections": .stringConvertible(connections.count), "drainMs": .stringConvertible(drainMs)])
         updateMetrics()
         let event = ControlEvent.shutdown(drainMs: drainMs)
         for connection in connections.values { connection.send(event) }
         drainTimer = loop.schedule(after: config.drainTimeout) { [unowned self] in
-            logger.notice("drain timeout passed", metadata: ["connections": "\(connections.count)"])
+            logger.notice("drain timeout passed", metadata: ["connections": .stringConvertible(connections.count)])
             completeDrain()
         }
         if connections.isEmpty { completeDrain() }
@@ -494,7 +525,7 @@ public final class RelayServer {
             let context = try Self.loadTLS(certificate: certificate, key: key)
             tlsContext = context
             controlCounters.tlsReloads &+= 1
-            logger.notice("tls certificate reloaded", metadata: ["certificate": "\(certificate)", "not_after": "\(context.certificateNotAfter)"])
+            logger.notice("tls certificate reloaded", metadata: ["certificate": "\(certificate)", "not_after": .stringConvertible(context.certificateNotAfter)])
             return true
         } catch {
             controlCounters.tlsReloadFailures &+= 1
@@ -509,9 +540,10 @@ public final class RelayServer {
         controlCounters.refuse(limit)
         if errorLog.allow(.shed, nowNanos: loop.now) {
             logger.warning("control connection shed: at a connection limit",
-                           metadata: ["limit": "\(limit.name)", "connection_limit": "\(connectionLimit)",
-                                      "per_source": "\(config.maxConnectionsPerSource)",
-                                      "shed_total": "\(controlCounters.refusals(.connections) &+ controlCounters.refusals(.connectionsPerSource))"])
+                           metadata: ["limit": "\(limit.name)", "connection_limit": .stringConvertible(connectionLimit),
+                                      "per_source": .stringConvertible(config.maxConnectionsPerSource),
+                                      "peer": "\(socket.remoteSocketAddress?.description ?? "?")",
+                                      "shed_total": .stringConvertible(controlCounters.refusals(.connections) &+ controlCounters.refusals(.connectionsPerSource))])
         }
     }
 
@@ -525,7 +557,7 @@ public final class RelayServer {
         controlCounters.acceptErrors &+= 1
         if errorLog.allow(.accept, nowNanos: loop.now) {
             logger.warning("accept failed; connections are being shed",
-                           metadata: ["port": "\(port)", "error": "\(error.message)", "accept_errors_total": "\(controlCounters.acceptErrors)"])
+                           metadata: ["port": "\(port)", "error": "\(error.message)", "accept_errors_total": .stringConvertible(controlCounters.acceptErrors)])
         }
     }
 
@@ -611,9 +643,11 @@ public final class RelayServer {
 
     /// Sends the `left` and `owner` events of a removal (after the reply of the request that caused it).
     func announce(_ removal: MemberRemoval) {
+        logger.info("member left", metadata: ["session": "\(removal.session.hex)", "member": .stringConvertible(removal.member),
+                                              "reason": "\(removal.reason)"])
         if removal.sessionDeleted {
             sessionDeleted(removal.session)
-            logger.debug("session closed", metadata: ["session": "\(removal.session.hex)"])
+            logger.info("session closed", metadata: ["session": "\(removal.session.hex)"])
             return
         }
         let left = ControlEvent.left(member: removal.member, reason: removal.reason)
@@ -636,7 +670,7 @@ public final class RelayServer {
         lastSweep = now
         if late {
             logger.warning("relay loop stalled; idle checks wait one more sweep",
-                           metadata: ["stall_ms": "\((sinceLast - sweepInterval.nanoseconds) / 1_000_000)"])
+                           metadata: ["stall_ms": .stringConvertible((sinceLast - sweepInterval.nanoseconds) / 1_000_000)])
             return
         }
         sources.prune(nowNanos: now)
@@ -674,11 +708,30 @@ public final class RelayServer {
         ProcessMemory.releaseFreePages()
     }
 
+    /// Logs one line per drop reason whose count rose since the last report: never a line per datagram.
+    private func reportDrops() {
+        for line in dropSummary.update(counters) {
+            logger.info("datagrams dropped", metadata: ["reason": "\(line.reason)", "new": .stringConvertible(line.new),
+                                                        "total": .stringConvertible(line.total)])
+        }
+    }
+
+    /// A member's session and id, and its peer, for log lines.
+    static func memberMetadata(_ member: MembershipRef?, peer: String, _ extra: Logger.Metadata) -> Logger.Metadata {
+        var metadata = extra
+        metadata["peer"] = "\(peer)"
+        if let member {
+            metadata["session"] = "\(member.session.hex)"
+            metadata["member"] = .stringConvertible(member.member)
+        }
+        return metadata
+    }
+
     /// Logs (at most once per interval) receive errors the data planes counted since the last report.
     private func reportDataPlaneErrors() {
         let errors = counters.udpReceiveErrors
         guard errors > errorLog.reportedReceiveErrors, errorLog.allow(.receive, nowNanos: loop.now) else { return }
-        logger.warning("UDP receive errors", metadata: ["new": "\(errors - errorLog.reportedReceiveErrors)", "total": "\(errors)"])
+        logger.warning("UDP receive errors", metadata: ["new": .stringConvertible(errors - errorLog.reportedReceiveErrors), "total": .stringConvertible(errors)])
         errorLog.reportedReceiveErrors = errors
     }
 }
@@ -689,6 +742,26 @@ extension RelayConfig {
             try validate()
         } catch {
             throw SocketError(.invalidArgument, operation: operation, message: error.description)
+        }
+    }
+}
+
+/// One round of ``RelayServer/whenDataLoopsAnswer(_:)``: counts the loops still to answer.
+/// Loop-bound to the control loop.
+final class DataLoopRound {
+    private var remaining: Int
+    private var done: (() -> Void)?
+
+    init(remaining: Int, done: @escaping () -> Void) {
+        self.remaining = remaining
+        self.done = done
+    }
+
+    func answer() {
+        remaining -= 1
+        if remaining == 0, let done {
+            self.done = nil
+            done()
         }
     }
 }

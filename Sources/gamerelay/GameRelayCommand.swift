@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RelayServer
 
 #if canImport(Glibc)
 import Glibc
@@ -11,6 +12,7 @@ struct GameRelayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gamerelay",
         abstract: "A UDP relay for real-time game state.",
+        version: RelayConfig.version,
         subcommands: [ServeCommand.self, BenchCommand.self, PingCommand.self],
         defaultSubcommand: nil
     )

@@ -53,38 +53,27 @@ struct RelayProcess {
         let config = settings.config
         // nil: listening; otherwise one line saying why the relay could not start.
         let outcome = Blocking<String?>.run(on: loop) { started in
-            do {
-                let server = RelayServer(loop: loop, config: config, logger: logger)
-                try server.start()
-                server.onDrainComplete = {
-                    logger.notice("drained; exiting")
-                    exit(0)
-                }
-                var signals: [SignalWatcher] = []
-                for number in [SIGTERM, SIGINT] {
-                    signals.append(try SignalWatcher(loop: loop, signal: number) { signal in
-                        if server.isDraining {
-                            logger.warning("second signal; exiting now", metadata: ["signal": "\(signal)"])
-                            exit(1)
-                        }
-                        server.beginDrain()
-                    })
-                }
-                signals.append(try SignalWatcher(loop: loop, signal: SIGHUP) { _ in
-                    if server.tlsContext == nil {
-                        logger.debug("SIGHUP ignored: no TLS certificate to reload")
-                    } else {
-                        server.reloadTLS()
+            guard let agonesConfig = config.agones else {
+                return Self.start(config, agent: nil, on: loop, logger: logger, started)
+            }
+            // Under Agones the port clients reach is the allocated one, known only to the SDK
+            // server, which may start after the relay: ask it first (retrying), then bind.
+            let agent = AgonesAgent(loop: loop, config: agonesConfig, logger: logger)
+            agent.discover { result in
+                switch result {
+                case .success(let (_, port)):
+                    var allocated = config
+                    if agonesConfig.passthrough {
+                        // Passthrough maps the allocated host port to the same container port.
+                        allocated.port = port
+                        allocated.udpPort = port
+                    } else if allocated.advertisedUDPPort == nil {
+                        allocated.advertisedUDPPort = port
                     }
-                })
-                let line = "{\"event\":\"listening\",\"control\":\"\(server.controlAddress!)\",\"udp\":\"\(server.udpAddress!)\"}\n"
-                Console.out(line)
-                _ = signals
-                started.finish(nil)
-            } catch let error as SocketError {
-                started.finish("\(error.operation): \(error.message)")
-            } catch {
-                started.finish("\(error)")
+                    Self.start(allocated, agent: agent, on: loop, logger: logger, started)
+                case .failure(let error):
+                    started.finish("agones: \(error.message)")
+                }
             }
         }
         if let failure = outcome ?? "the relay did not start" {
@@ -92,5 +81,51 @@ struct RelayProcess {
             exit(1)
         }
         loop.waitUntilExited()
+    }
+
+    /// Starts the relay on `loop`, prints the readiness line, and wires the signals; `started`
+    /// gets nil once it listens, or the reason it could not start.
+    private static func start(_ config: RelayConfig, agent: AgonesAgent?, on loop: EventLoop, logger: Logger,
+                              _ started: Blocking<String?>) {
+        do throws(SocketError) {
+            let server = RelayServer(loop: loop, config: config, logger: logger)
+            try server.start()
+            server.onDrainComplete = {
+                logger.notice("drained; exiting")
+                guard let agent else { exit(0) }
+                agent.shutdown { exit(0) }
+            }
+            var signals: [SignalWatcher] = []
+            for number in [SIGTERM, SIGINT] {
+                signals.append(try SignalWatcher(loop: loop, signal: number) { signal in
+                    if server.isDraining {
+                        logger.warning("second signal; exiting now", metadata: ["signal": .stringConvertible(signal)])
+                        exit(1)
+                    }
+                    server.beginDrain()
+                })
+            }
+            signals.append(try SignalWatcher(loop: loop, signal: SIGHUP) { _ in
+                if server.tlsContext == nil {
+                    logger.debug("SIGHUP ignored: no TLS certificate to reload")
+                } else {
+                    server.reloadTLS()
+                }
+            })
+            Console.out(readinessLine(server))
+            agent?.attach(to: server)
+            // The watchers live as long as the loop: the loop keeps their handles.
+            _ = signals
+            started.finish(nil)
+        } catch {
+            started.finish("\(error.operation): \(error.message)")
+        }
+    }
+
+    /// The readiness line of PROTOCOL.md §5, with `metrics` when a metrics port is open.
+    static func readinessLine(_ server: RelayServer) -> String {
+        var line = "{\"event\":\"listening\",\"control\":\"\(server.controlAddress!)\",\"udp\":\"\(server.udpAddress!)\""
+        if let metrics = server.metricsAddress { line += ",\"metrics\":\"\(metrics)\"" }
+        return line + "}\n"
     }
 }

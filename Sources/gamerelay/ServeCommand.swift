@@ -15,8 +15,10 @@ struct ServeCommand: ParsableCommand {
         abstract: "Run the relay: TCP control channel and UDP data channel.",
         discussion: """
         Each flag also reads from the environment (GAMERELAY_PORT for --port, GAMERELAY_IDLE_TIMEOUT \
-        for --idle-timeout, ...) and from the YAML file given with --config (keys as the flags, \
-        without dashes: port: 7400). Flags win over the environment, the environment over the file.
+        for --idle-timeout, ...) and from the YAML file given with --config (keys as the flags \
+        without the leading dashes: idle-timeout: 10). Flags win over the environment, the \
+        environment over the file. Inside an Agones pod (AGONES_SDK_HTTP_PORT set) the relay \
+        reports to the Agones SDK itself and advertises its allocated port.
         """
     )
 
@@ -31,6 +33,9 @@ struct ServeCommand: ParsableCommand {
 
     @Option(parsing: .unconditional, help: "UDP port (default: the control socket's port number).")
     var udpPort: Int?
+
+    @Option(parsing: .unconditional, help: "UDP port that hello and join name, when clients reach the relay through a port mapping (default: the port it listens on).")
+    var advertiseUdpPort: Int?
 
     @Option(parsing: .unconditional, help: "Largest datagram accepted, header included, 40...1472 (default 1200).")
     var maxDatagram: Int?
@@ -110,6 +115,24 @@ struct ServeCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Log format: text or json (default text).")
     var logFormat: String?
 
+    @Flag(help: "Report to the Agones SDK gateway: advertise the allocated port, Ready, Health, Counters, Shutdown (default: on when AGONES_SDK_HTTP_PORT is set).")
+    var agones = false
+
+    @Option(parsing: .unconditional, help: "Agones SDK gateway HTTP port on 127.0.0.1 (default: AGONES_SDK_HTTP_PORT, else 9358).")
+    var agonesSdkPort: Int?
+
+    @Option(parsing: .unconditional, help: "Seconds between Agones health pings, each sent once every data-plane loop has answered (default 2).")
+    var agonesHealthInterval: Double?
+
+    @Option(parsing: .unconditional, help: "Seconds to keep asking the Agones SDK for the GameServer while it starts (default 60).")
+    var agonesStartTimeout: Double?
+
+    @Flag(help: "The Agones port uses portPolicy Passthrough: bind both sockets to the allocated port.")
+    var agonesPassthrough = false
+
+    @Option(parsing: .unconditional, help: "GameServer port to advertise (default: the port named relay, else the first).")
+    var agonesPortName: String?
+
     /// The flags given, as text keyed by setting name.
     private var flagValues: [String: String] {
         var values: [String: String] = [:]
@@ -119,6 +142,7 @@ struct ServeCommand: ParsableCommand {
         put("host", host)
         put("port", port)
         put("udp-port", udpPort)
+        put("advertise-udp-port", advertiseUdpPort)
         put("max-datagram", maxDatagram)
         put("max-control-message", maxControlMessage)
         put("idle-timeout", idleTimeout)
@@ -145,6 +169,12 @@ struct ServeCommand: ParsableCommand {
         if tlsRequired { values["tls-required"] = "true" }
         put("log-level", logLevel)
         put("log-format", logFormat)
+        if agones { values["agones"] = "true" }
+        put("agones-sdk-port", agonesSdkPort)
+        put("agones-health-interval", agonesHealthInterval)
+        put("agones-start-timeout", agonesStartTimeout)
+        if agonesPassthrough { values["agones-passthrough"] = "true" }
+        put("agones-port-name", agonesPortName)
         return values
     }
 

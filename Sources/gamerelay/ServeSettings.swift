@@ -15,6 +15,13 @@ struct ServeSettings: Sendable, Equatable {
     var logLevel = "info"
     /// The log format: `text` for people, `json` for log shippers.
     var logFormat = "text"
+    /// The `agones` setting as given (nil when absent): `false` keeps the integration off even
+    /// inside an Agones pod.
+    private var agonesSetting: Bool?
+    /// Whether `agones-sdk-port` was given, which wins over `AGONES_SDK_HTTP_PORT`.
+    private var sdkPortIsSet = false
+    /// The `agones-*` details given so far, kept apart until the integration is on.
+    private var agonesDetails = AgonesConfig()
 
     /// Every setting's name, as its flag is spelled without the dashes.
     static let names = [
@@ -23,7 +30,8 @@ struct ServeSettings: Sendable, Equatable {
         "member-byte-rate", "drain-timeout", "threads", "metrics-port", "busy-poll-us", "control-frames-per-turn", "control-backlog-bytes",
         "reserved-descriptors", "max-connections", "max-connections-per-source", "max-sessions",
         "max-sessions-per-source", "join-failure-rate", "session-join-rate", "tls-cert", "tls-key", "tls-required",
-        "log-level", "log-format",
+        "log-level", "log-format", "advertise-udp-port", "agones", "agones-sdk-port", "agones-health-interval",
+        "agones-start-timeout", "agones-passthrough", "agones-port-name",
     ]
 
     /// The environment variable of a setting: `idle-timeout` → `GAMERELAY_IDLE_TIMEOUT`.
@@ -57,6 +65,20 @@ struct ServeSettings: Sendable, Equatable {
                 continue
             }
             try settings.apply(name, text, source: source)
+        }
+        // Agones tells every game server container its SDK gateway's port; its presence alone
+        // turns the integration on, unless a setting says `agones: false`.
+        if let text = environment["AGONES_SDK_HTTP_PORT"], !text.isEmpty {
+            if settings.config.agones == nil, settings.agonesSetting != false {
+                settings.config.agones = settings.agonesDetails
+            }
+            if var agones = settings.config.agones, !settings.sdkPortIsSet {
+                guard let port = Int(text.trimmingCharacters(in: .whitespaces)), (1...65_535).contains(port) else {
+                    throw RelayConfigError(setting: "AGONES_SDK_HTTP_PORT", message: "must be a port number in 1...65535, not '\(text)'")
+                }
+                agones.sdkPort = port
+                settings.config.agones = agones
+            }
         }
         try settings.config.validate()
         return settings
@@ -108,6 +130,13 @@ struct ServeSettings: Sendable, Equatable {
             }
             return value
         }
+        func boolean() throws(RelayConfigError) -> Bool {
+            switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "true", "1", "yes", "on": return true
+            case "false", "0", "no", "off", "": return false
+            default: throw RelayConfigError(setting: source, message: "must be true or false, not '\(text)'")
+            }
+        }
         func seconds() throws(RelayConfigError) -> Duration {
             guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, value > 0 else {
                 throw RelayConfigError(setting: source, message: "must be a number of seconds greater than 0, not '\(text)'")
@@ -147,12 +176,30 @@ struct ServeSettings: Sendable, Equatable {
             let path = text.trimmingCharacters(in: .whitespaces)
             guard !path.isEmpty else { throw RelayConfigError(setting: source, message: "must name a PEM file") }
             if name == "tls-cert" { config.tlsCertificateFile = path } else { config.tlsKeyFile = path }
-        case "tls-required":
-            switch text.trimmingCharacters(in: .whitespaces).lowercased() {
-            case "true", "1", "yes", "on": config.tlsRequired = true
-            case "false", "0", "no", "off", "": config.tlsRequired = false
-            default: throw RelayConfigError(setting: source, message: "must be true or false, not '\(text)'")
+        case "tls-required": config.tlsRequired = try boolean()
+        case "advertise-udp-port": config.advertisedUDPPort = try integer(1...65_535)
+        case "agones":
+            let on = try boolean()
+            agonesSetting = on
+            config.agones = on ? agonesDetails : nil
+        case "agones-sdk-port", "agones-health-interval", "agones-start-timeout", "agones-passthrough", "agones-port-name":
+            // These shape the integration without turning it on; they apply once `agones` or
+            // AGONES_SDK_HTTP_PORT does.
+            var agones = agonesDetails
+            switch name {
+            case "agones-sdk-port":
+                agones.sdkPort = try integer(1...65_535)
+                sdkPortIsSet = true
+            case "agones-health-interval": agones.healthInterval = try seconds()
+            case "agones-start-timeout": agones.startTimeout = try seconds()
+            case "agones-passthrough": agones.passthrough = try boolean()
+            default:
+                let portName = text.trimmingCharacters(in: .whitespaces)
+                guard !portName.isEmpty else { throw RelayConfigError(setting: source, message: "must name a GameServer port") }
+                agones.portName = portName
             }
+            agonesDetails = agones
+            if config.agones != nil { config.agones = agones }
         case "log-level":
             let level = text.lowercased()
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {

@@ -1,16 +1,14 @@
 """Static checks of everything in deploy/: YAML lint, Kubernetes schemas,
-the Agones Fleet's required fields and its SDK bridge script, the systemd
+the Agones Fleet's required fields, Counters and allocation example, the systemd
 unit (systemd-analyze verify, and its system-call filter against a traced
 relay), the Prometheus config (promtool), and the Dockerfile's shape."""
 
 from __future__ import annotations
 
-import http.server
 import os
 import re
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -321,7 +319,7 @@ def test_fleet_tls_variant_keeps_fleet_fields():
     (fleet,) = [d for d in yaml.safe_load_all(tls_variant(K8S / "fleet.yaml")) if d is not None]
     gs = fleet["spec"]["template"]["spec"]
     names = [c["name"] for c in gs["template"]["spec"]["containers"]]
-    assert gs["container"] == "gamerelay" and names[0] == "gamerelay" and "tls-reload" in names
+    assert gs["container"] == "gamerelay" and names.count("gamerelay") == 1 and "tls-reload" in names
     _, relay_pod = _relay_and_pod([d for d in yaml.safe_load_all(tls_variant(K8S / "relay.yaml")) if d])
     assert _reload_script(gs["template"]["spec"]) == _reload_script(relay_pod)
 
@@ -396,98 +394,44 @@ def test_tls_reload_script(tmp_path):
             proc.wait(timeout=5)
 
 
-class _FakeEndpoints(http.server.BaseHTTPRequestHandler):
-    """The relay's /readyz and /healthz and the Agones SDK's /ready and
-    /health, on one loopback port."""
-
-    def log_message(self, *args):
-        pass
-
-    def _answer(self, ok: bool):
-        self.send_response(200 if ok else 503)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def do_GET(self):
-        state = self.server.state
-        with state["lock"]:
-            state["gets"].append(self.path)
-            if self.path == "/readyz":
-                self._answer(state["ready"])
-            elif self.path == "/healthz":
-                self._answer(state["healthy"])
-            else:
-                self._answer(False)
-
-    def do_POST(self):
-        state = self.server.state
-        length = int(self.headers.get("Content-Length", 0))
-        body = self.rfile.read(length)
-        with state["lock"]:
-            state["posts"].append((self.path, body, self.headers.get("Content-Type")))
-        self._answer(self.path in ("/ready", "/health"))
-
-
-def test_fleet_sdk_bridge_script(tmp_path):
-    """Runs the agones-bridge sidecar's script with /bin/sh and curl against
-    fake endpoints: no Ready() before /readyz succeeds, then exactly one
-    Ready(), Health() only while /healthz succeeds, and exit 0 on SIGTERM."""
-    curl = require_tool("curl", "apt-get install curl")
+def test_fleet_relay_speaks_agones_itself():
+    """No SDK sidecar: the relay container is the only one (TLS adds its
+    reload sidecar), and the GameServers define the Counters the relay keeps
+    current, with room to allocate."""
     (fleet,) = load_all(K8S / "fleet.yaml")
-    containers = fleet["spec"]["template"]["spec"]["template"]["spec"]["containers"]
-    (bridge,) = [c for c in containers if c["name"] == "agones-bridge"]
-    assert bridge["command"][:2] == ["/bin/sh", "-c"]
-    script = bridge["command"][2]
-    assert "127.0.0.1:9400" in script
+    gs = fleet["spec"]["template"]["spec"]
+    containers = gs["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["gamerelay"], "the relay calls the Agones SDK itself"
+    for c in containers:
+        assert "AGONES_SDK_HTTP_PORT" not in str(c.get("env", [])), "Agones sets AGONES_SDK_HTTP_PORT itself"
+    counters = gs["counters"]
+    assert set(counters) == {"sessions", "members"}
+    for name, counter in counters.items():
+        assert counter["count"] == 0 and counter["capacity"] > 0, name
+    assert {"type": "Counter", "key": "sessions", "order": "Ascending"} in fleet["spec"]["priorities"]
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeEndpoints)
-    server.state = {"lock": threading.Lock(), "ready": False, "healthy": True, "gets": [], "posts": []}
-    port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = {"PATH": f"{Path(curl).parent}:/usr/bin:/bin", "AGONES_SDK_HTTP_PORT": str(port)}
-    proc = subprocess.Popen(["/bin/sh", "-c", script.replace("127.0.0.1:9400", f"127.0.0.1:{port}")],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    state = server.state
 
-    def posts(path):
-        with state["lock"]:
-            return [p for p in state["posts"] if p[0] == path]
-
-    def wait_for(predicate, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return False
-
-    try:
-        assert wait_for(lambda: state["gets"].count("/readyz") >= 2, 5), state
-        assert posts("/ready") == [] and posts("/health") == [], "Ready() before the relay was ready"
-        with state["lock"]:
-            state["ready"] = True
-        assert wait_for(lambda: len(posts("/health")) >= 2, 8), state
-        assert len(posts("/ready")) == 1
-        assert all(body == b"{}" and ctype == "application/json" for _, body, ctype in posts("/ready") + posts("/health"))
-        def health_checks():
-            with state["lock"]:
-                return state["gets"].count("/healthz")
-
-        with state["lock"]:
-            state["healthy"] = False
-        checks = health_checks()
-        time.sleep(0.3)  # let a Health() already under way land
-        before = len(posts("/health"))
-        assert wait_for(lambda: health_checks() >= checks + 2, 6), "the bridge stopped checking /healthz"
-        assert len(posts("/health")) == before, "Health() sent while /healthz failed"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=5) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=5)
-        server.shutdown()
-        server.server_close()
+def test_allocation_selects_by_the_fleets_counters():
+    """The GameServerAllocation example looks among Allocated relays first,
+    then Ready ones, of this Fleet only, by Counters the Fleet defines, with
+    no more asked than a relay can have."""
+    (allocation,) = load_all(K8S / "allocation.yaml")
+    (fleet,) = load_all(K8S / "fleet.yaml")
+    assert allocation["apiVersion"] == "allocation.agones.dev/v1"
+    assert allocation["kind"] == "GameServerAllocation"
+    counters = fleet["spec"]["template"]["spec"]["counters"]
+    selectors = allocation["spec"]["selectors"]
+    assert [s["gameServerState"] for s in selectors] == ["Allocated", "Ready"]
+    for selector in selectors:
+        assert selector["matchLabels"] == {"agones.dev/fleet": fleet["metadata"]["name"]}
+        assert selector["counters"], selector
+        for name, wanted in selector["counters"].items():
+            assert name in counters, f"{name} is not a Counter of the Fleet"
+            assert 0 < wanted["minAvailable"] <= counters[name]["capacity"]
+    for priority in allocation["spec"]["priorities"]:
+        assert priority["type"] == "Counter" and priority["key"] in counters
+    # The relay owns the counts: an allocation that changed them would be overwritten.
+    assert "counters" not in allocation["spec"]
 
 
 # --------------------------------------------------------------------------- systemd
