@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "FuzzTLSHandshake", targets: ["FuzzTLSHandshake"]),
         .executable(name: "FuzzTLSClientHandshake", targets: ["FuzzTLSClientHandshake"]),
         .executable(name: "FuzzAggregate", targets: ["FuzzAggregate"]),
+        .executable(name: "FuzzHTTPResponse", targets: ["FuzzHTTPResponse"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -89,6 +90,7 @@ let package = Package(
         .executableTarget(name: "FuzzTLSHandshake", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "FuzzTLSClientHandshake", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "FuzzAggregate", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "FuzzHTTPResponse", dependencies: ["FuzzTargets"]),
         .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzTargets", "RelayServer", "RelayWire", "UVNet"]),
         .testTarget(name: "UVNetTests", dependencies: ["UVNet", "TestSupport"]),
         .testTarget(name: "RelayWireTests", dependencies: ["RelayWire"]),

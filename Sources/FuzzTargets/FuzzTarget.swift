@@ -15,6 +15,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case tlsClientHandshake = "FuzzTLSClientHandshake"
     /// ``fuzzAggregate(_:)``: reading and splitting AGGREGATE datagrams of tick sessions.
     case aggregate = "FuzzAggregate"
+    /// ``fuzzHTTPResponse(_:)``: the Agones SDK gateway's HTTP answers.
+    case httpResponse = "FuzzHTTPResponse"
 
     /// Runs one input through the target's checks.
     ///
@@ -28,6 +30,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .tlsHandshake: try fuzzTLSHandshake(input)
         case .tlsClientHandshake: try fuzzTLSClientHandshake(input)
         case .aggregate: try fuzzAggregate(input)
+        case .httpResponse: try fuzzHTTPResponse(input)
         }
     }
 }
