@@ -76,7 +76,7 @@ struct BenchCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "The relay to measure, HOST:PORT (default: an in-process relay).")
+    @Option(help: "The relay to measure, HOST:PORT (default: an in-process relay).", transform: { try HostPort.parse($0) })
     var relay: HostPort?
 
     @Option(name: .customLong("protocol"), help: "The relay's protocol: gamerelay or turn (turn needs --relay).")
