@@ -18,16 +18,21 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure a relay: S sessions × M members sending P-byte DATA at R packets/s each.",
         discussion: """
-        A run takes --warmup + --duration seconds (2 + 10 = 12 s by default) plus the members'         set-up (about a second for the default 50 × 8 members on loopback) and a 0.5 s drain;         --max repeats runs while it searches, up to 12 of them (a few minutes). On a terminal a         progress line on stderr shows the phase, rates, loss so far and the time left; nothing         extra is printed when output is redirected. The report goes to stdout; --json - puts         the JSON summary there instead (and the report on stderr).
+        A run takes --warmup + --duration seconds (2 + 10 = 12 s by default), plus the \
+        members' set-up and a 0.5 s drain; --max repeats runs while it searches, up to 12 of \
+        them, so it takes minutes. On a terminal, a line on stderr shows the progress: phase, \
+        time left, offered and delivered rates, loss so far. Redirected output gets nothing \
+        extra. The report goes to stdout; with --json - the JSON summary goes there instead, \
+        and the report to stderr.
 
         Examples:
-          gamerelay bench                                  # in-process relay, 12 s
-          gamerelay bench --duration 3 --warmup 1          # a quick look, 4 s
+          gamerelay bench                            # in-process relay, 12 s
+          gamerelay bench --duration 3 --warmup 1    # a quick look, 4 s
+          gamerelay bench --profile voice --json voice.json
           gamerelay bench --relay 127.0.0.1:7400 --relay-pid "$(pidof gamerelay)"
-          gamerelay bench --profile voice --sessions 100 --members 4 --json voice.json
-          gamerelay bench --max                            # highest rate with < 1 % loss
-          gamerelay bench --tick 30 --relay 127.0.0.1:7400 --relay-metrics 127.0.0.1:9400
-          gamerelay bench --connections 1000 --tls         # connection set-up, not traffic
+          gamerelay bench --max                      # best rate with < 1 % loss
+          gamerelay bench --tick 30 --sessions 8 --members 32
+          gamerelay bench --connections 1000 --tls   # connection set-up
           gamerelay bench --json - | jq .lossPercent
 
         --profile sets what every member sends. positions (the default): 100-byte payloads at \
