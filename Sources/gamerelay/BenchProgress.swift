@@ -94,7 +94,9 @@ final class BenchProgress: Sendable {
         let window = seconds(s.measureStart, s.sendEnd)
         let offered = elapsed > 0 ? Double(s.sent) / elapsed : 0
         let delivered = elapsed > 0 ? Double(s.delivered) / elapsed : 0
-        // Datagrams in flight count as lost until they land: a fraction of a millisecond's worth.
+        // Datagrams in flight count as lost until they land (the latency's worth of the run so
+        // far), so early on this reads a little above the final loss; only counters the generator
+        // keeps anyway are read, nothing is added to its receive path.
         let loss = s.expected > 0 ? Swift.max(0, 1 - Double(s.delivered) / Double(s.expected)) * 100 : 0
         let phase = s.now < s.sendEnd ? "\(fixed(elapsed, 1))/\(fixed(window, 1)) s" : "draining"
         return prefix + "\(phase) · \(eta) · offered \(rate(offered))/s · delivered \(rate(delivered))/s · loss \(fixed(loss, 2)) %"
