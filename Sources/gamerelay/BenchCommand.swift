@@ -283,7 +283,11 @@ struct BenchCommand: ParsableCommand {
         }
         func writeJSON(_ text: String) throws {
             guard let json else { return }
-            if jsonToStdout { Console.out(text.hasSuffix("\n") ? text : text + "\n") } else { try text.write(toFile: json, atomically: true, encoding: .utf8) }
+            if jsonToStdout {
+                Console.out(text.hasSuffix("\n") ? text : text + "\n")
+            } else {
+                try text.write(toFile: json, atomically: true, encoding: .utf8)
+            }
         }
         let inProcess = InProcessRelay.startIfNeeded(relay, capacity: members, tls: tlsOptions.enabled)
         let target = relay ?? HostPort(argument: "127.0.0.1:\(inProcess!.port)")!
