@@ -103,7 +103,7 @@ let package = Package(
         .testTarget(name: "GameRelayCommandTests", dependencies: ["gamerelay", "RelayServer", "RelayBench"]),
         .testTarget(
             name: "RelayServerTests",
-            dependencies: ["RelayServer", "RelayWire", "UVNet", "TestSupport"]
+            dependencies: ["RelayServer", "RelayWire", "RelayBench", "UVNet", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

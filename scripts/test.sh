@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # One command that runs every test of the repository:
 #   1. the Swift suites (unit, real-socket on loopback, in-process relay, and
-#      end-to-end tests that run the built `gamerelay` binary);
+#      end-to-end tests that run the built `gamerelay` binary), from one debug build;
 #   2. the deployment tests in deploy/tests (manifests, systemd unit, Prometheus
 #      config and a real Prometheus scrape, and the container runtime proven in
-#      a debootstrap'd Debian root) - these need root or sudo, like the setup.
-# Extra arguments go to `swift test` (e.g. --filter RelayWireTests); set
-# GAMERELAY_SKIP_DEPLOY_TESTS=1 to run only the Swift suites.
+#      a debootstrap'd Debian root) against the release binary of scripts/release.sh,
+#      the same one scripts/serve.sh and the conformance suite run - these need root
+#      or sudo, like the setup.
+# Extra arguments go to `swift test`. With --filter (e.g. --filter RelayWireTests) only the
+# Swift tests run: a filter picks Swift tests, so the deployment tests and the release
+# build are skipped. GAMERELAY_SKIP_DEPLOY_TESTS=1 skips them too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+skip_deploy="${GAMERELAY_SKIP_DEPLOY_TESTS:-0}"
+for argument in "$@"; do
+    case "$argument" in
+        --filter|--filter=*) skip_deploy=1 ;;
+    esac
+done
 scripts/bootstrap.sh
 # The TURN client's integration tests run against coturn's turnserver.
 if ! command -v turnserver >/dev/null 2>&1; then
@@ -18,6 +27,6 @@ if ! command -v turnserver >/dev/null 2>&1; then
 fi
 swift build --build-tests
 swift test --skip-build "$@"
-if [ "${GAMERELAY_SKIP_DEPLOY_TESTS:-0}" != "1" ]; then
-    deploy/tests/run.sh
+if [ "$skip_deploy" != "1" ]; then
+    GAMERELAY_STATIC_BIN="$(scripts/release.sh)" deploy/tests/run.sh
 fi

@@ -92,9 +92,12 @@ public enum BenchReport {
                 s.relayCPUMicrosPerForwarded.map { "\(BenchFormat.fixed($0, digits: 3)) µs" } ?? "n/a")
         )
         lines.append(row("generator CPU", "\(BenchFormat.fixed(s.generatorCPUPercent, digits: 1)) % of a core"))
-        lines.append(row("relay peak RSS", s.relayPeakRSSMB.map { "\(BenchFormat.fixed($0, digits: 1)) MiB" } ?? "n/a"))
+        // Memory in MiB (2²⁰ bytes) throughout; the JSON carries bytes.
+        lines.append(row("relay peak RSS", s.relayPeakRSSBytes.map { "\(BenchFormat.fixed(Double($0) / 1_048_576, digits: 1)) MiB" } ?? "n/a"))
         lines.append(
-            row("relay RSS growth, set-up", s.relaySetupRSSGrowthMB.map { "\(BenchFormat.fixed($0, digits: 2)) MB for \(s.sessions * s.members) members" } ?? "n/a")
+            row("relay RSS growth, set-up", s.relaySetupRSSGrowthBytes.map {
+                "\(BenchFormat.fixed(Double($0) / 1_048_576, digits: 2)) MiB for \(s.sessions * s.members) members"
+            } ?? "n/a")
         )
         lines.append(row("send lag p99", "\(BenchFormat.micros(s.sendLagP99Micros)) µs"))
 

@@ -136,10 +136,20 @@ public struct BenchSummary: Codable, Sendable, Equatable {
     public var datagramsReceivedPerSecond: Double?
     /// Generator CPU time over the window, in percent of one core (may exceed 100).
     public var generatorCPUPercent: Double
-    /// The relay's peak resident set size in MiB (2²⁰ bytes), when known.
-    public var relayPeakRSSMB: Double?
+    /// The relay's peak resident set size in bytes, when known.
+    public var relayPeakRSSBytes: UInt64?
     /// How much the relay's resident set grew while the members connected, joined and bound,
-    /// in MB (10⁶ bytes), when known; negative if it shrank.
+    /// in bytes, when known; negative if it shrank.
+    public var relaySetupRSSGrowthBytes: Int64?
+    /// ``relayPeakRSSBytes`` in MiB (2²⁰ bytes).
+    ///
+    /// - Note: Deprecated, kept one release for scripts that read the JSON: despite its name the
+    ///   value is in MiB. Use ``relayPeakRSSBytes``.
+    public var relayPeakRSSMB: Double?
+    /// ``relaySetupRSSGrowthBytes`` in MB (10⁶ bytes).
+    ///
+    /// - Note: Deprecated, kept one release for scripts that read the JSON; the report shows
+    ///   MiB. Use ``relaySetupRSSGrowthBytes``.
     public var relaySetupRSSGrowthMB: Double?
 
     /// Reasons not to take the figures at face value, one sentence each; empty when none apply.
@@ -243,10 +253,13 @@ public struct BenchSummary: Codable, Sendable, Equatable {
         datagramsReceived = m.tick != nil ? m.datagramsReceived : nil
         datagramsReceivedPerSecond = datagramsReceived.map { window > 0 ? Double($0) / window : 0 }
         generatorCPUPercent = window > 0 ? Double(m.generatorCPUNanos) / (window * 1e7) : 0
+        relayPeakRSSBytes = m.relayPeakRSSBytes
         relayPeakRSSMB = m.relayPeakRSSBytes.map { Double($0) / 1_048_576 }
         if let before = m.relayRSSBeforeSetupBytes, let after = m.relayRSSAfterSetupBytes {
+            relaySetupRSSGrowthBytes = Int64(clamping: after) &- Int64(clamping: before)
             relaySetupRSSGrowthMB = (Double(after) - Double(before)) / 1e6
         } else {
+            relaySetupRSSGrowthBytes = nil
             relaySetupRSSGrowthMB = nil
         }
 

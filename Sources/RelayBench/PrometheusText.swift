@@ -31,4 +31,52 @@ public enum PrometheusText {
         }
         return total
     }
+
+    /// What a page says about one metric family in its `# HELP` and `# TYPE` lines.
+    public struct Family: Equatable, Sendable {
+        /// The `# HELP` text, if the page has one.
+        public var help: String?
+        /// The `# TYPE` (`counter`, `gauge`, `histogram`, …), if the page has one.
+        public var type: String?
+
+        /// A family with the given help and type.
+        public init(help: String? = nil, type: String? = nil) {
+            self.help = help
+            self.type = type
+        }
+    }
+
+    /// The families a page describes in `# HELP` and `# TYPE` lines, by name.
+    ///
+    /// - Parameter text: The exposition text.
+    /// - Returns: Each family named by a well-formed `# HELP name text` or `# TYPE name type` line.
+    public static func families(in text: String) -> [String: Family] {
+        var families: [String: Family] = [:]
+        for line in text.split(whereSeparator: \.isNewline) {
+            let parts = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
+            guard parts.count >= 3, parts[0] == "#" else { continue }
+            let name = String(parts[2])
+            let rest = parts.count > 3 ? String(parts[3]) : ""
+            switch parts[1] {
+            case "HELP": families[name, default: Family()].help = rest
+            case "TYPE": families[name, default: Family()].type = rest
+            default: continue
+            }
+        }
+        return families
+    }
+
+    /// The names of every sample on a page, labels left out (a histogram's samples carry
+    /// their `_bucket`, `_sum` and `_count` suffixes).
+    ///
+    /// - Parameter text: The exposition text.
+    /// - Returns: The distinct sample names, comments and blank lines skipped.
+    public static func sampleNames(in text: String) -> Set<String> {
+        var names: Set<String> = []
+        for line in text.split(whereSeparator: \.isNewline) where line.first != "#" {
+            let name = line.prefix { $0 != "{" && $0 != " " && $0 != "\t" }
+            if !name.isEmpty { names.insert(String(name)) }
+        }
+        return names
+    }
 }

@@ -3,71 +3,107 @@ import Prometheus
 import RelayWire
 import UVNet
 
-/// The relay's Prometheus metrics (swift-metrics on swift-prometheus), one registry per relay.
+/// The relay's Prometheus metrics (a swift-prometheus registry), one registry per relay.
 ///
+/// Every family is registered with its `# HELP` text; `gamerelay_build_info` carries the
+/// version, and the standard `process_*` families follow the registry's (``ProcessMetrics``).
 /// The data plane counts in plain integers (``RelayCounters``); ``update(control:loops:gauges:)``
-/// adds what changed since the last update to the swift-metrics counters, on a timer and before
+/// adds what changed since the last update to the registry's counters, on a timer and before
 /// each scrape, so the forwarding path never takes a metrics lock per datagram. Counters of the
 /// data-plane loops carry a `loop` label (1, 2, …), so skew between loops shows; the control
 /// loop's have none.
 final class RelayMetrics {
     /// The registry the endpoint renders.
     let registry = PrometheusCollectorRegistry()
-    private let factory: PrometheusMetricsFactory
     private var lastControl = RelayCounters()
     private var lastLoops: [RelayCounters]
 
-    /// The counters each data-plane loop keeps: their Prometheus names and where ``RelayCounters`` keeps them.
-    private static let loopCounters: [(name: String, value: KeyPath<RelayCounters, UInt64> & Sendable)] = [
-        ("gamerelay_datagrams_received_total", \.datagramsReceived),
-        ("gamerelay_bytes_received_total", \.bytesReceived),
-        ("gamerelay_datagrams_forwarded_total", \.datagramsForwarded),
-        ("gamerelay_bytes_forwarded_total", \.bytesForwarded),
-        ("gamerelay_pongs_sent_total", \.pongsSent),
-        ("gamerelay_bind_acks_sent_total", \.bindAcksSent),
-        ("gamerelay_binds_total", \.binds),
-        ("gamerelay_rebinds_total", \.rebinds),
-        ("gamerelay_idle_unbinds_total", \.idleUnbinds),
-        ("gamerelay_send_failures_total", \.sendFailures),
-        ("gamerelay_aggregates_sent_total", \.aggregatesSent),
-        ("gamerelay_aggregate_bytes_sent_total", \.aggregateBytesSent),
-        ("gamerelay_states_superseded_total", \.statesSuperseded),
-        ("gamerelay_udp_receive_errors_total", \.udpReceiveErrors),
-        ("gamerelay_udp_receive_queue_drops_total", \.udpReceiveQueueDrops),
+    /// A counter: its Prometheus name, its `# HELP` text and where ``RelayCounters`` keeps it.
+    typealias CounterEntry = (name: String, help: String, value: KeyPath<RelayCounters, UInt64> & Sendable)
+
+    /// The counters each data-plane loop keeps. Byte counters follow Prometheus' unit-suffix
+    /// convention (`…_bytes_total`); their earlier names stay one release as exact duplicates.
+    static let loopCounters: [CounterEntry] = [
+        ("gamerelay_datagrams_received_total", "UDP datagrams received on the relay's data sockets.", \.datagramsReceived),
+        ("gamerelay_received_bytes_total", "UDP payload bytes received on the relay's data sockets.", \.bytesReceived),
+        ("gamerelay_bytes_received_total", deprecated("gamerelay_received_bytes_total"), \.bytesReceived),
+        ("gamerelay_datagrams_forwarded_total", "DATA datagrams forwarded to members, one per target.", \.datagramsForwarded),
+        ("gamerelay_forwarded_bytes_total", "Bytes of DATA forwarded to members, one copy per target.", \.bytesForwarded),
+        ("gamerelay_bytes_forwarded_total", deprecated("gamerelay_forwarded_bytes_total"), \.bytesForwarded),
+        ("gamerelay_pongs_sent_total", "PONG datagrams sent in answer to PING.", \.pongsSent),
+        ("gamerelay_bind_acks_sent_total", "BIND_ACK datagrams sent, with or without a cookie.", \.bindAcksSent),
+        ("gamerelay_binds_total", "Members bound to a UDP address for the first time, or again after an idle unbind.", \.binds),
+        ("gamerelay_rebinds_total", "Members that moved their UDP binding to a new address.", \.rebinds),
+        ("gamerelay_idle_unbinds_total", "UDP bindings removed after idling.", \.idleUnbinds),
+        ("gamerelay_send_failures_total", "Datagrams the kernel refused to send (buffer full); each was dropped.", \.sendFailures),
+        ("gamerelay_aggregates_sent_total", "AGGREGATE datagrams sent to members of tick sessions.", \.aggregatesSent),
+        ("gamerelay_aggregate_sent_bytes_total", "Bytes of AGGREGATE datagrams sent to members of tick sessions, headers included.", \.aggregateBytesSent),
+        ("gamerelay_aggregate_bytes_sent_total", deprecated("gamerelay_aggregate_sent_bytes_total"), \.aggregateBytesSent),
+        ("gamerelay_states_superseded_total", "Pending states of tick sessions replaced by a newer one before a tick sent them (not a drop).", \.statesSuperseded),
+        ("gamerelay_udp_receive_errors_total", "Errors receiving on a relay UDP socket.", \.udpReceiveErrors),
+        ("gamerelay_udp_receive_queue_drops_total", "Datagrams the kernel dropped at a relay UDP socket whose receive queue was full (SO_MEMINFO, read every second).", \.udpReceiveQueueDrops),
     ]
     /// The control loop's counters.
-    private static let controlCounters: [(name: String, value: KeyPath<RelayCounters, UInt64> & Sendable)] = [
-        ("gamerelay_control_connections_accepted_total", \.controlConnectionsAccepted),
-        ("gamerelay_sessions_created_total", \.sessionsCreated),
-        ("gamerelay_sessions_closed_total", \.sessionsClosed),
-        ("gamerelay_joins_total", \.joins),
-        ("gamerelay_leaves_total", \.leaves),
-        ("gamerelay_control_turns_yielded_total", \.controlTurnsYielded),
-        ("gamerelay_control_read_pauses_total", \.controlReadPauses),
-        ("gamerelay_control_connections_over_backlog_total", \.controlConnectionsOverBacklog),
-        ("gamerelay_closing_sent_total", \.closingSent),
-        ("gamerelay_accept_errors_total", \.acceptErrors),
-        ("gamerelay_tls_handshakes_total", \.tlsHandshakes),
-        ("gamerelay_tls_required_refusals_total", \.tlsRequiredRefusals),
+    static let controlCounters: [CounterEntry] = [
+        ("gamerelay_control_connections_accepted_total", "TCP control connections accepted.", \.controlConnectionsAccepted),
+        ("gamerelay_sessions_created_total", "Sessions created.", \.sessionsCreated),
+        ("gamerelay_sessions_closed_total", "Sessions deleted.", \.sessionsClosed),
+        ("gamerelay_joins_total", "Successful joins.", \.joins),
+        ("gamerelay_leaves_total", "Memberships ended, whatever the reason.", \.leaves),
+        ("gamerelay_control_turns_yielded_total", "Times a control connection used its per-turn message budget and yielded to the others.", \.controlTurnsYielded),
+        ("gamerelay_control_read_pauses_total", "Times a control connection's reading paused because its peer left replies unread.", \.controlReadPauses),
+        ("gamerelay_control_connections_over_backlog_total", "Control connections dropped for leaving more than the unread-output cap.", \.controlConnectionsOverBacklog),
+        ("gamerelay_closing_sent_total", "closing events sent before the relay closed a connection on its own.", \.closingSent),
+        ("gamerelay_accept_errors_total", "Failed accepts on the control or metrics port (EMFILE among them).", \.acceptErrors),
+        ("gamerelay_tls_handshakes_total", "TLS handshakes completed on the control port.", \.tlsHandshakes),
+        ("gamerelay_tls_required_refusals_total", "Plain control connections refused with tls_required.", \.tlsRequiredRefusals),
     ]
-    private let control: [CoreMetrics.Counter]
+
+    /// The `# HELP` text of a name kept one release after its rename.
+    private static func deprecated(_ replacement: String) -> String {
+        "Deprecated name of \(replacement), the same value; removed in the next release."
+    }
+
+    /// `# HELP` texts of the families that are not plain per-loop or control counters.
+    static let help: [String: String] = [
+        "gamerelay_datagrams_dropped_total": "Datagrams the relay dropped, by reason.",
+        "gamerelay_limit_refusals_total": "Connections closed at accept and requests answered rate_limited, by limit.",
+        "gamerelay_sources": "IP addresses the per-source limits are tracking.",
+        "gamerelay_sessions": "Live sessions.",
+        "gamerelay_members": "Members of live sessions.",
+        "gamerelay_bound_members": "Members with a bound UDP address.",
+        "gamerelay_tick_sessions": "Tick sessions with their tick timer running.",
+        "gamerelay_control_connections": "Open control connections.",
+        "gamerelay_control_connection_limit": "The most control connections at once: --max-connections, or fewer if the descriptor limit is lower.",
+        "gamerelay_draining": "1 while the relay drains (after SIGTERM or SIGINT), else 0.",
+        "gamerelay_tls_handshake_failures_total": "Failed TLS handshakes on the control port, by reason.",
+        "gamerelay_tls_reloads_total": "Certificate reloads on SIGHUP, by result.",
+        "gamerelay_tls_connections": "Open control connections inside TLS.",
+        "gamerelay_tls_certificate_expiry_timestamp_seconds": "The served leaf certificate's notAfter, in seconds since 1970; 0 without TLS.",
+        "gamerelay_receive_batch_duration_seconds": "Time the relay spends on one receive batch, from its first datagram to its last send.",
+        "gamerelay_build_info": "Always 1; the version label is the relay's version.",
+    ]
+
+    private let control: [Prometheus.Counter]
     /// Per data-plane loop: its counters, then its drops by reason.
-    private let loops: [(counters: [CoreMetrics.Counter], drops: [CoreMetrics.Counter])]
-    private let refusals: [CoreMetrics.Counter]
-    private let sources: CoreMetrics.Gauge
-    private let sessions: CoreMetrics.Gauge
-    private let members: CoreMetrics.Gauge
-    private let boundMembers: CoreMetrics.Gauge
-    private let tickSessions: CoreMetrics.Gauge
-    private let controlConnections: CoreMetrics.Gauge
-    private let controlConnectionLimit: CoreMetrics.Gauge
-    private let draining: CoreMetrics.Gauge
-    private let tlsFailures: [CoreMetrics.Counter]
-    private let tlsReloads: (ok: CoreMetrics.Counter, error: CoreMetrics.Counter)
-    private let tlsConnections: CoreMetrics.Gauge
-    private let tlsExpiry: CoreMetrics.Gauge
+    private let loops: [(counters: [Prometheus.Counter], drops: [Prometheus.Counter])]
+    private let refusals: [Prometheus.Counter]
+    private let sources: Prometheus.Gauge
+    private let sessions: Prometheus.Gauge
+    private let members: Prometheus.Gauge
+    private let boundMembers: Prometheus.Gauge
+    private let tickSessions: Prometheus.Gauge
+    private let controlConnections: Prometheus.Gauge
+    private let controlConnectionLimit: Prometheus.Gauge
+    private let draining: Prometheus.Gauge
+    private let tlsFailures: [Prometheus.Counter]
+    private let tlsReloads: (ok: Prometheus.Counter, error: Prometheus.Counter)
+    private let tlsConnections: Prometheus.Gauge
+    private let tlsExpiry: Prometheus.Gauge
     /// How long the relay spends on one receive batch, from its first datagram to its last send.
     let batchDuration: CoreMetrics.Timer
+    /// The process' own figures (`process_*`), read from `/proc/self` on each render.
+    private let process = ProcessMetrics()
 
     /// The state the gauges show.
     struct Gauges {
@@ -88,24 +124,24 @@ final class RelayMetrics {
 
     /// Metrics for a relay with `loops` data-plane loops.
     init(loops loopCount: Int) {
-        var factory = PrometheusMetricsFactory(registry: registry)
-        // Forwarding takes microseconds: the default buckets (5 ms and up) would put every batch in the first.
-        factory.durationHistogramBuckets["gamerelay_receive_batch_duration_seconds"] = [
-            .microseconds(5), .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100),
-            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
-            .milliseconds(10), .milliseconds(50),
-        ]
-        self.factory = factory
-        func counter(_ name: String, _ dimensions: [(String, String)] = []) -> CoreMetrics.Counter {
-            CoreMetrics.Counter(label: name, dimensions: dimensions, factory: factory)
+        let registry = self.registry
+        // Names are written whole, so a family is easy to grep for; the descriptor only carries them.
+        func name(_ name: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
         }
-        func gauge(_ name: String) -> CoreMetrics.Gauge {
-            CoreMetrics.Gauge(label: name, dimensions: [], factory: factory)
+        func counter(_ full: String, _ help: String, _ labels: [(String, String)] = []) -> Prometheus.Counter {
+            registry.makeCounter(descriptor: name(full, help), labels: labels)
         }
-        control = Self.controlCounters.map { counter($0.name) }
+        func counter(_ name: String, _ labels: [(String, String)]) -> Prometheus.Counter {
+            counter(name, Self.help[name]!, labels)
+        }
+        func gauge(_ name: String, _ labels: [(String, String)] = []) -> Prometheus.Gauge {
+            registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: Self.help[name]!), labels: labels)
+        }
+        control = Self.controlCounters.map { counter($0.name, $0.help) }
         loops = (1...max(1, loopCount)).map { index in
             let loop = ("loop", "\(index)")
-            return (Self.loopCounters.map { counter($0.name, [loop]) },
+            return (Self.loopCounters.map { counter($0.name, $0.help, [loop]) },
                     DropReason.all.map { counter("gamerelay_datagrams_dropped_total", [loop, ("reason", $0.name)]) })
         }
         lastLoops = Array(repeating: RelayCounters(), count: max(1, loopCount))
@@ -122,13 +158,22 @@ final class RelayMetrics {
         tlsReloads = (counter("gamerelay_tls_reloads_total", [("result", "ok")]), counter("gamerelay_tls_reloads_total", [("result", "error")]))
         tlsConnections = gauge("gamerelay_tls_connections")
         tlsExpiry = gauge("gamerelay_tls_certificate_expiry_timestamp_seconds")
-        batchDuration = CoreMetrics.Timer(label: "gamerelay_receive_batch_duration_seconds", dimensions: [], factory: factory)
+        gauge("gamerelay_build_info", [("version", RelayConfig.version)]).set(to: 1)
+        // Forwarding takes microseconds: the default buckets (5 ms and up) would put every batch in the first.
+        let histogram = registry.makeDurationHistogram(
+            descriptor: name("gamerelay_receive_batch_duration_seconds", Self.help["gamerelay_receive_batch_duration_seconds"]!),
+            buckets: [
+                .microseconds(5), .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100),
+                .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+                .milliseconds(10), .milliseconds(50),
+            ])
+        batchDuration = CoreMetrics.Timer(label: "gamerelay_receive_batch_duration_seconds", dimensions: [], handler: histogram)
     }
 
     /// Adds the growth of the control loop's and each data-plane loop's counters since the last
     /// update, and sets the gauges.
     func update(control counters: RelayCounters, loops loopCounters: [RelayCounters], gauges: Gauges) {
-        func add(_ counter: CoreMetrics.Counter, _ now: UInt64, _ before: UInt64) {
+        func add(_ counter: Prometheus.Counter, _ now: UInt64, _ before: UInt64) {
             if now > before { counter.increment(by: Int64(clamping: now - before)) }
         }
         for (entry, counter) in zip(Self.controlCounters, control) { add(counter, counters[keyPath: entry.value], lastControl[keyPath: entry.value]) }
@@ -145,20 +190,22 @@ final class RelayMetrics {
             for (reason, counter) in zip(DropReason.all, metrics.drops) { add(counter, now.drops(reason), before.drops(reason)) }
             lastLoops[index] = now
         }
-        sessions.record(gauges.sessions)
-        members.record(gauges.members)
-        boundMembers.record(gauges.boundMembers)
-        tickSessions.record(gauges.tickSessions)
-        controlConnections.record(gauges.controlConnections)
-        controlConnectionLimit.record(gauges.controlConnectionLimit)
-        sources.record(gauges.sources)
-        draining.record(gauges.draining ? 1 : 0)
-        tlsConnections.record(gauges.tlsConnections)
-        tlsExpiry.record(gauges.tlsCertificateExpiry)
+        sessions.set(to: Double(gauges.sessions))
+        members.set(to: Double(gauges.members))
+        boundMembers.set(to: Double(gauges.boundMembers))
+        tickSessions.set(to: Double(gauges.tickSessions))
+        controlConnections.set(to: Double(gauges.controlConnections))
+        controlConnectionLimit.set(to: Double(gauges.controlConnectionLimit))
+        sources.set(to: Double(gauges.sources))
+        draining.set(to: gauges.draining ? 1 : 0)
+        tlsConnections.set(to: Double(gauges.tlsConnections))
+        tlsExpiry.set(to: Double(gauges.tlsCertificateExpiry))
     }
 
-    /// The Prometheus text exposition of every metric.
+    /// The Prometheus text exposition of every metric: the relay's families, then the process'.
     func render() -> [UInt8] {
-        registry.emitToBuffer()
+        var buffer = registry.emitToBuffer()
+        process.render(into: &buffer)
+        return buffer
     }
 }

@@ -18,6 +18,23 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure a relay: S sessions × M members sending P-byte DATA at R packets/s each.",
         discussion: """
+        A run takes --warmup + --duration seconds (2 + 10 = 12 s by default), plus the \
+        members' set-up and a 0.5 s drain; --max repeats runs while it searches, up to 12 of \
+        them, so it takes minutes. On a terminal, a line on stderr shows the progress: phase, \
+        time left, offered and delivered rates, loss so far. Redirected output gets nothing \
+        extra. The report goes to stdout; with --json - the JSON summary goes there instead, \
+        and the report to stderr.
+
+        Examples:
+          gamerelay bench                            # in-process relay, 12 s
+          gamerelay bench --duration 3 --warmup 1    # a quick look, 4 s
+          gamerelay bench --profile voice --json voice.json
+          gamerelay bench --relay 127.0.0.1:7400 --relay-pid "$(pidof gamerelay)"
+          gamerelay bench --max                      # best rate with < 1 % loss
+          gamerelay bench --tick 30 --sessions 8 --members 32
+          gamerelay bench --connections 1000 --tls   # connection set-up
+          gamerelay bench --json - | jq .lossPercent
+
         --profile sets what every member sends. positions (the default): 100-byte payloads at \
         30/s, a game's state updates. voice: a speaker's 20 ms frames, 50/s, each payload 60 to \
         160 bytes, varying per frame from a fixed seed (uniformly, like Opus at a variable \
@@ -76,7 +93,7 @@ struct BenchCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "The relay to measure, HOST:PORT (default: an in-process relay).")
+    @Option(help: "The relay to measure, HOST:PORT (default: an in-process relay).", transform: { try HostPort.parse($0) })
     var relay: HostPort?
 
     @Option(name: .customLong("protocol"), help: "The relay's protocol: gamerelay or turn (turn needs --relay).")
@@ -134,7 +151,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seconds of traffic before measuring.")
     var warmup = 2.0
 
-    @Option(help: "Write the summary as JSON to this file.")
+    @Option(help: "Write the summary as JSON to this file; - for stdout (the report then goes to stderr).")
     var json: String?
 
     @Option(help: "Write the HdrHistogram percentile distribution (.hgrm) to this file.")
@@ -259,6 +276,19 @@ struct BenchCommand: ParsableCommand {
             handler.logLevel = .warning
             return handler
         }
+        // With `--json -` stdout carries the JSON alone; the human report moves to stderr.
+        let jsonToStdout = json == "-"
+        func report(_ text: String) {
+            if jsonToStdout { Console.error(text) } else { Console.out(text) }
+        }
+        func writeJSON(_ text: String) throws {
+            guard let json else { return }
+            if jsonToStdout {
+                Console.out(text.hasSuffix("\n") ? text : text + "\n")
+            } else {
+                try text.write(toFile: json, atomically: true, encoding: .utf8)
+            }
+        }
         let inProcess = InProcessRelay.startIfNeeded(relay, capacity: members, tls: tlsOptions.enabled)
         let target = relay ?? HostPort(argument: "127.0.0.1:\(inProcess!.port)")!
         let tls: TLSContext?
@@ -272,36 +302,42 @@ struct BenchCommand: ParsableCommand {
         if let connections {
             let result = try measureSetUp(connections: connections, target: target, inProcess: inProcess, tls: tls, serverName: serverName)
             inProcess?.stop()
-            Console.out(result.table)
-            if let json { try result.json.write(toFile: json, atomically: true, encoding: .utf8) }
+            report(result.table)
+            try writeJSON(result.json)
             return
         }
         var workload = self.workload
-        let progress = isatty(STDOUT_FILENO) == 1
+        let progress = BenchProgress(jsonOnStandardOutput: jsonToStdout, drainSeconds: Self.drainSeconds)
         var summary: BenchSummary
         var measurements: BenchMeasurements
         if max {
             var search = RateSearch(start: workload.profile.rate)
             var runs: [(rate: Double, result: (BenchSummary, BenchMeasurements))] = []
+            // The longest run so far (at first: its schedule and a second of set-up) bounds the rest.
+            var longestRun = warmup + duration + Self.drainSeconds + 1
             while let next = search.nextRate {
                 workload.profile.rate = next
-                if progress { Console.out("\r\u{1B}[Ktrying \(Int(next))/s per member…") }
-                let result = try measure(workload, target: target, inProcess: inProcess, tls: tls, serverName: serverName, progress: false)
+                let number = search.history.count + 1
+                progress?.setContext(.init(prefix: "run \(number) of ≤ \(search.maxSteps), \(Int(next))/s per member",
+                                           laterRunsSeconds: Double(search.maxSteps - number) * longestRun))
+                let started = ContinuousClock.now
+                let result = try measure(workload, target: target, inProcess: inProcess, tls: tls, serverName: serverName, progress: progress)
+                let took = ContinuousClock.now - started
+                longestRun = Swift.max(longestRun, Self.seconds(took))
                 search.record(rate: next, lossPercent: result.0.lossPercent)
                 Console.error("rate \(Int(next))/s per member: loss \(String(format: "%.2f", result.0.lossPercent)) %, delivered \(Int(result.0.deliveredPacketsPerSecond))/s\n")
                 runs.append((next, result))
             }
-            if progress { Console.out("\r\u{1B}[K") }
             // Report the run the search settled on; with none passing, the last one tried.
             guard let chosen = runs.last(where: { $0.rate == search.best }) ?? runs.last else { throw ValidationError("no run completed") }
             (summary, measurements) = chosen.result
-            Console.out("highest rate with < 1 % loss: \(search.best.map { "\(Int($0))/s per member" } ?? "none found")\n")
+            report("highest rate with < 1 % loss: \(search.best.map { "\(Int($0))/s per member" } ?? "none found")\n")
         } else {
             (summary, measurements) = try measure(workload, target: target, inProcess: inProcess, tls: tls, serverName: serverName, progress: progress)
         }
         inProcess?.stop()
-        Console.out(BenchReport.table(summary))
-        if let json { try BenchReport.json(summary).write(toFile: json, atomically: true, encoding: .utf8) }
+        report(BenchReport.table(summary))
+        try writeJSON(BenchReport.json(summary))
         if let hgrm { try BenchReport.hgrm(measurements.latency).write(toFile: hgrm, atomically: true, encoding: .utf8) }
         if let plot {
             try BenchReport.svgPlot([(label: "\(summary.target) one-way", latency: measurements.latency)],
@@ -340,7 +376,7 @@ struct BenchCommand: ParsableCommand {
 
     /// One run: set up the members, send on schedule, collect the figures.
     private func measure(_ workload: BenchRunner.Workload, target: HostPort, inProcess: InProcessRelay?,
-                         tls: TLSContext?, serverName: String?, progress: Bool) throws -> (BenchSummary, BenchMeasurements) {
+                         tls: TLSContext?, serverName: String?, progress: BenchProgress?) throws -> (BenchSummary, BenchMeasurements) {
         let loop = EventLoop(name: "bench")
         defer { loop.syncShutdown() }
         let runner = Blocking<LoopBound<BenchRunner>>.run(on: loop) { done in
@@ -351,7 +387,17 @@ struct BenchCommand: ParsableCommand {
         let peers = turnPeers ?? .direct
         let relayPid = self.relayPid
         let rssBeforeSetup = relayPid.flatMap { currentRSSBytes(pid: $0) }
+        /// Stops the progress timer on the loop and erases the line, before anything else is written.
+        func endProgress() {
+            guard let progress else { return }
+            _ = Blocking<Bool>.run(on: loop, timeout: .seconds(5)) { done in
+                runner.value.stopProgress()
+                done.finish(true)
+            }
+            progress.clear()
+        }
         let setUp = Blocking<String?>.run(on: loop, timeout: .seconds(120)) { done in
+            if let progress { runner.value.startProgress(every: BenchProgress.interval) { progress.show($0) } }
             switch protocolKind {
             case .gamerelay:
                 runner.value.setUp(host: target.host, port: target.port, tls: tls, serverName: serverName) { done.finish($0) }
@@ -359,8 +405,9 @@ struct BenchCommand: ParsableCommand {
                 runner.value.setUpTurn(host: target.host, port: target.port, credentials: credentials, peers: peers) { done.finish($0) }
             }
         }
-        guard let setUpResult = setUp else { throw ValidationError("setting up \(workload.sessions * workload.members) members timed out") }
+        guard let setUpResult = setUp else { endProgress(); throw ValidationError("setting up \(workload.sessions * workload.members) members timed out") }
         if let failure = setUpResult {
+            endProgress()
             // One line (a failed TLS handshake names the host and OpenSSL's reason), no usage text.
             Console.error("gamerelay: error: setting up the members failed: \(failure)\n")
             throw ExitCode(1)
@@ -384,7 +431,6 @@ struct BenchCommand: ParsableCommand {
         let total = Double(workload.duration.components.seconds) + Double(workload.warmup.components.seconds) + 60
         let outcome = Blocking<BenchRunner.Outcome>.run(on: loop, timeout: .seconds(total)) { done in
             let bench = runner.value
-            if progress { bench.onProgress = { Console.out("\r\u{1B}[K\($0)") } }
             bench.onWindowEdge = { isStart in
                 // Off the generator loop: parsing the socket tables takes milliseconds it owes the schedule.
                 if isStart {
@@ -414,7 +460,7 @@ struct BenchCommand: ParsableCommand {
                     record(0, processCPUNanos(pid: relayPid))
                 }
             }
-            bench.run(drain: .milliseconds(500)) { outcome in
+            bench.run(drain: .milliseconds(Int64(Self.drainSeconds * 1000))) { outcome in
                 dropReading.wait()
                 dropsAtEdges.withLock { $0.end = drops.read() }
                 let host = UDPCounters.current()
@@ -423,7 +469,7 @@ struct BenchCommand: ParsableCommand {
                 done.finish(outcome)
             }
         }
-        if progress { Console.out("\r\u{1B}[K") }
+        endProgress()
         guard let outcome else { throw ValidationError("the run did not finish") }
         let (dropsBefore, dropsAtEnd) = dropsAtEdges.withLock { $0 }
         let hostUDP = hostUDPAtEdges.withLock { UDPCounters.difference(from: $0.start, to: $0.end) }
@@ -442,7 +488,7 @@ struct BenchCommand: ParsableCommand {
             sessions: workload.sessions, members: workload.members, payloadBytes: workload.profile.payload.range.lowerBound,
             payloadBytesMax: workload.profile.payload.isFixed ? nil : workload.profile.payload.range.upperBound,
             profile: workload.profile.name.rawValue, ratePerMember: workload.profile.rate, fanout: workload.members - 1, durationSeconds: outcome.measuredSeconds,
-            warmupSeconds: Double(workload.warmup.components.seconds), target: targetName(target, inProcess: inProcess != nil),
+            warmupSeconds: Self.seconds(workload.warmup), target: targetName(target, inProcess: inProcess != nil),
             protocolName: protocolKind.rawValue, sent: outcome.sent, expected: outcome.expected, delivered: outcome.delivered,
             duplicates: outcome.duplicates, reordered: outcome.reordered, sendFailures: outcome.sendFailures,
             latency: outcome.latency, sendLag: outcome.sendLag, generatorCPUNanos: outcome.generatorCPUNanos,
@@ -460,6 +506,14 @@ struct BenchCommand: ParsableCommand {
 }
 
 extension BenchCommand {
+    /// How long a run waits for stragglers after sending ends, in seconds.
+    static let drainSeconds = 0.5
+
+    /// `duration` in seconds, fractions included (`--warmup 0.5` is half a second, not none).
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
     /// The relay's `statesSuperseded` counter from its Prometheus endpoint (summed over its
     /// data-plane loops), or nil when it can't be read.
     static func superseded(from metrics: MetricsURL) -> UInt64? {

@@ -118,9 +118,11 @@ final class BenchRunner {
     /// Called on the generator loop when the measured window opens (`true`) and closes (`false`),
     /// so the caller can sample the relay's CPU time at the same moments.
     var onWindowEdge: ((Bool) -> Void)?
-    /// Called every second while sending, with a progress line.
-    var onProgress: ((String) -> Void)?
-    private var lastProgress: UInt64 = 0
+    /// Members (GameRelay) or sessions (TURN) set up so far, for the progress line.
+    private var setUpDone = 0
+    /// Whether ``run(drain:_:)`` has started sending.
+    private var isRunning = false
+    private var progressTimer: Timer?
 
     init(loop: EventLoop, workload: Workload) {
         loop.preconditionInEventLoop()
@@ -146,6 +148,7 @@ final class BenchRunner {
         }
         func memberReady() {
             remaining -= 1
+            setUpDone += 1
             if remaining == 0, !failed {
                 makeStreams()
                 completion(nil)
@@ -292,6 +295,7 @@ final class BenchRunner {
                         bindChannels(session, targets) { [self] error in
                             if let error { return fail(error) }
                             remaining -= 1
+                            setUpDone += size
                             if remaining == 0, !failed {
                                 makeStreams()
                                 completion(nil)
@@ -363,7 +367,7 @@ final class BenchRunner {
         }
         measureStart = now + UInt64(workload.warmup.components.seconds) * 1_000_000_000 + UInt64(workload.warmup.components.attoseconds / 1_000_000_000)
         sendEnd = measureStart + UInt64(workload.duration.components.seconds) * 1_000_000_000 + UInt64(workload.duration.components.attoseconds / 1_000_000_000)
-        lastProgress = now
+        isRunning = true
         let ticker = Timer(loop: loop)
         self.ticker = ticker
         ticker.start(after: .zero, repeating: .milliseconds(1)) { [unowned self] in
@@ -425,12 +429,47 @@ final class BenchRunner {
                 }
             }
         }
-        if now - lastProgress >= 1_000_000_000, let onProgress {
-            lastProgress = now
-            let elapsed = Double(Int64(now) - Int64(measureStart)) / 1e9
-            let phase = elapsed < 0 ? String(format: "warm-up %.0fs", -elapsed) : String(format: "%.0f/%.0fs", elapsed, Double(workload.duration.components.seconds))
-            onProgress(String(format: "%@  sent %llu  delivered %llu  p99 %.1f µs", phase, sent, delivered, Double(latency.percentile(99)) / 1000))
-        }
+    }
+
+    /// The counters the progress line shows, copied at one moment: a handful of integers, so
+    /// taking one costs the schedule nothing.
+    struct ProgressSnapshot: Sendable, Equatable {
+        /// Monotonic time of the snapshot, in nanoseconds.
+        var now: UInt64
+        /// Members ready out of all, while setting up.
+        var membersReady: Int
+        var membersTotal: Int
+        /// Whether sending has started; until then the run is setting up.
+        var isRunning: Bool
+        /// When the measured window opens and sending ends (monotonic nanoseconds); 0 before the run.
+        var measureStart: UInt64
+        var sendEnd: UInt64
+        /// The window's counts so far (zero during the warm-up).
+        var sent: UInt64
+        var expected: UInt64
+        var delivered: UInt64
+    }
+
+    /// The counters now, for the progress line.
+    func progressSnapshot() -> ProgressSnapshot {
+        ProgressSnapshot(now: MonotonicClock.nanoseconds, membersReady: min(setUpDone, workload.sessions * workload.members),
+                         membersTotal: workload.sessions * workload.members, isRunning: isRunning,
+                         measureStart: measureStart, sendEnd: sendEnd, sent: sent, expected: expected, delivered: delivered)
+    }
+
+    /// Hands a ``ProgressSnapshot`` to `report` every `interval`, from set-up to tear-down, on
+    /// this loop's timer: the schedule's own 1 ms ticker never formats or writes anything.
+    func startProgress(every interval: Duration, _ report: @escaping (ProgressSnapshot) -> Void) {
+        loop.preconditionInEventLoop()
+        let timer = Timer(loop: loop)
+        progressTimer = timer
+        timer.start(after: interval, repeating: interval) { [unowned self] in report(progressSnapshot()) }
+    }
+
+    /// Stops the progress reports.
+    func stopProgress() {
+        progressTimer?.close()
+        progressTimer = nil
     }
 
     /// Writes the planned and actual send times into a payload, and fills the rest.
@@ -513,6 +552,7 @@ final class BenchRunner {
     /// Closes every client and allocation.
     func tearDown() {
         ticker?.close()
+        stopProgress()
         for member in members {
             member.transport.close()
             member.inbox?.close()

@@ -11,7 +11,8 @@ enum Console {
     /// Writes `text` to standard error.
     static func error(_ text: String) { write(all: text, to: STDERR_FILENO) }
 
-    private static func write(all text: String, to fd: Int32) {
+    /// Writes `text` to descriptor `fd`, all of it unless the descriptor fails.
+    static func write(all text: String, to fd: Int32) {
         var text = text
         text.withUTF8 { bytes in
             var offset = 0
@@ -24,5 +25,12 @@ enum Console {
                 offset += written
             }
         }
+    }
+
+    /// The width of the terminal on `fd`, in columns; nil when `fd` is not a terminal or won't say.
+    static func columns(of fd: Int32) -> Int? {
+        var size = winsize()
+        guard ioctl(fd, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
+        return Int(size.ws_col)
     }
 }

@@ -16,10 +16,15 @@ struct PingCommand: ParsableCommand {
         discussion: """
         Joins a throwaway session, binds, and sends one PING per interval until -c is reached or \
         SIGINT. With --tls (or --ca) the control channel runs inside TLS; the PINGs stay plain UDP.
+
+        Examples:
+          gamerelay ping 127.0.0.1:7400 -c 5
+          gamerelay ping [::1]:7400 --interval 0.2
+          gamerelay ping relay.example.net:7400 --tls
         """
     )
 
-    @Argument(help: "The relay, HOST:PORT (for example 127.0.0.1:7400 or [::1]:7400).")
+    @Argument(help: "The relay, HOST:PORT (for example 127.0.0.1:7400 or [::1]:7400).", transform: { try HostPort.parse($0) })
     var relay: HostPort
 
     @Option(name: .shortAndLong, help: "Stop after this many replies or losses.")

@@ -22,7 +22,7 @@ struct BenchReportTests {
             "2.020 µs",
             "10.0 % of a core",
             "10.0 MiB",
-            "1.50 MB for 40 members",
+            "1.43 MiB for 40 members",
             "10.00 µs",
             "WARNING: send failures: 3 datagrams the kernel refused",
         ]
@@ -117,7 +117,8 @@ struct BenchReportTests {
         #expect(decoded == summary)
         #expect(json.contains("\n  \""))
         #expect(json.contains("\"relayCPUMicrosPerForwarded\"") == knownRelay)
-        for key in ["jitterP50Micros", "jitterP99Micros", "hostUDPRcvbufErrors", "hostUDPInErrors"] {
+        for key in ["jitterP50Micros", "jitterP99Micros", "hostUDPRcvbufErrors", "hostUDPInErrors",
+                    "relayPeakRSSBytes", "relaySetupRSSGrowthBytes"] {
             #expect(json.contains("\"\(key)\"") == knownRelay, "\(key)")
         }
         #expect(json.contains("\"jitterStreams\" : \(knownRelay ? 120 : 0)"))

@@ -13,6 +13,7 @@ struct BenchSummaryTests {
         #expect(s.deliveredPacketsPerSecond == 99)
         #expect(s.relayCPUMicrosPerForwarded == 2_000.0 / 990)
         #expect(s.generatorCPUPercent == 10)
+        #expect(s.relayPeakRSSBytes == 10 * 1_048_576)
         #expect(s.relayPeakRSSMB == 10)
         #expect(s.sendLagP99Micros == 10)
         #expect(s.latencySamples == 1_000)
@@ -77,14 +78,17 @@ struct BenchSummaryTests {
         #expect(BenchSummary(unknown).hostUDPInErrors == nil)
     }
 
-    @Test("set-up RSS growth is after minus before, in MB, and nil unless both are known")
+    @Test("set-up RSS growth is after minus before, in bytes (and in MB under its old key), nil unless both are known")
     func setupGrowth() {
+        #expect(BenchSummary(.fixture()).relaySetupRSSGrowthBytes == 1_500_000)
         #expect(BenchSummary(.fixture()).relaySetupRSSGrowthMB == 1.5)
         var shrank = BenchMeasurements.fixture()
         shrank.relayRSSAfterSetupBytes = 9_750_000
+        #expect(BenchSummary(shrank).relaySetupRSSGrowthBytes == -250_000)
         #expect(BenchSummary(shrank).relaySetupRSSGrowthMB == -0.25)
         var unknown = BenchMeasurements.fixture()
         unknown.relayRSSBeforeSetupBytes = nil
+        #expect(BenchSummary(unknown).relaySetupRSSGrowthBytes == nil)
         #expect(BenchSummary(unknown).relaySetupRSSGrowthMB == nil)
     }
 

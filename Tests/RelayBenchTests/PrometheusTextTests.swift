@@ -40,4 +40,17 @@ struct PrometheusTextTests {
     func crlf() {
         #expect(PrometheusText.sum(of: "a_total", in: "a_total 2\r\na_total{l=\"x\"} 3\r\n") == 5)
     }
+
+    @Test("HELP and TYPE lines describe families; samples are named without their labels")
+    func familiesAndSampleNames() {
+        let families = PrometheusText.families(in: Self.page + "# TYPE lonely_total counter\n# HELP empty_help\n# other comment here\n")
+        #expect(families["gamerelay_states_superseded_total"] == .init(help: "Pending states replaced before a tick.", type: "counter"))
+        #expect(families["lonely_total"] == .init(help: nil, type: "counter"))
+        #expect(families["empty_help"] == .init(help: "", type: nil))
+        #expect(families.count == 3)
+        let names = PrometheusText.sampleNames(in: Self.page)
+        #expect(names == ["gamerelay_states_superseded_total", "gamerelay_states_superseded_total_extra",
+                          "gamerelay_aggregates_sent_total", "gamerelay_sessions", "broken_total", "nan_total"])
+    }
 }
+

@@ -115,7 +115,7 @@ struct BenchAndPingTests {
             let line = table.split(separator: "\n").first { $0.contains(label) }
             #expect(line.map { !$0.contains("n/a") } == true, "\(label): \(table)")
         }
-        #expect(table.contains("MB for 4 members"), "\(table)")
+        #expect(table.contains("MiB for 4 members"), "\(table)")
 
         let ping = try RelayProcessHarness(["ping", address, "-c", "3", "--interval", "0.05"])
         #expect(try await ping.waitForExit(timeout: .seconds(30)) == 0)

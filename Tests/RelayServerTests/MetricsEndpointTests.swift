@@ -53,7 +53,7 @@ struct MetricsEndpointTests {
         #expect(status == "HTTP/1.1 200 OK")
         // Data-plane counters carry their loop's number.
         #expect(Self.sample(#"gamerelay_datagrams_forwarded_total{loop="1"}"#, in: body) == 5)
-        #expect(Self.sample(#"gamerelay_bytes_forwarded_total{loop="1"}"#, in: body) == 85)
+        #expect(Self.sample(#"gamerelay_forwarded_bytes_total{loop="1"}"#, in: body) == 85)
         #expect(Self.sample(#"gamerelay_datagrams_dropped_total{loop="1",reason="duplicate"}"#, in: body) == 1)
         #expect(Self.sample("gamerelay_sessions", in: body) == 1)
         #expect(Self.sample("gamerelay_bound_members", in: body) == 2)
