@@ -78,6 +78,10 @@ public struct BenchMeasurements: Sendable {
     /// them (its `statesSuperseded` counter over the window), when known. Each is one update
     /// that none of its ``fanout`` receivers gets, by design rather than by loss.
     public var superseded: UInt64? = nil
+    /// Outside tick runs, the datagrams the relay itself says it forwarded over the window (its
+    /// `datagramsForwarded` counter), when known: what its CPU bought, whether or not the
+    /// generator kept up with receiving them.
+    public var relayForwarded: UInt64? = nil
     /// When the run started, as an ISO 8601 date.
     public var startedAt: String
     /// Free text describing the machine (CPU, cores, kernel).
@@ -119,6 +123,7 @@ public struct BenchMeasurements: Sendable {
         latest: Bool = false,
         datagramsReceived: UInt64? = nil,
         superseded: UInt64? = nil,
+        relayForwarded: UInt64? = nil,
         startedAt: String,
         hardware: String
     ) {
@@ -156,6 +161,7 @@ public struct BenchMeasurements: Sendable {
         self.latest = latest
         self.datagramsReceived = datagramsReceived
         self.superseded = superseded
+        self.relayForwarded = relayForwarded
         self.startedAt = startedAt
         self.hardware = hardware
     }

@@ -91,6 +91,9 @@ public enum BenchReport {
             row(s.tick != nil ? "relay CPU per update" : "relay CPU per forwarded",
                 s.relayCPUMicrosPerForwarded.map { "\(BenchFormat.fixed($0, digits: 3)) µs" } ?? "n/a")
         )
+        if let perSent = s.relayCPUMicrosPerRelayForwarded, let forwarded = s.relayForwarded {
+            lines.append(row("relay CPU per send", "\(BenchFormat.fixed(perSent, digits: 3)) µs (\(forwarded) sends by the relay's count)"))
+        }
         lines.append(row("generator CPU", "\(BenchFormat.fixed(s.generatorCPUPercent, digits: 1)) % of a core"))
         // Memory in MiB (2²⁰ bytes) throughout; the JSON carries bytes.
         lines.append(row("relay peak RSS", s.relayPeakRSSBytes.map { "\(BenchFormat.fixed(Double($0) / 1_048_576, digits: 1)) MiB" } ?? "n/a"))

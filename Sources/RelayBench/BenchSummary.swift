@@ -129,6 +129,12 @@ public struct BenchSummary: Codable, Sendable, Equatable {
     /// Tick runs: the same figure named for what a tick run delivers: relay CPU microseconds per
     /// delivered update, however many updates shared an AGGREGATE.
     public var relayCPUMicrosPerUpdate: Double?
+    /// Outside tick runs: the datagrams the relay says it forwarded over the window, when read
+    /// from it (an in-process relay, or `--relay-metrics`).
+    public var relayForwarded: UInt64?
+    /// Relay CPU microseconds per datagram the relay forwarded (``relayForwarded``): unlike
+    /// ``relayCPUMicrosPerForwarded``, not inflated when the generator falls behind receiving.
+    public var relayCPUMicrosPerRelayForwarded: Double?
     /// Tick runs: the datagrams that carried the updates (AGGREGATEs, and any DATA forwarded at once).
     public var datagramsReceived: UInt64?
     /// Tick runs: `datagramsReceived / durationSeconds`, beside ``deliveredPacketsPerSecond``,
@@ -250,6 +256,12 @@ public struct BenchSummary: Codable, Sendable, Equatable {
             relayCPUMicrosPerForwarded = nil
         }
         relayCPUMicrosPerUpdate = m.tick != nil ? relayCPUMicrosPerForwarded : nil
+        relayForwarded = m.tick == nil ? m.relayForwarded : nil
+        if let cpu = m.relayCPUNanos, let forwarded = relayForwarded, forwarded > 0 {
+            relayCPUMicrosPerRelayForwarded = Double(cpu) / 1_000 / Double(forwarded)
+        } else {
+            relayCPUMicrosPerRelayForwarded = nil
+        }
         datagramsReceived = m.tick != nil ? m.datagramsReceived : nil
         datagramsReceivedPerSecond = datagramsReceived.map { window > 0 ? Double($0) / window : 0 }
         generatorCPUPercent = window > 0 ? Double(m.generatorCPUNanos) / (window * 1e7) : 0

@@ -114,7 +114,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "PID of the relay process, to report its CPU per forwarded datagram, its RSS (peak, and growth during set-up) and the drops at its full receive queues.")
     var relayPid: Int32?
 
-    @Option(help: ArgumentHelp("A separate relay's Prometheus endpoint, http://HOST:PORT/metrics (or HOST:PORT), for the states a tick session superseded (gamerelay_states_superseded_total).", valueName: "url"))
+    @Option(help: ArgumentHelp("A separate relay's Prometheus endpoint, http://HOST:PORT/metrics (or HOST:PORT): the states a tick session superseded (gamerelay_states_superseded_total), or outside tick runs the datagrams the relay forwarded (gamerelay_datagrams_forwarded_total), for its CPU per datagram sent.", valueName: "url"))
     var relayMetrics: MetricsURL?
 
     @Option(help: ArgumentHelp("Make the sessions tick sessions of this many ticks per second (1...120) whose members send LATEST broadcasts: updates arrive aggregated, one AGGREGATE per receiver and tick.", valueName: "hz"))
@@ -231,7 +231,6 @@ struct BenchCommand: ParsableCommand {
             guard relay != nil, protocolKind == .gamerelay else {
                 throw ValidationError("--relay-metrics describes a GameRelay relay given with --relay")
             }
-            guard tick != nil else { throw ValidationError("--relay-metrics is read for --tick runs (the states the relay superseded)") }
         }
         if protocolKind == .turn {
             guard relay != nil else { throw ValidationError("--protocol turn needs --relay HOST:PORT of the TURN server") }
@@ -426,7 +425,9 @@ struct BenchCommand: ParsableCommand {
         let hostUDPAtEdges = Mutex<(start: UDPCounters?, end: UDPCounters?)>((nil, nil))
         // Tick runs: the relay's superseded count when the window opens (its end is read after the drain).
         let supersededAtStart = Mutex<UInt64?>(nil)
-        let metrics = workload.tick == nil ? nil : relayMetrics
+        // Other runs: the relay's forwarded count at the window's two edges, beside its CPU.
+        let forwardedAtEdges = Mutex<(start: UInt64?, end: UInt64?)>((nil, nil))
+        let metrics = relayMetrics
         let startedAt = ISO8601DateFormatter().string(from: Date())
         let total = Double(workload.duration.components.seconds) + Double(workload.warmup.components.seconds) + 60
         let outcome = Blocking<BenchRunner.Outcome>.run(on: loop, timeout: .seconds(total)) { done in
@@ -438,13 +439,23 @@ struct BenchCommand: ParsableCommand {
                         let host = UDPCounters.current()
                         hostUDPAtEdges.withLock { $0.start = host }
                         dropsAtEdges.withLock { $0.start = drops.read() }
-                        if let metrics {
+                        if let metrics, workload.tick != nil {
                             let value = Self.superseded(from: metrics)
                             supersededAtStart.withLock { $0 = value }
                         }
                     }
                     if workload.tick != nil, let inProcess {
                         inProcess.readCounters { counters in supersededAtStart.withLock { $0 = counters.statesSuperseded } }
+                    }
+                }
+                if workload.tick == nil {
+                    let store: @Sendable (UInt64?) -> Void = { value in
+                        forwardedAtEdges.withLock { if isStart { $0.start = value } else { $0.end = value } }
+                    }
+                    if let inProcess {
+                        inProcess.readCounters { store($0.datagramsForwarded) }
+                    } else if let metrics {
+                        DispatchQueue.global().async(group: dropReading) { store(Self.forwarded(from: metrics)) }
                     }
                 }
                 let record: @Sendable (Int, UInt64?) -> Void = { index, value in
@@ -484,6 +495,9 @@ struct BenchCommand: ParsableCommand {
            let end = inProcess != nil ? counters?.statesSuperseded : metrics.flatMap(Self.superseded(from:)), end >= start {
             superseded = end - start
         }
+        let forwardedEdges = forwardedAtEdges.withLock { $0 }
+        var relayForwarded: UInt64?
+        if let start = forwardedEdges.start, let end = forwardedEdges.end, end >= start { relayForwarded = end - start }
         let measurements = BenchMeasurements(
             sessions: workload.sessions, members: workload.members, payloadBytes: workload.profile.payload.range.lowerBound,
             payloadBytesMax: workload.profile.payload.isFixed ? nil : workload.profile.payload.range.upperBound,
@@ -500,7 +514,7 @@ struct BenchCommand: ParsableCommand {
             streamJitterNanos: outcome.streamJitterNanos, hostUDPErrors: hostUDP,
             relayRSSBeforeSetupBytes: rssBeforeSetup, relayRSSAfterSetupBytes: rssAfterSetup,
             tick: workload.tick, latest: workload.latest, datagramsReceived: outcome.datagramsReceived, superseded: superseded,
-            startedAt: startedAt, hardware: Hardware.summary)
+            relayForwarded: relayForwarded, startedAt: startedAt, hardware: Hardware.summary)
         return (BenchSummary(measurements), measurements)
     }
 }
@@ -512,6 +526,14 @@ extension BenchCommand {
     /// `duration` in seconds, fractions included (`--warmup 0.5` is half a second, not none).
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// The relay's `datagramsForwarded` counter from its Prometheus endpoint (summed over its
+    /// data-plane loops), or nil when it can't be read.
+    static func forwarded(from metrics: MetricsURL) -> UInt64? {
+        guard let text = metrics.fetch(), let value = PrometheusText.sum(of: "gamerelay_datagrams_forwarded_total", in: text),
+              value >= 0, value < 1.8e19 else { return nil }
+        return UInt64(value)
     }
 
     /// The relay's `statesSuperseded` counter from its Prometheus endpoint (summed over its

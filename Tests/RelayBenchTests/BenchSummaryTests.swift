@@ -12,6 +12,12 @@ struct BenchSummaryTests {
         #expect(s.offeredPacketsPerSecond == 300)
         #expect(s.deliveredPacketsPerSecond == 99)
         #expect(s.relayCPUMicrosPerForwarded == 2_000.0 / 990)
+        #expect(s.relayForwarded == nil && s.relayCPUMicrosPerRelayForwarded == nil)
+        var counted = BenchMeasurements.fixture()
+        counted.relayForwarded = 1_000
+        #expect(BenchSummary(counted).relayCPUMicrosPerRelayForwarded == 2.0)
+        counted.tick = 30
+        #expect(BenchSummary(counted).relayForwarded == nil, "tick runs deliver updates: per update is their figure")
         #expect(s.generatorCPUPercent == 10)
         #expect(s.relayPeakRSSBytes == 10 * 1_048_576)
         #expect(s.relayPeakRSSMB == 10)

@@ -61,6 +61,10 @@ struct BenchAndPingTests {
         // read only the control loop's thread before).
         let cpuPerForwarded = try #require(summary["relayCPUMicrosPerForwarded"] as? Double, "\(summary)")
         #expect(cpuPerForwarded > 0.3 && cpuPerForwarded < 100_000, "\(summary)")
+        // The relay's own count over the window: every delivery was one of its forwards.
+        let forwarded = try #require(summary["relayForwarded"] as? Int, "\(summary)")
+        #expect(forwarded >= expected * 8 / 10 && forwarded <= expected * 12 / 10, "\(summary)")
+        #expect(summary["relayCPUMicrosPerRelayForwarded"] is Double, "\(summary)")
         if access("/proc/net/snmp", R_OK) == 0 {
             let rcvbuf = try #require(summary["hostUDPRcvbufErrors"] as? Int, "\(summary)")
             let inErrors = try #require(summary["hostUDPInErrors"] as? Int, "\(summary)")
@@ -223,6 +227,30 @@ struct BenchAndPingTests {
         }
     }
 
+    /// Outside tick runs, a separate relay's Prometheus endpoint gives the datagrams it forwarded
+    /// over the window, and with them its CPU per datagram sent.
+    @Test func benchReadsASeparateRelaysForwardedCount() async throws {
+        let metricsPort = try Self.unusedTCPPort()
+        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "\(metricsPort)",
+                                             "--member-packet-rate", "1000", "--log-level", "warning"])
+        defer { relay.signal(SIGKILL) }
+        let listening = try relay.waitForListening()
+        let json = FileManager.default.temporaryDirectory.appendingPathComponent("bench-forwarded-\(getpid()).json").path
+        defer { try? FileManager.default.removeItem(atPath: json) }
+        let bench = try RelayProcessHarness(["bench", "--relay", listening.control, "--relay-pid", "\(relay.process.processIdentifier)",
+                                             "--sessions", "2", "--members", "3", "--rate", "50", "--duration", "1", "--warmup", "0.3",
+                                             "--relay-metrics", "http://127.0.0.1:\(metricsPort)/metrics", "--json", json])
+        #expect(try await bench.waitForExit(timeout: .seconds(60)) == 0, "stderr: \(bench.stderrText())")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        let expected = try #require(summary["expected"] as? Int, "\(summary)")
+        let forwarded = try #require(summary["relayForwarded"] as? Int, "\(summary)")
+        // Read at the window's edges over HTTP: a few milliseconds of skew either side.
+        #expect(forwarded >= expected * 8 / 10 && forwarded <= expected * 12 / 10, "\(summary)")
+        let perSent = try #require(summary["relayCPUMicrosPerRelayForwarded"] as? Double, "\(summary)")
+        #expect(perSent > 0, "\(summary)")
+        #expect(try bench.readAll().contains("  relay CPU per send "))
+    }
+
     /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed).
     static func unusedTCPPort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -244,7 +272,7 @@ struct BenchAndPingTests {
         (["--tick", "30", "--connections", "10"], "--tick measures traffic, not --connections"),
         (["--tick", "0"], "--tick must lie in 1...120"),
         (["--tick", "30", "--payload", "1449"], "--tick: a payload must fit an AGGREGATE entry, at most 1448 bytes"),
-        (["--relay-metrics", "http://127.0.0.1:9/metrics", "--relay", "127.0.0.1:7400"], "--relay-metrics is read for --tick runs"),
+        (["--relay-metrics", "http://127.0.0.1:9/metrics"], "--relay-metrics describes a GameRelay relay given with --relay"),
     ])
     func benchTickRefusesWhatItCannotMeasure(arguments: [String], message: String) async throws {
         let bench = try RelayProcessHarness(["bench"] + arguments + ["--duration", "1"])
