@@ -29,10 +29,10 @@ public struct HTTPHeaderFields: Hashable, Sendable {
     ///   end with an empty line.
     public static func parse(_ head: UnsafeRawBufferPointer) -> HTTPHeaderFields? {
         let count = head.count
-        // Skip the start line.
+        // Skip the start line, which ends at its first `\r`; a bare one is malformed.
         var index = 0
-        while index + 1 < count, !(head[index] == 13 && head[index + 1] == 10) { index += 1 }
-        guard index + 1 < count else { return nil }
+        while index < count, head[index] != 13 { index += 1 }
+        guard index + 1 < count, head[index + 1] == 10 else { return nil }
         index += 2
         var fields: [Field] = []
         while true {

@@ -181,7 +181,7 @@ public enum WebSocketHandshake {
     /// The request line's method and target when it is exactly `<method> <target> HTTP/1.1`:
     /// a token method, a target of visible ASCII, single spaces.
     private static func requestLine(_ head: UnsafeRawBufferPointer) -> (method: String, target: String)? {
-        guard let end = head.firstIndex(of: 13) else { return nil }
+        guard let end = head.firstIndex(of: 13), end + 1 < head.count, head[end + 1] == 10 else { return nil }
         let parts = head[..<end].split(separator: 0x20, maxSplits: 3, omittingEmptySubsequences: false)
         guard parts.count == 3,
             !parts[0].isEmpty, parts[0].allSatisfy(HTTPHeaderFields.isTokenCharacter),
