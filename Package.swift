@@ -17,6 +17,8 @@ let package = Package(
         .executable(name: "FuzzTLSHandshake", targets: ["FuzzTLSHandshake"]),
         .executable(name: "FuzzTLSClientHandshake", targets: ["FuzzTLSClientHandshake"]),
         .executable(name: "FuzzAggregate", targets: ["FuzzAggregate"]),
+        .executable(name: "FuzzWebSocketFrames", targets: ["FuzzWebSocketFrames"]),
+        .executable(name: "FuzzWebSocketHandshake", targets: ["FuzzWebSocketHandshake"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -89,6 +91,8 @@ let package = Package(
         .executableTarget(name: "FuzzTLSHandshake", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "FuzzTLSClientHandshake", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "FuzzAggregate", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "FuzzWebSocketFrames", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "FuzzWebSocketHandshake", dependencies: ["FuzzTargets"]),
         .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzTargets", "RelayServer", "RelayWire", "UVNet"]),
         .testTarget(name: "UVNetTests", dependencies: ["UVNet", "TestSupport"]),
         .testTarget(name: "RelayWireTests", dependencies: ["RelayWire"]),

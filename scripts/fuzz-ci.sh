@@ -17,7 +17,7 @@ flags=(-c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 failed=()
-for target in FuzzDatagram FuzzBind FuzzControl FuzzHTTPHead FuzzTLSHandshake FuzzTLSClientHandshake FuzzAggregate; do
+for target in FuzzDatagram FuzzBind FuzzControl FuzzHTTPHead FuzzTLSHandshake FuzzTLSClientHandshake FuzzAggregate FuzzWebSocketFrames FuzzWebSocketHandshake; do
     swift build "${flags[@]}" --product "$target"
     binary="$(swift build "${flags[@]}" --show-bin-path)/$target"
     artifacts="$scratch/artifacts/$target/"

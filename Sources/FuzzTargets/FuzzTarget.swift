@@ -15,6 +15,10 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case tlsClientHandshake = "FuzzTLSClientHandshake"
     /// ``fuzzAggregate(_:)``: reading and splitting AGGREGATE datagrams of tick sessions.
     case aggregate = "FuzzAggregate"
+    /// ``fuzzWebSocketFrames(_:)``: reading and writing WebSocket frames for browser members.
+    case webSocketFrames = "FuzzWebSocketFrames"
+    /// ``fuzzWebSocketHandshake(_:)``: the relay's answer to a WebSocket upgrade request.
+    case webSocketHandshake = "FuzzWebSocketHandshake"
 
     /// Runs one input through the target's checks.
     ///
@@ -28,6 +32,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .tlsHandshake: try fuzzTLSHandshake(input)
         case .tlsClientHandshake: try fuzzTLSClientHandshake(input)
         case .aggregate: try fuzzAggregate(input)
+        case .webSocketFrames: try fuzzWebSocketFrames(input)
+        case .webSocketHandshake: try fuzzWebSocketHandshake(input)
         }
     }
 }
