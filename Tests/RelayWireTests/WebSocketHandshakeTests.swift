@@ -230,3 +230,25 @@ import Testing
         #expect(WebSocketClientHandshake.verify(head: "HTTP/1.0 101 OK\r\n\r\n".bytes, key: Self.key) == .invalid("malformed status line"))
     }
 }
+
+@Suite struct WebSocketSniffTests {
+    @Test func aMethodAndASpaceIsHTTP() {
+        for method in WebSocketHandshake.sniffedMethods {
+            #expect(WebSocketHandshake.sniff((method + " /v1/ws").bytes) == .http)
+            #expect(WebSocketHandshake.sniff((method + " ").bytes) == .http)
+            #expect(WebSocketHandshake.sniff(method.bytes) == .undecided)
+        }
+    }
+
+    @Test func prefixesWaitAndEverythingElseIsTheControlChannel() {
+        #expect(WebSocketHandshake.sniff([]) == .undecided)
+        #expect(WebSocketHandshake.sniff("P".bytes) == .undecided)
+        #expect(WebSocketHandshake.sniff("PA".bytes) == .undecided)
+        #expect(WebSocketHandshake.sniff("GETX".bytes) == .notHTTP)
+        #expect(WebSocketHandshake.sniff("get /".bytes) == .notHTTP)
+        #expect(WebSocketHandshake.sniff("{\"op\":\"ping\"}\0".bytes) == .notHTTP)
+        #expect(WebSocketHandshake.sniff("<policy-file-request/>\0".bytes) == .notHTTP)
+        #expect(WebSocketHandshake.sniff(" GET /".bytes) == .notHTTP)
+        #expect(WebSocketHandshake.sniff("BREW /".bytes) == .notHTTP)
+    }
+}
