@@ -115,10 +115,11 @@ public enum WebSocketFrameEncoder {
         frame(.pong, payload, maskingKey)
     }
 
-    /// A close frame: empty without a code, else the code and as much of `reason` as fits in
-    /// 123 bytes without splitting a character.
+    /// A close frame: empty without a code, else the code (one ``WebSocketCloseCode/isValidOnWire``)
+    /// and as much of `reason` as fits in 123 bytes without splitting a character.
     public static func close(code: WebSocketCloseCode?, reason: String = "", maskingKey: UInt32? = nil) -> [UInt8] {
         guard let code else { return frame(.close, [], maskingKey) }
+        precondition(code.isValidOnWire, "close code \(code) must not be sent")
         var payload = [UInt8(code.rawValue >> 8), UInt8(truncatingIfNeeded: code.rawValue)]
         var fitted = 0
         for scalar in reason.unicodeScalars {
