@@ -18,6 +18,8 @@ let package = Package(
         .executable(name: "FuzzTLSClientHandshake", targets: ["FuzzTLSClientHandshake"]),
         .executable(name: "FuzzAggregate", targets: ["FuzzAggregate"]),
         .executable(name: "FuzzHTTPResponse", targets: ["FuzzHTTPResponse"]),
+        .executable(name: "FuzzWebSocketFrames", targets: ["FuzzWebSocketFrames"]),
+        .executable(name: "FuzzWebSocketHandshake", targets: ["FuzzWebSocketHandshake"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -91,6 +93,8 @@ let package = Package(
         .executableTarget(name: "FuzzTLSClientHandshake", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "FuzzAggregate", dependencies: ["FuzzTargets"]),
         .executableTarget(name: "FuzzHTTPResponse", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "FuzzWebSocketFrames", dependencies: ["FuzzTargets"]),
+        .executableTarget(name: "FuzzWebSocketHandshake", dependencies: ["FuzzTargets"]),
         .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzTargets", "RelayServer", "RelayWire", "UVNet"]),
         .testTarget(name: "UVNetTests", dependencies: ["UVNet", "TestSupport"]),
         .testTarget(name: "RelayWireTests", dependencies: ["RelayWire"]),

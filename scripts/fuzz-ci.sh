@@ -5,7 +5,7 @@
 # or 0, which means the build lost its instrumentation). New inputs are thrown away; long runs
 # that grow the corpus are scripts/fuzz.sh.
 #
-# Usage: scripts/fuzz-ci.sh   (FUZZ_CI_SECONDS per target, default 30; about 4 minutes in all)
+# Usage: scripts/fuzz-ci.sh   (FUZZ_CI_SECONDS per target, default 30; about 6 minutes in all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +17,7 @@ flags=(-c release --sanitize=fuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 failed=()
-for target in FuzzDatagram FuzzBind FuzzControl FuzzHTTPHead FuzzTLSHandshake FuzzTLSClientHandshake FuzzAggregate FuzzHTTPResponse; do
+for target in FuzzDatagram FuzzBind FuzzControl FuzzHTTPHead FuzzTLSHandshake FuzzTLSClientHandshake FuzzAggregate FuzzHTTPResponse FuzzWebSocketFrames FuzzWebSocketHandshake; do
     swift build "${flags[@]}" --product "$target"
     binary="$(swift build "${flags[@]}" --show-bin-path)/$target"
     artifacts="$scratch/artifacts/$target/"

@@ -8,7 +8,7 @@
 # Fuzz/Crashes/<target>/ so the replay tests keep it fixed (Fuzz/README.md).
 #
 # Usage: scripts/fuzz.sh [TARGET|all] [SECONDS]
-#   TARGET   FuzzDatagram, FuzzBind, FuzzControl, FuzzHTTPHead, FuzzTLSHandshake, FuzzTLSClientHandshake, FuzzAggregate or FuzzHTTPResponse (default: all, one
+#   TARGET   FuzzDatagram, FuzzBind, FuzzControl, FuzzHTTPHead, FuzzTLSHandshake, FuzzTLSClientHandshake, FuzzAggregate, FuzzHTTPResponse, FuzzWebSocketFrames or FuzzWebSocketHandshake (default: all, one
 #            after another)
 #   SECONDS  how long each target runs (default 600)
 # Needs only the Swift toolchain (libFuzzer ships with it). FUZZ_SCRATCH_PATH overrides the
@@ -16,14 +16,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all=(FuzzDatagram FuzzBind FuzzControl FuzzHTTPHead FuzzTLSHandshake FuzzTLSClientHandshake FuzzAggregate FuzzHTTPResponse)
+all=(FuzzDatagram FuzzBind FuzzControl FuzzHTTPHead FuzzTLSHandshake FuzzTLSClientHandshake FuzzAggregate FuzzHTTPResponse FuzzWebSocketFrames FuzzWebSocketHandshake)
 which="${1:-all}"
 seconds="${2:-600}"
 scratch="${FUZZ_SCRATCH_PATH:-.build-fuzz}"
 case "$which" in
     all) targets=("${all[@]}") ;;
-    FuzzDatagram | FuzzBind | FuzzControl | FuzzHTTPHead | FuzzTLSHandshake | FuzzTLSClientHandshake | FuzzAggregate | FuzzHTTPResponse) targets=("$which") ;;
-    *) echo "usage: $0 [FuzzDatagram|FuzzBind|FuzzControl|FuzzHTTPHead|FuzzTLSHandshake|FuzzTLSClientHandshake|FuzzAggregate|FuzzHTTPResponse|all] [SECONDS]" >&2; exit 2 ;;
+    FuzzDatagram | FuzzBind | FuzzControl | FuzzHTTPHead | FuzzTLSHandshake | FuzzTLSClientHandshake | FuzzAggregate | FuzzHTTPResponse | FuzzWebSocketFrames | FuzzWebSocketHandshake) targets=("$which") ;;
+    *) echo "usage: $0 [FuzzDatagram|FuzzBind|FuzzControl|FuzzHTTPHead|FuzzTLSHandshake|FuzzTLSClientHandshake|FuzzAggregate|FuzzHTTPResponse|FuzzWebSocketFrames|FuzzWebSocketHandshake|all] [SECONDS]" >&2; exit 2 ;;
 esac
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "SECONDS must be a whole number, not '$seconds'" >&2; exit 2; }
 

@@ -17,6 +17,10 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case aggregate = "FuzzAggregate"
     /// ``fuzzHTTPResponse(_:)``: the Agones SDK gateway's HTTP answers.
     case httpResponse = "FuzzHTTPResponse"
+    /// ``fuzzWebSocketFrames(_:)``: reading and writing WebSocket frames for browser members.
+    case webSocketFrames = "FuzzWebSocketFrames"
+    /// ``fuzzWebSocketHandshake(_:)``: the relay's answer to a WebSocket upgrade request.
+    case webSocketHandshake = "FuzzWebSocketHandshake"
 
     /// Runs one input through the target's checks.
     ///
@@ -31,6 +35,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .tlsClientHandshake: try fuzzTLSClientHandshake(input)
         case .aggregate: try fuzzAggregate(input)
         case .httpResponse: try fuzzHTTPResponse(input)
+        case .webSocketFrames: try fuzzWebSocketFrames(input)
+        case .webSocketHandshake: try fuzzWebSocketHandshake(input)
         }
     }
 }
