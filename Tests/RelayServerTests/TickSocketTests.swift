@@ -14,8 +14,15 @@ import UVNet
 struct TickSocketTests {
     /// Creates a tick session of `tick` Hz and joins `count` bound members.
     static func tickMembers(_ relay: TestRelay, _ count: Int, tick: Int) throws -> [TestMember] {
+        try tickMembersCreated(relay, count, tick: tick).members
+    }
+
+    /// ``tickMembers(_:_:tick:)``, and when the `create` reply arrived: just after the session's
+    /// schedule started.
+    static func tickMembersCreated(_ relay: TestRelay, _ count: Int, tick: Int) throws -> (members: [TestMember], created: ContinuousClock.Instant) {
         let client = try relay.connect()
         let reply = try client.request(#"{"op":"create","tick":\#(tick)}"#)
+        let created = ContinuousClock.now
         guard reply["ok"] as? Bool == true, reply["tick"] as? Int == tick else { throw TestFailure("create with tick: \(reply)") }
         let session = reply["session"] as! String
         var members: [TestMember] = []
@@ -25,7 +32,7 @@ struct TickSocketTests {
             members.append(member)
         }
         for member in members { try member.bind() }
-        return members
+        return (members, created)
     }
 
     /// The next AGGREGATE for `member`, skipping nothing: anything else arriving first fails.
@@ -158,11 +165,11 @@ struct TickSocketTests {
     @Test func sessionsCreatedTogetherTickAtDifferentPhases() async throws {
         let relay = try await TestRelay.start()
         defer { Task { await relay.stop() } }
-        // Two 10 Hz sessions made back to back: without spreading they would tick within a
-        // millisecond or two of each other; placed by the golden ratio, 61.8 ms apart (38.2 ms
-        // the other way round the 100 ms period).
-        let first = try Self.tickMembers(relay, 2, tick: 10)
-        let second = try Self.tickMembers(relay, 2, tick: 10)
+        // Two 10 Hz sessions, the first and second of the loop: each ticks a whole number of
+        // periods after its creation plus its phase, 0 for the first and 61.8 ms (0.618… of
+        // the period) for the second. Without spreading, both phases would be 0.
+        let (first, firstCreated) = try Self.tickMembersCreated(relay, 2, tick: 10)
+        let (second, secondCreated) = try Self.tickMembersCreated(relay, 2, tick: 10)
         var arrivals: [[ContinuousClock.Instant]] = [[], []]
         for round in 1...3 {
             for members in [first, second] {
@@ -183,13 +190,19 @@ struct TickSocketTests {
             }
             for index in 0..<2 { arrivals[index].append(arrived[index]!) }
         }
-        // Each round, whichever ticked first: the gap between the two ticks around the period.
-        let gaps = zip(arrivals[0], arrivals[1]).map { a, b -> Double in
-            let millis = abs(Double((b - a).components.attoseconds) / 1e15 + Double((b - a).components.seconds) * 1000)
-            let around = millis.truncatingRemainder(dividingBy: 100)
-            return min(around, 100 - around)
+        // Each tick's place in its session's period, counted from the session's creation.
+        func phase(_ arrival: ContinuousClock.Instant, since created: ContinuousClock.Instant) -> Double {
+            let elapsed = arrival - created
+            let millis = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+            return millis.truncatingRemainder(dividingBy: 100)
         }
-        #expect(gaps.contains { $0 > 15 }, "ticks of the two sessions \(gaps) ms apart")
+        // The second session's phase less the first's, around the period; the create replies
+        // and the arrivals are each late by about as much, which cancels out.
+        let offsets = zip(arrivals[0], arrivals[1]).map { a, b -> Double in
+            let difference = (phase(b, since: secondCreated) - phase(a, since: firstCreated) + 200).truncatingRemainder(dividingBy: 100)
+            return min(abs(difference - 61.8), 100 - abs(difference - 61.8))
+        }
+        #expect(offsets.contains { $0 < 15 }, "the second session's phase off 61.8 ms by \(offsets) ms")
     }
 
     static func decodedTick(_ bytes: [UInt8]) throws -> UInt32 {
