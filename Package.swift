@@ -97,7 +97,7 @@ let package = Package(
         .executableTarget(name: "FuzzWebSocketHandshake", dependencies: ["FuzzTargets"]),
         .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzTargets", "RelayServer", "RelayWire", "UVNet"]),
         .testTarget(name: "UVNetTests", dependencies: ["UVNet", "TestSupport"]),
-        .testTarget(name: "RelayWireTests", dependencies: ["RelayWire"]),
+        .testTarget(name: "RelayWireTests", dependencies: ["RelayWire", "TestSupport"]),
         .testTarget(name: "RelayBenchTests", dependencies: ["RelayBench"]),
         // Helpers shared by the test targets (bounded waits, failures); not a product.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -32,7 +32,7 @@ final class AgonesGatewayStandIn: Sendable {
     init(allocatedPort: Int, counters: Set<String> = ["sessions", "members"]) throws {
         self.allocatedPort = allocatedPort
         definedCounters = counters
-        port = try Self.unusedTCPPort()
+        port = try LoopbackPorts.unusedTCPPort()
     }
 
     /// Every request so far, in arrival order.
@@ -129,21 +129,4 @@ final class AgonesGatewayStandIn: Sendable {
         return Request(method: String(parts[0]), path: String(parts[1]), body: String(decoding: body.prefix(length), as: UTF8.self))
     }
 
-    /// A TCP port nobody listens on now (bound and released).
-    static func unusedTCPPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw TestFailure("bind() failed") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
 }

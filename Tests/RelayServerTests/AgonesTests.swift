@@ -174,7 +174,7 @@ struct AgonesTests {
     }
 
     @Test func noGatewayWithinTheStartTimeoutIsAClearFailure() async throws {
-        let port = try AgonesGatewayStandIn.unusedTCPPort()
+        let port = try LoopbackPorts.unusedTCPPort()
         let loop = EventLoop(name: "agones-absent")
         defer { loop.syncShutdown() }
         let outcome = Locked<String?>(nil)

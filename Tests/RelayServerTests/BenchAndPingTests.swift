@@ -201,7 +201,7 @@ struct BenchAndPingTests {
     /// endpoint the report says the split between superseded and lost is unknown.
     @Test func benchTickReadsASeparateRelaysSupersededCount() async throws {
         // The listening line names no metrics port: take one the kernel just handed out.
-        let metricsPort = try Self.unusedTCPPort()
+        let metricsPort = try LoopbackPorts.unusedTCPPort()
         let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "\(metricsPort)",
                                              "--member-packet-rate", "1000", "--log-level", "warning"])
         defer { relay.signal(SIGKILL) }
@@ -230,7 +230,7 @@ struct BenchAndPingTests {
     /// Outside tick runs, a separate relay's Prometheus endpoint gives the datagrams it forwarded
     /// over the window, and with them its CPU per datagram sent.
     @Test func benchReadsASeparateRelaysForwardedCount() async throws {
-        let metricsPort = try Self.unusedTCPPort()
+        let metricsPort = try LoopbackPorts.unusedTCPPort()
         let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "\(metricsPort)",
                                              "--member-packet-rate", "1000", "--log-level", "warning"])
         defer { relay.signal(SIGKILL) }
@@ -251,21 +251,6 @@ struct BenchAndPingTests {
         #expect(try bench.readAll().contains("  relay CPU per send "))
     }
 
-    /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed).
-    static func unusedTCPPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw TestFailure("bind: \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
 
     @Test(arguments: [
         (["--tick", "30", "--protocol", "turn", "--relay", "127.0.0.1:3478"], "--tick needs --protocol gamerelay"),

@@ -1,6 +1,7 @@
 @testable import RelayServer
 import RelayWire
 import Testing
+import TestSupport
 
 /// The SDK client's response reader and the GameServer reader, without sockets.
 @Suite("HTTP responses and the Agones GameServer")
@@ -55,7 +56,7 @@ struct HTTPResponseTests {
     /// Random bytes and mutations of a good response never crash the reader and never yield a
     /// body larger than what came in.
     @Test func arbitraryBytesNeverCrashTheReader() {
-        var random = SplitMix(state: 0xA60E5)
+        var random = SeededGenerator(seed: 0xA60E5)
         let good = Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n".utf8)
         for round in 0..<20_000 {
             var bytes = good
@@ -109,18 +110,5 @@ struct HTTPResponseTests {
         counters.drop(.badToken)
         counters.udpReceiveQueueDrops = 7
         #expect(summary.update(counters) == [.init(reason: "bad_token", new: 1, total: 3), .init(reason: "receive_queue_full", new: 7, total: 7)])
-    }
-}
-
-/// SplitMix64: a repeatable generator, so a failure can be replayed.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
