@@ -677,17 +677,23 @@ def guesser(source, rate):
 
 def hoarder(source, rate):
     """Creates sessions nobody joins (each lives 60 s): 64 per connection, then a new connection
-    after 5 refusals; at 25/s the source's live sessions pass 1024 within a minute."""
+    after 5 refusals; at 25/s the source's live sessions pass 1024 within a minute. Every other
+    one is a tick session at the highest rate (120 Hz), whose timer must cost nothing idle."""
     def body(run, stats):
         ctl = None
         refused = 0
+        created = 0
         for _ in run.paced(rate):
             try:
                 if ctl is None or ctl.closed or refused >= 5:
                     if ctl:
                         ctl.close()
                     ctl, refused = Control(run, source, stats), 0
-                r = ctl.request("create", {"op": "create", "capacity": 2})
+                created += 1
+                op = {"op": "create", "capacity": 2}
+                if created % 2 == 0:
+                    op["tick"] = 120
+                r = ctl.request("create", op)
                 if r is not None and not r.get("ok"):
                     refused += 1
             except OSError as e:

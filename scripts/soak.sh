@@ -12,8 +12,9 @@
 #                   5 s, 16 connections that each write 8000 pings and never read, closed after
 #                   3 s, half with a reset); connection churn (connect/close, half a message, an
 #                   oversize line, invalid JSON, the Flash policy request); session churn
-#                   (create/join by code/kick/leave, guessed codes, sessions nobody joins,
-#                   join-and-leave of one session); a /metrics scrape every second
+#                   (create/join by code/kick/leave, guessed codes, sessions nobody joins, half
+#                   of them 120 Hz tick sessions, join-and-leave of one session); a /metrics
+#                   scrape every second
 # How to read the table:
 #   loss, latency   the bench's figures for the valid members: hostile traffic should not move
 #                   them (compare with a run of the same bench without it on the same machine)
