@@ -129,6 +129,10 @@ public final class EventLoop: @unchecked Sendable {
         receiveBuffer.deallocate()
         wakeup.deallocate()
         poller.deallocate()
+        // The thread is about to end, and the system may hand its pthread_t to the next thread
+        // it starts: that thread must not pass for this loop's (a later `syncShutdown` would
+        // think it waits for itself).
+        threadID.store(0, ordering: .releasing)
         // Wakes `syncShutdown` and `waitUntilExited` callers; async ones are resumed below.
         let waiters = exited.withLockThenBroadcast { state -> [CheckedContinuation<Void, Never>] in
             state.done = true
