@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RelayWire
 
 /// A swift-log handler that writes one JSON object per line to stderr, for log shippers
 /// (`--log-format json`): `{"label":"gamerelay","level":"info","msg":"listening","ts":"…",…metadata}`.
@@ -31,54 +32,43 @@ struct JSONLogHandler: LogHandler {
     }
 
     /// One log line: the metadata and the fixed fields, keys sorted (stable lines for people
-    /// who grep them); the fixed fields win over metadata of the same name.
+    /// who grep them); the fixed fields win over metadata of the same name. `JSONWriter` escapes
+    /// every control character, so no line ever breaks.
     static func line(label: String, level: Logger.Level, message: String, metadata: Logger.Metadata, timestamp: String) -> String {
-        var fields: [String: String] = [:]
-        for (key, value) in metadata { fields[key] = json(value) }
-        fields["ts"] = quoted(timestamp)
-        fields["level"] = quoted(level.rawValue)
-        fields["label"] = quoted(label)
-        fields["msg"] = quoted(message)
-        let body = fields.keys.sorted().map { "\(quoted($0)):\(fields[$0]!)" }.joined(separator: ",")
-        return "{\(body)}\n"
+        var fields = metadata
+        fields["ts"] = .string(timestamp)
+        fields["level"] = .string(level.rawValue)
+        fields["label"] = .string(label)
+        fields["msg"] = .string(message)
+        var writer = JSONWriter()
+        write(.dictionary(fields), to: &writer)
+        return String(decoding: writer.bytes, as: UTF8.self) + "\n"
     }
 
-    /// A metadata value as JSON text.
-    static func json(_ value: Logger.Metadata.Value) -> String {
+    /// Writes a metadata value as JSON: numbers and Booleans given as such stay numbers and Booleans.
+    static func write(_ value: Logger.Metadata.Value, to writer: inout JSONWriter) {
         switch value {
         case .string(let text):
-            return quoted(text)
+            writer.string(text)
         case .stringConvertible(let convertible):
             switch convertible {
-            case let bool as Bool: return bool ? "true" : "false"
-            case let integer as any BinaryInteger: return "\(integer)"
-            case let double as Double where double.isFinite: return "\(double)"
-            case let float as Float where float.isFinite: return "\(float)"
-            default: return quoted(convertible.description)
+            case let bool as Bool: writer.bool(bool)
+            case let integer as any BinaryInteger: writer.integer(integer)
+            case let double as Double where double.isFinite: writer.raw("\(double)")
+            case let float as Float where float.isFinite: writer.raw("\(float)")
+            default: writer.string(convertible.description)
             }
         case .array(let values):
-            return "[" + values.map(json).joined(separator: ",") + "]"
+            writer.beginArray()
+            for element in values { write(element, to: &writer) }
+            writer.endArray()
         case .dictionary(let dictionary):
-            return "{" + dictionary.keys.sorted().map { "\(quoted($0)):\(json(dictionary[$0]!))" }.joined(separator: ",") + "}"
-        }
-    }
-
-    /// `text` as a JSON string that escapes every control character, so no line ever breaks.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F || (0x2028...0x2029).contains(scalar.value):
-                out += String(format: "\\u%04x", scalar.value)
-            default:
-                out.unicodeScalars.append(scalar)
+            writer.beginObject()
+            for key in dictionary.keys.sorted() {
+                writer.key(key)
+                write(dictionary[key]!, to: &writer)
             }
+            writer.endObject()
         }
-        return out + "\""
     }
 }
