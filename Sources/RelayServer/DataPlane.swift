@@ -320,17 +320,17 @@ final class DataPlane {
             guard let endpoint = route.endpoint else { continue }
             let receiver = route.member
             var encoder: AggregateEncoder?
-            var queued = 0
+            var isFirst = true
             for member in members where member.id != receiver {
                 guard let state = member.pending, state.isChanged else { continue }
                 if encoder?.append(member: member.id, sequence: state.sequence, payload: state.payload) == true { continue }
-                if let full = encoder { queueAggregate(full.bytes, to: endpoint, following: &queued) }
+                if let full = encoder { queueAggregate(full.bytes, to: endpoint, isFirst: &isFirst) }
                 var next = AggregateEncoder(into: nextAggregateSlot(), session: low, target: receiver, tick: tick)
                 // A state is at most maxDatagram − 24 bytes: it always fits into an empty AGGREGATE.
                 next.append(member: member.id, sequence: state.sequence, payload: state.payload)
                 encoder = next
             }
-            if let last = encoder { queueAggregate(last.bytes, to: endpoint, following: &queued) }
+            if let last = encoder { queueAggregate(last.bytes, to: endpoint, isFirst: &isFirst) }
         }
         for member in members { member.pending?.sent() }
         flushAggregates()
@@ -347,17 +347,17 @@ final class DataPlane {
         return UnsafeMutableRawBufferPointer(rebasing: aggregateSlots[start..<(start + config.maxDatagram)])
     }
 
-    /// Queues one AGGREGATE for `endpoint`, the `queued`-th of this tick for it: after the first,
-    /// as a segment of the same message where the offload can take it, so a receiver's several
-    /// AGGREGATEs walk the kernel's UDP path once.
+    /// Queues one AGGREGATE for `endpoint`: after the tick's first for it, as a segment of the
+    /// same message where the offload can take it, so a receiver's several AGGREGATEs walk the
+    /// kernel's UDP path once.
     @inline(__always)
-    private func queueAggregate(_ bytes: UnsafeRawBufferPointer, to endpoint: Endpoint, following queued: inout Int) {
+    private func queueAggregate(_ bytes: UnsafeRawBufferPointer, to endpoint: Endpoint, isFirst: inout Bool) {
         switch endpoint {
         // Never full: the batch holds at least as many datagrams as there are slots.
         case .udp(let address):
-            if queued == 0 || !batch.appendSegment(bytes) { _ = batch.append(bytes, to: address) }
+            if isFirst || !batch.appendSegment(bytes) { _ = batch.append(bytes, to: address) }
         }
-        queued += 1
+        isFirst = false
     }
 
     /// Sends the queued AGGREGATEs and frees their slots.
