@@ -59,7 +59,8 @@ struct TickSocketTests {
             let reply = try client.request(#"{"op":"create","tick":\#(bad)}"#)
             #expect((reply["error"] as? [String: Any])?["code"] as? String == "bad_request", "tick \(bad): \(reply)")
         }
-        #expect(try await relay.read { $0.tickSessionCount } == 1)
+        // The owner loop adds the session after the control loop has replied: wait for its gauge.
+        try await Self.waitForTickSessions(relay, 1, "the one tick session on its owner loop")
     }
 
     @Test func aLatestBroadcastArrivesAsAnAggregateAtTheNextTick() async throws {
