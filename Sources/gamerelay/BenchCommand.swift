@@ -440,7 +440,7 @@ struct BenchCommand: ParsableCommand {
                         hostUDPAtEdges.withLock { $0.start = host }
                         dropsAtEdges.withLock { $0.start = drops.read() }
                         if let metrics, workload.tick != nil {
-                            let value = Self.superseded(from: metrics)
+                            let value = Self.counter(Self.supersededCounter, from: metrics)
                             supersededAtStart.withLock { $0 = value }
                         }
                     }
@@ -455,7 +455,7 @@ struct BenchCommand: ParsableCommand {
                     if let inProcess {
                         inProcess.readCounters { store($0.datagramsForwarded) }
                     } else if let metrics {
-                        DispatchQueue.global().async(group: dropReading) { store(Self.forwarded(from: metrics)) }
+                        DispatchQueue.global().async(group: dropReading) { store(Self.counter(Self.forwardedCounter, from: metrics)) }
                     }
                 }
                 let record: @Sendable (Int, UInt64?) -> Void = { index, value in
@@ -492,7 +492,7 @@ struct BenchCommand: ParsableCommand {
         let counters = inProcess?.counters()
         var superseded: UInt64?
         if workload.tick != nil, let start = supersededAtStart.withLock({ $0 }),
-           let end = inProcess != nil ? counters?.statesSuperseded : metrics.flatMap(Self.superseded(from:)), end >= start {
+           let end = inProcess != nil ? counters?.statesSuperseded : metrics.flatMap { Self.counter(Self.supersededCounter, from: $0) }, end >= start {
             superseded = end - start
         }
         let forwardedEdges = forwardedAtEdges.withLock { $0 }
@@ -528,21 +528,19 @@ extension BenchCommand {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
-    /// The relay's `datagramsForwarded` counter from its Prometheus endpoint (summed over its
-    /// data-plane loops), or nil when it can't be read.
-    static func forwarded(from metrics: MetricsURL) -> UInt64? {
-        guard let text = metrics.fetch(), let value = PrometheusText.sum(of: "gamerelay_datagrams_forwarded_total", in: text),
+    /// A counter from the relay's Prometheus endpoint, summed over its data-plane loops
+    /// (`gamerelay_states_superseded_total`, `gamerelay_datagrams_forwarded_total`), or nil when
+    /// it can't be read.
+    static func counter(_ name: String, from metrics: MetricsURL) -> UInt64? {
+        guard let text = metrics.fetch(), let value = PrometheusText.sum(of: name, in: text),
               value >= 0, value < 1.8e19 else { return nil }
         return UInt64(value)
     }
 
-    /// The relay's `statesSuperseded` counter from its Prometheus endpoint (summed over its
-    /// data-plane loops), or nil when it can't be read.
-    static func superseded(from metrics: MetricsURL) -> UInt64? {
-        guard let text = metrics.fetch(), let value = PrometheusText.sum(of: "gamerelay_states_superseded_total", in: text),
-              value >= 0, value < 1.8e19 else { return nil }
-        return UInt64(value)
-    }
+    /// The states a tick session's relay superseded (read in tick runs).
+    static let supersededCounter = "gamerelay_states_superseded_total"
+    /// The datagrams the relay forwarded (read in other runs).
+    static let forwardedCounter = "gamerelay_datagrams_forwarded_total"
 }
 
 /// Reads the kernel's receive-queue drop counts of the relay's and the generator's UDP sockets.
