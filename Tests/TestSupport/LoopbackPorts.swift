@@ -6,7 +6,16 @@ import Glibc
 public enum LoopbackPorts {
     /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed).
     public static func unusedTCPPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try unusedPort(type: Int32(SOCK_STREAM.rawValue))
+    }
+
+    /// A UDP port on 127.0.0.1 that was free a moment ago.
+    public static func unusedUDPPort() throws -> Int {
+        try unusedPort(type: Int32(SOCK_DGRAM.rawValue))
+    }
+
+    private static func unusedPort(type: Int32) throws -> Int {
+        let fd = socket(AF_INET, type, 0)
         guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
         defer { close(fd) }
         var address = sockaddr_in()

@@ -33,7 +33,7 @@ public final class TurnServerProcess {
     public init(longTerm: Bool, relayPorts: ClosedRange<Int>? = nil) throws {
         let relayPorts = relayPorts ?? (longTerm ? 57344...65535 : 49152...57343)
         let binary = try Self.executable()
-        port = try Self.freeUDPPort()
+        port = try LoopbackPorts.unusedUDPPort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("turn-test-\(getpid())-\(port)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var arguments = [
@@ -85,22 +85,5 @@ public final class TurnServerProcess {
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(at: directory)
-    }
-
-    /// A UDP port on 127.0.0.1 that was free a moment ago.
-    public static func freeUDPPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket() failed: \(errno)") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0 else { throw TestFailure("bind() failed: \(errno)") }
-        let named = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        guard named == 0 else { throw TestFailure("getsockname() failed: \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
