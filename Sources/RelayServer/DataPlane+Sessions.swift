@@ -116,8 +116,9 @@ extension DataPlane {
     }
 
     /// Adds a member to session `id`, applying the per-source join budget and `full`.
+    /// A member joining over a WebSocket (`isStream`) is bound to it from now on (PROTOCOL.md §7).
     func join(session id: SessionID, name: String, token: MemberToken, connection: ConnectionID,
-              source: SocketAddress?) -> JoinAnswer {
+              source: SocketAddress?, isStream: Bool = false) -> JoinAnswer {
         let now = self.now
         guard let session = table.session(id) else { return .refused(ControlError(.notFound, "no such session")) }
         if let source, !session.mayJoin(from: source, nowNanos: now) {
@@ -126,7 +127,7 @@ extension DataPlane {
         guard !session.isFull else { return .refused(ControlError(.full, "the session is full")) }
         if let source { session.joined(from: source, rate: config.sessionJoinRate, burst: config.sessionJoinBurst, nowNanos: now) }
         let others = session.summaries
-        let member = table.join(session, name: name, token: token, connection: connection, config: config, nowNanos: now)
+        let member = table.join(session, name: name, token: token, connection: connection, isStream: isStream, config: config, nowNanos: now)
         publish()
         return .joined(member: member.id, others: others, owner: session.ownerID ?? member.id)
     }

@@ -75,6 +75,24 @@ final class DataPlane {
     @exclusivity(unchecked) private var aggregateSlotsUsed = 0
     /// The number of tick sessions this loop has created, which places the next one's phase.
     var tickSessionsCreated: UInt64 = 0
+    /// Copies for WebSocket members queued during the current receive batch (or tick), handed to
+    /// the control loop in one hop when it ends.
+    @exclusivity(unchecked) private var outbox = StreamBatch()
+    /// Where ``outbox`` goes, and the bound on what may be in flight: set by the relay when the
+    /// plane runs beside a control loop. Without it, copies for WebSocket members are dropped.
+    var streams: (handoff: StreamHandoff, deliver: @Sendable (StreamBatch) -> Void)?
+    /// Bytes in flight toward the control loop as read when ``outbox`` got its first datagram:
+    /// one atomic load per hop, not per copy.
+    @exclusivity(unchecked) private var outboxBase = 0
+    /// Copies for WebSocket members dropped for ``DropReason/backlog`` while the current datagram
+    /// was fanned out: counted only if the datagram itself is forwarded.
+    @exclusivity(unchecked) private var pendingBacklogDrops = 0
+    /// Copies for WebSocket members the current datagram was fanned out to, queued or dropped:
+    /// a datagram with one is not `no_target`.
+    @exclusivity(unchecked) private var streamCopies = 0
+    /// The most bytes ``outbox`` gathers before it is handed over within a batch.
+    static let outboxHandOffBytes = 256 << 10
+
     /// AGGREGATE slots per loop: a tick of a session of 64 members with small states fills
     /// about as many, and one `sendmmsg` of 64 datagrams already amortises the call.
     static let aggregateSlotCount = 64
@@ -207,8 +225,9 @@ final class DataPlane {
             handleBind(header, datagram, now: now)
             return
         }
-        if batch.count + config.maxSessionCapacity > batch.capacity { flush() }
+        if batch.count + config.maxSessionCapacity > batch.capacity || outbox.byteCount > Self.outboxHandOffBytes { flush() }
         let queued = batch.count
+        streamCopies = 0
         switch decide(header, bytes, source: datagram.source, now: now) {
         case .drop(let reason):
             counters.drop(reason)
@@ -218,11 +237,12 @@ final class DataPlane {
             batchSentAtOnce = true
         case .forward:
             // Copies queued: forwarded now, not held as a pending state for the next tick.
-            if batch.count != queued { batchSentAtOnce = true }
+            if batch.count != queued || streamCopies > 0 { batchSentAtOnce = true }
         }
     }
 
     private func flush() {
+        handOffStreams()
         guard let outcome = sendBatch() else { return }
         counters.datagramsForwarded &+= UInt64(outcome.sent)
         counters.bytesForwarded &+= UInt64(outcome.bytesSent)
@@ -242,13 +262,22 @@ final class DataPlane {
     /// The checks of §2.3 for DATA and PING; queues a forward's copies in ``batch``.
     @inline(__always)
     private func decide(_ header: PacketHeader, _ bytes: UnsafeRawBufferPointer, source: SocketAddress, now: UInt64) -> Verdict {
-        let size = bytes.count
-        guard let sender = table.member(session: header.session, member: header.member), let binding = sender.binding else {
-            return .drop(.unbound)
+        guard let sender = table.member(session: header.session, member: header.member) else { return .drop(.unbound) }
+        guard let binding = sender.binding else {
+            // A WebSocket member's endpoint is its WebSocket: UDP naming it is someone else.
+            return .drop(sender.isStream ? .addressMismatch : .unbound)
         }
         guard binding == source else { return .drop(.addressMismatch) }
         // A parsed datagram from the bound address keeps the binding alive, whatever comes next.
         sender.lastSeen = now
+        return admit(header, bytes, from: sender, now: now)
+    }
+
+    /// The checks of §2.3 after the sender's endpoint: the rate limits, replay and LATEST, and
+    /// the fan-out, for a datagram from UDP and from a WebSocket alike.
+    @inline(__always)
+    private func admit(_ header: PacketHeader, _ bytes: UnsafeRawBufferPointer, from sender: Member, now: UInt64) -> Verdict {
+        let size = bytes.count
         if header.type == PacketType.ping {
             return sender.limiter.admit(bytes: size, nowNanos: now) ? .pong : .drop(.rateLimited)
         }
@@ -261,6 +290,9 @@ final class DataPlane {
             return aggregate(header, bytes, from: sender, into: pending, now: now)
         }
         let mark = batch.count
+        let outboxMark = outbox.records.count
+        streamCopies = 0
+        pendingBacklogDrops = 0
         if header.target == PacketHeader.broadcastTarget {
             for route in session.routes where route.member != senderID {
                 if let endpoint = route.endpoint { forward(bytes, to: endpoint) }
@@ -268,10 +300,14 @@ final class DataPlane {
         } else if header.target != senderID, let endpoint = session.endpoint(of: header.target) {
             forward(bytes, to: endpoint)
         }
-        guard batch.count > mark else { return .drop(.noTarget) }
+        guard batch.count > mark || streamCopies > 0 else { return .drop(.noTarget) }
         guard sender.limiter.admit(bytes: size, nowNanos: now) else {
             batch.truncate(to: mark)
+            if streamCopies > 0 { outbox.truncate(to: outboxMark) }
             return .drop(.rateLimited)
+        }
+        if pendingBacklogDrops > 0 {
+            for _ in 0..<pendingBacklogDrops { counters.drop(.backlog) }
         }
         sender.replay.record(header.sequence)
         if header.isLatest { sender.latest.record(header.sequence) }
@@ -331,6 +367,7 @@ final class DataPlane {
                 encoder = next
             }
             if let last = encoder { queueAggregate(last.bytes, to: endpoint, isFirst: &isFirst) }
+            if outbox.byteCount > Self.outboxHandOffBytes { handOffStreams() }
         }
         for member in members { member.pending?.sent() }
         flushAggregates()
@@ -356,6 +393,8 @@ final class DataPlane {
         // Never full: the batch holds at least as many datagrams as there are slots.
         case .udp(let address):
             if isFirst || !batch.appendSegment(bytes) { _ = batch.append(bytes, to: address) }
+        case .stream(let connection):
+            if !queueForStream(bytes, connection: connection, kind: .aggregate) { counters.drop(.backlog) }
         }
         isFirst = false
     }
@@ -363,6 +402,7 @@ final class DataPlane {
     /// Sends the queued AGGREGATEs and frees their slots.
     private func flushAggregates() {
         aggregateSlotsUsed = 0
+        handOffStreams()
         guard let outcome = sendBatch() else { return }
         counters.aggregatesSent &+= UInt64(outcome.sent)
         counters.aggregateBytesSent &+= UInt64(outcome.bytesSent)
@@ -373,12 +413,89 @@ final class DataPlane {
     private func forward(_ bytes: UnsafeRawBufferPointer, to endpoint: Endpoint) {
         switch endpoint {
         case .udp(let address): _ = batch.append(bytes, to: address)
+        case .stream(let connection):
+            streamCopies += 1
+            if !queueForStream(bytes, connection: connection, kind: .data) { pendingBacklogDrops += 1 }
         }
+    }
+
+    // MARK: WebSocket members
+
+    /// Queues a copy for a WebSocket member in ``outbox``, unless the bytes in flight toward the
+    /// control loop would pass ``RelayConfig/wsHandoffBytes``.
+    ///
+    /// - Returns: Whether it was queued; the caller counts a refusal as `backlog`.
+    private func queueForStream(_ bytes: UnsafeRawBufferPointer, connection: ConnectionID, kind: StreamBatch.Kind) -> Bool {
+        guard let streams else { return false }
+        if outbox.isEmpty { outboxBase = streams.handoff.inFlightTowardControl }
+        guard outboxBase + outbox.byteCount + bytes.count <= streams.handoff.limit else { return false }
+        outbox.append(bytes, connection: connection, kind: kind)
+        return true
+    }
+
+    /// Hands the copies queued for WebSocket members to the control loop, in one hop.
+    private func handOffStreams() {
+        guard !outbox.isEmpty, let streams else { return }
+        let batch = outbox
+        outbox = StreamBatch()
+        streams.handoff.sentTowardControl(batch.byteCount)
+        streams.deliver(batch)
+    }
+
+    /// Handles datagrams WebSocket members sent (PROTOCOL.md §7), handed over by the control
+    /// loop: it has already checked their headers and that each names its sender's own
+    /// membership. A member bound to its WebSocket needs no BIND: one with the right token gets
+    /// an empty BIND_ACK; PINGs get PONGs; the rest is checked and fanned out as from UDP.
+    func handleStreamDatagrams(_ datagrams: StreamBatch) {
+        let now = self.now
+        datagrams.forEach { record, bytes in
+            guard let header = PacketHeader(parsing: bytes),
+                  let sender = table.member(session: header.session, member: header.member),
+                  sender.isStream, sender.connection == record.connection else {
+                // The member left (or was kicked) while its datagram crossed to this loop.
+                return counters.drop(.unbound)
+            }
+            if header.type == PacketType.bind {
+                let token = UnsafeRawBufferPointer(rebasing: bytes[PacketHeader.size..<(PacketHeader.size + MemberToken.size)])
+                guard sender.token.matches(token) else { return counters.drop(.badToken) }
+                return answerStream(header, type: PacketType.bindAck, payload: UnsafeRawBufferPointer(start: nil, count: 0),
+                                    to: record.connection, kind: .bindAck)
+            }
+            if batch.count + config.maxSessionCapacity > batch.capacity || outbox.byteCount > Self.outboxHandOffBytes { flush() }
+            switch admit(header, bytes, from: sender, now: now) {
+            case .drop(let reason):
+                counters.drop(reason)
+            case .pong:
+                answerStream(header, type: PacketType.pong, payload: UnsafeRawBufferPointer(rebasing: bytes[PacketHeader.size...]),
+                             to: record.connection, kind: .pong)
+            case .forward:
+                break
+            }
+        }
+        streams?.handoff.arrivedAtOwner(datagrams.byteCount)
+        flush()
+        publish()
+    }
+
+    /// Queues the datagram's own header with a new type and `payload` for a WebSocket member:
+    /// its BIND_ACK or PONG.
+    private func answerStream(_ header: PacketHeader, type: UInt8, payload: UnsafeRawBufferPointer,
+                              to connection: ConnectionID, kind: StreamBatch.Kind) {
+        header.replying(as: type).write(to: reply)
+        if payload.count > 0 {
+            UnsafeMutableRawBufferPointer(rebasing: reply[PacketHeader.size...]).copyMemory(from: payload)
+        }
+        let bytes = UnsafeRawBufferPointer(rebasing: reply[..<(PacketHeader.size + payload.count)])
+        if !queueForStream(bytes, connection: connection, kind: kind) { counters.drop(.backlog) }
     }
 
     private func handleBind(_ header: PacketHeader, _ datagram: Datagram, now: UInt64) {
         let payload = UnsafeRawBufferPointer(rebasing: datagram.bytes[PacketHeader.size...])
         let source = datagram.source
+        if let member = table.member(session: header.session, member: header.member), member.isStream {
+            // Bound to its WebSocket for good: a BIND over UDP can't move it (PROTOCOL.md §7).
+            return counters.drop(.addressMismatch)
+        }
         guard let member = table.member(session: header.session, member: header.member),
               member.token.matches(UnsafeRawBufferPointer(rebasing: payload[..<MemberToken.size])) else {
             return counters.drop(.badToken)

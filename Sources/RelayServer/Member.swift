@@ -20,6 +20,9 @@ final class Member {
     unowned let session: Session
     /// The control connection that joined, which receives this member's events.
     let connection: ConnectionID
+    /// Whether the member joined over a WebSocket, which is its endpoint for good (PROTOCOL.md
+    /// §7): it never has a UDP ``binding``, and a datagram naming it over UDP is a mismatch.
+    let isStream: Bool
 
     // Per-datagram state, touched only by the owner loop; its dynamic exclusivity checks would
     // cost more than the rest of the bookkeeping, so they are off.
@@ -43,7 +46,8 @@ final class Member {
     let pending: PendingState?
 
     init(id: UInt16, name: String, token: MemberToken, session: Session, connection: ConnectionID,
-         config: RelayConfig, nowNanos: UInt64) {
+         isStream: Bool = false, config: RelayConfig, nowNanos: UInt64) {
+        self.isStream = isStream
         self.id = id
         self.name = name
         self.token = token
@@ -52,6 +56,11 @@ final class Member {
         pending = session.tickRate == nil ? nil : PendingState(capacity: config.maxAggregatedState)
         limiter = MemberRateLimiter(packetsPerSecond: Double(config.memberPacketRate),
                                     bytesPerSecond: Double(config.memberByteRate), nowNanos: nowNanos)
+    }
+
+    /// Where the member receives: its WebSocket, or its proven UDP address (nil before a BIND).
+    var endpoint: Endpoint? {
+        isStream ? .stream(connection) : binding.map(Endpoint.udp)
     }
 
     /// The table key: the session's low 32 bits and the member id, as in the datagram header.

@@ -88,6 +88,17 @@ public struct RelayConfig: Sendable, Hashable {
     /// How long a TLS connection may take to finish its handshake after its accept; the control
     /// idle timeout, when shorter, applies instead (PROTOCOL.md §6).
     public var tlsHandshakeTimeout: Duration = .seconds(10)
+    /// The origins a WebSocket upgrade may come from, each exactly `scheme://host[:port]`
+    /// (`--ws-origin`, repeatable); empty lets any origin, or none, upgrade (PROTOCOL.md §7).
+    public var wsOrigins: [String] = []
+    /// The most unsent output a WebSocket member may have before binary messages to it are
+    /// dropped as `backlog` (`--ws-backlog-bytes`); replies and events still queue up to
+    /// ``maxPendingControlBytes``. PROTOCOL.md §7 fixes it at 256 KiB for public relays.
+    public var wsBacklogBytes: Int = 256 << 10
+    /// The most bytes of WebSocket members' datagrams in flight between the control loop and one
+    /// data-plane loop, each way (`--ws-handoff-bytes`): past it, datagrams are dropped as
+    /// `backlog` instead of piling up behind a busy loop.
+    public var wsHandoffBytes: Int = 4 << 20
     /// The `server` text of the `hello` reply.
     public var serverName: String = "gamerelay/\(RelayConfig.version)"
 
@@ -104,6 +115,28 @@ public struct RelayConfig: Sendable, Hashable {
     /// The largest DATA payload a tick session aggregates (PROTOCOL.md §8): one that fits, with
     /// its entry header, into an AGGREGATE of its own. Larger ones are forwarded at once.
     public var maxAggregatedState: Int { maxDatagram - AggregateEncoder.overhead }
+
+    /// Whether `text` is an origin as browsers send it: a lower-case scheme, `://`, and a host
+    /// with an optional port, nothing after it.
+    public static func isOrigin(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon > 0,
+              bytes.count > colon + 3, bytes[colon + 1] == UInt8(ascii: "/"), bytes[colon + 2] == UInt8(ascii: "/") else { return false }
+        let scheme = bytes[..<colon]
+        let authority = bytes[(colon + 3)...]
+        func isLower(_ byte: UInt8) -> Bool { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) }
+        func isDigit(_ byte: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+        guard isLower(scheme.first!), scheme.allSatisfy({ isLower($0) || isDigit($0) || Array("+-.".utf8).contains($0) }) else { return false }
+        // Printable ASCII without a path, query, fragment, user info or backslash.
+        guard authority.allSatisfy({ $0 > 0x20 && $0 < 0x7F && !Array("/?#@,\\".utf8).contains($0) }) else { return false }
+        // A port, if given, is 1–65535 after the last colon (an IPv6 host is bracketed).
+        if let portColon = authority.lastIndex(of: UInt8(ascii: ":")), !authority[portColon...].contains(UInt8(ascii: "]")) {
+            let port = authority[(portColon + 1)...]
+            guard portColon > authority.startIndex, !port.isEmpty, port.count <= 5, port.allSatisfy(isDigit),
+                  let value = Int(String(decoding: port, as: UTF8.self)), (1...65_535).contains(value) else { return false }
+        }
+        return true
+    }
 
     /// Checks every value; the error names the flag and the accepted range.
     ///
@@ -146,6 +179,12 @@ public struct RelayConfig: Sendable, Hashable {
         try check(sessionJoinRate > 0 && sessionJoinRate.isFinite && sessionJoinBurst >= 1, "--session-join-rate",
                   "must be greater than 0, with a burst of at least 1")
         try check((16...65_536).contains(reservedDescriptors), "--reserved-descriptors", "must lie in 16...65536")
+        for origin in wsOrigins {
+            try check(Self.isOrigin(origin), "--ws-origin", "must be exactly scheme://host[:port], without a path: \(origin)")
+        }
+        try check((1024...maxPendingControlBytes).contains(wsBacklogBytes), "--ws-backlog-bytes",
+                  "must lie in 1024...\(maxPendingControlBytes)")
+        try check((64 << 10...1 << 30).contains(wsHandoffBytes), "--ws-handoff-bytes", "must lie in 65536...1073741824")
         try check(tlsCertificateFile == nil || tlsKeyFile != nil, "--tls-cert", "needs --tls-key (the certificate's private key)")
         try check(tlsKeyFile == nil || tlsCertificateFile != nil, "--tls-key", "needs --tls-cert (the certificate chain it belongs to)")
         try check(!tlsRequired || tlsCertificateFile != nil, "--tls-required", "needs --tls-cert and --tls-key")

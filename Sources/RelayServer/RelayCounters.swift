@@ -5,11 +5,11 @@ import UVNet
 ///
 /// Plain integers with fixed-size storage, so counting and publishing never allocate.
 public struct RelayCounters: Sendable {
-    /// Datagrams received on the UDP socket.
+    /// Datagrams received on the UDP socket, or as WebSocket members' binary messages.
     public var datagramsReceived: UInt64 = 0
-    /// Bytes received on the UDP socket.
+    /// Bytes received on the UDP socket, or as WebSocket members' binary messages.
     public var bytesReceived: UInt64 = 0
-    /// DATA datagrams sent to members (one per target).
+    /// DATA datagrams sent to members (one per target), over UDP or as binary messages.
     public var datagramsForwarded: UInt64 = 0
     /// Bytes of forwarded DATA.
     public var bytesForwarded: UInt64 = 0
@@ -32,7 +32,7 @@ public struct RelayCounters: Sendable {
     /// Pending states of tick sessions replaced by a newer one before a tick sent them (not a drop).
     public var statesSuperseded: UInt64 = 0
     /// Drops by reason, indexed by ``DropReason/index``.
-    private var dropCounts: InlineArray<9, UInt64> = .init(repeating: 0)
+    private var dropCounts: InlineArray<10, UInt64> = .init(repeating: 0)
     /// Control connections accepted.
     public var controlConnectionsAccepted: UInt64 = 0
     /// Sessions created.
@@ -66,6 +66,19 @@ public struct RelayCounters: Sendable {
     /// Certificate reloads that failed, keeping the old pair.
     public var tlsReloadFailures: UInt64 = 0
     private var tlsFailureCounts: InlineArray<7, UInt64> = .init(repeating: 0)
+    /// WebSocket upgrades answered `101` (PROTOCOL.md §7).
+    public var webSocketUpgrades: UInt64 = 0
+    /// WebSocket upgrade requests refused, indexed like ``WebSocketHandshake/Status/allCases``.
+    private var webSocketRefusalCounts: InlineArray<7, UInt64> = .init(repeating: 0)
+
+    /// HTTP requests on the control port answered with `status` instead of an upgrade.
+    public func webSocketRefusals(_ status: WebSocketHandshake.Status) -> UInt64 {
+        WebSocketHandshake.Status.allCases.firstIndex(of: status).map { webSocketRefusalCounts[$0] } ?? 0
+    }
+
+    mutating func webSocketRefused(_ status: WebSocketHandshake.Status) {
+        if let index = WebSocketHandshake.Status.allCases.firstIndex(of: status) { webSocketRefusalCounts[index] &+= 1 }
+    }
 
     /// TLS handshakes on the control port that failed for `reason`.
     public func tlsHandshakeFailures(_ reason: TLSFailure.Reason) -> UInt64 {
@@ -129,5 +142,7 @@ public struct RelayCounters: Sendable {
         tlsReloads &+= other.tlsReloads
         tlsReloadFailures &+= other.tlsReloadFailures
         for index in 0..<TLSFailure.Reason.all.count { tlsFailureCounts[index] &+= other.tlsFailureCounts[index] }
+        webSocketUpgrades &+= other.webSocketUpgrades
+        for index in 0..<WebSocketHandshake.Status.allCases.count { webSocketRefusalCounts[index] &+= other.webSocketRefusalCounts[index] }
     }
 }

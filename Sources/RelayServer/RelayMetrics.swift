@@ -11,7 +11,8 @@ import UVNet
 /// adds what changed since the last update to the registry's counters, on a timer and before
 /// each scrape, so the forwarding path never takes a metrics lock per datagram. Counters of the
 /// data-plane loops carry a `loop` label (1, 2, …), so skew between loops shows; the control
-/// loop's have none.
+/// loop's own have none, except its datagram counters (WebSocket members' datagrams, PROTOCOL.md
+/// §7), which carry `loop="0"`.
 final class RelayMetrics {
     /// The registry the endpoint renders.
     let registry = PrometheusCollectorRegistry()
@@ -56,7 +57,8 @@ final class RelayMetrics {
         ("gamerelay_closing_sent_total", "closing events sent before the relay closed a connection on its own.", \.closingSent),
         ("gamerelay_accept_errors_total", "Failed accepts on the control or metrics port (EMFILE among them).", \.acceptErrors),
         ("gamerelay_tls_handshakes_total", "TLS handshakes completed on the control port.", \.tlsHandshakes),
-        ("gamerelay_tls_required_refusals_total", "Plain control connections refused with tls_required.", \.tlsRequiredRefusals),
+        ("gamerelay_tls_required_refusals_total", "Plain control connections (and plain WebSocket upgrades) refused for TLS.", \.tlsRequiredRefusals),
+        ("gamerelay_websocket_upgrades_total", "WebSocket upgrades answered 101 on the control port.", \.webSocketUpgrades),
     ]
 
     /// The `# HELP` text of a name kept one release after its rename.
@@ -82,6 +84,8 @@ final class RelayMetrics {
         "gamerelay_tls_certificate_expiry_timestamp_seconds": "The served leaf certificate's notAfter, in seconds since 1970; 0 without TLS.",
         "gamerelay_receive_batch_duration_seconds": "Time the relay spends on one receive batch, from its first datagram to its last send.",
         "gamerelay_build_info": "Always 1; the version label is the relay's version.",
+        "gamerelay_websocket_connections": "Open control connections upgraded to a WebSocket.",
+        "gamerelay_websocket_upgrades_refused_total": "HTTP requests on the control port answered with a refusal instead of an upgrade, by status.",
     ]
 
     private let control: [Prometheus.Counter]
@@ -100,6 +104,8 @@ final class RelayMetrics {
     private let tlsReloads: (ok: Prometheus.Counter, error: Prometheus.Counter)
     private let tlsConnections: Prometheus.Gauge
     private let tlsExpiry: Prometheus.Gauge
+    private let webSocketConnections: Prometheus.Gauge
+    private let webSocketRefusals: [Prometheus.Counter]
     /// How long the relay spends on one receive batch, from its first datagram to its last send.
     let batchDuration: CoreMetrics.Timer
     /// The process' own figures (`process_*`), read from `/proc/self` on each render.
@@ -120,6 +126,8 @@ final class RelayMetrics {
         var tlsConnections = 0
         /// The served leaf certificate's notAfter (seconds since 1970); 0 without TLS.
         var tlsCertificateExpiry: Int64 = 0
+        /// Open control connections upgraded to a WebSocket.
+        var webSocketConnections = 0
     }
 
     /// Metrics for a relay with `loops` data-plane loops.
@@ -139,12 +147,13 @@ final class RelayMetrics {
             registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: Self.help[name]!), labels: labels)
         }
         control = Self.controlCounters.map { counter($0.name, $0.help) }
-        loops = (1...max(1, loopCount)).map { index in
+        // Index 0 is the control loop, which counts WebSocket members' datagrams.
+        loops = (0...max(1, loopCount)).map { index in
             let loop = ("loop", "\(index)")
             return (Self.loopCounters.map { counter($0.name, $0.help, [loop]) },
                     DropReason.all.map { counter("gamerelay_datagrams_dropped_total", [loop, ("reason", $0.name)]) })
         }
-        lastLoops = Array(repeating: RelayCounters(), count: max(1, loopCount))
+        lastLoops = Array(repeating: RelayCounters(), count: max(1, loopCount) + 1)
         refusals = RelayLimit.allCases.map { counter("gamerelay_limit_refusals_total", [("limit", $0.name)]) }
         sources = gauge("gamerelay_sources")
         sessions = gauge("gamerelay_sessions")
@@ -158,6 +167,10 @@ final class RelayMetrics {
         tlsReloads = (counter("gamerelay_tls_reloads_total", [("result", "ok")]), counter("gamerelay_tls_reloads_total", [("result", "error")]))
         tlsConnections = gauge("gamerelay_tls_connections")
         tlsExpiry = gauge("gamerelay_tls_certificate_expiry_timestamp_seconds")
+        webSocketConnections = gauge("gamerelay_websocket_connections")
+        webSocketRefusals = WebSocketHandshake.Status.allCases.filter { $0 != .switchingProtocols }.map {
+            counter("gamerelay_websocket_upgrades_refused_total", [("status", "\($0.rawValue)")])
+        }
         gauge("gamerelay_build_info", [("version", RelayConfig.version)]).set(to: 1)
         // Forwarding takes microseconds: the default buckets (5 ms and up) would put every batch in the first.
         let histogram = registry.makeDurationHistogram(
@@ -183,8 +196,11 @@ final class RelayMetrics {
         }
         add(tlsReloads.ok, counters.tlsReloads, lastControl.tlsReloads)
         add(tlsReloads.error, counters.tlsReloadFailures, lastControl.tlsReloadFailures)
+        for (status, counter) in zip(WebSocketHandshake.Status.allCases.filter({ $0 != .switchingProtocols }), webSocketRefusals) {
+            add(counter, counters.webSocketRefusals(status), lastControl.webSocketRefusals(status))
+        }
         lastControl = counters
-        for (index, (now, metrics)) in zip(loopCounters, loops).enumerated() {
+        for (index, (now, metrics)) in zip([counters] + loopCounters, loops).enumerated() {
             let before = lastLoops[index]
             for (entry, counter) in zip(Self.loopCounters, metrics.counters) { add(counter, now[keyPath: entry.value], before[keyPath: entry.value]) }
             for (reason, counter) in zip(DropReason.all, metrics.drops) { add(counter, now.drops(reason), before.drops(reason)) }
@@ -200,6 +216,7 @@ final class RelayMetrics {
         draining.set(to: gauges.draining ? 1 : 0)
         tlsConnections.set(to: Double(gauges.tlsConnections))
         tlsExpiry.set(to: Double(gauges.tlsCertificateExpiry))
+        webSocketConnections.set(to: Double(gauges.webSocketConnections))
     }
 
     /// The Prometheus text exposition of every metric: the relay's families, then the process'.

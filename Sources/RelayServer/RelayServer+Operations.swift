@@ -74,9 +74,10 @@ extension RelayServer {
                 return fail(.notFound, "no such session")
             }
             let (sessionID, owner, token, connectionID) = (session.id, session.owner, directory.newToken(), connection.id)
+            let isStream = connection.isWebSocket
             connection.awaitOwner()
             onOwner(owner, { plane in
-                plane.join(session: sessionID, name: name, token: token, connection: connectionID, source: source)
+                plane.join(session: sessionID, name: name, token: token, connection: connectionID, source: source, isStream: isStream)
             }, then: { server, answer in
                 server.joinAnswered(answer, id: id, connection: connectionID, session: sessionID, owner: owner,
                                     name: name, token: token, source: source, at: now)
@@ -152,6 +153,10 @@ extension RelayServer {
                     json.endArray()
                     json.field("owner", integer: ownerID)
                 })
+                // Bound to its WebSocket at the join (PROTOCOL.md §7): `bound` follows the reply.
+                if connection.isWebSocket, let address = connection.socket.remoteSocketAddress {
+                    connection.send(ControlEvent.bound(address: address.description))
+                }
             }
             let joined = ControlEvent.joined(member: member, name: name)
             for other in others { self.connection(other.connection)?.send(joined) }

@@ -37,6 +37,8 @@ public final class RelayServer {
         let loop: EventLoop
         let plane: LoopBound<DataPlane>
         let published: PublishedCounters
+        /// The bound on WebSocket members' datagrams in flight between this loop and the control loop.
+        let handoff: StreamHandoff
     }
     /// The data-plane loops, in the order they were started: a session's owner is an index here.
     private(set) var dataLoops: [DataLoop] = []
@@ -76,6 +78,8 @@ public final class RelayServer {
     public private(set) var tlsContext: TLSContext?
     /// Open control connections inside TLS (handshake begun or done).
     public internal(set) var tlsConnectionCount = 0
+    /// Open control connections upgraded to a WebSocket (PROTOCOL.md §7).
+    public internal(set) var webSocketConnectionCount = 0
 
     /// Whether a drain has begun: `create` and `join` answer `shutting_down`.
     public private(set) var isDraining = false
@@ -270,6 +274,7 @@ public final class RelayServer {
         let dataLoop = EventLoop(name: "relay-data-\(index)", clock: manualClock)
         let gate = StartGate<(LoopBound<DataPlane>, SocketAddress?, Int)>()
         let published = PublishedCounters()
+        let handoff = StreamHandoff(limit: config.wsHandoffBytes)
         let (config, cookies, host) = (self.config, self.cookies, self.config.host)
         let control = LoopBound(self, loop: loop)
         let controlLoop = loop
@@ -288,6 +293,9 @@ public final class RelayServer {
                                   cookies: cookies, published: published) { event in
                 controlLoop.execute { control.value.dataPlaneEvent(event) }
             }
+            plane.streams = (handoff, { batch in
+                controlLoop.execute { control.value.deliverToStreams(batch, handoff: handoff) }
+            })
             // The kernel's count of datagrams it dropped at this socket, read here on the socket's own loop.
             let sampler = Timer(loop: dataLoop)
             sampler.start(after: RelayServer.kernelDropSampleInterval, repeating: RelayServer.kernelDropSampleInterval) { [unowned plane] in
@@ -303,7 +311,7 @@ public final class RelayServer {
         }
         switch gate.wait() {
         case .success(let (plane, address, receiveBuffer)):
-            dataLoops.append(DataLoop(loop: dataLoop, plane: plane, published: published))
+            dataLoops.append(DataLoop(loop: dataLoop, plane: plane, published: published, handoff: handoff))
             if udpAddress == nil {
                 udpAddress = address
                 udpReceiveBuffer = receiveBuffer
@@ -384,6 +392,55 @@ public final class RelayServer {
         }
     }
 
+    /// The bound on datagrams in flight toward data-plane loop `owner`; nil once stopped.
+    func handoff(toward owner: Int) -> StreamHandoff? {
+        owner < dataLoops.count ? dataLoops[owner].handoff : nil
+    }
+
+    /// Hands WebSocket members' datagrams to the loop that owns their session, in one hop.
+    func handOff(_ batch: StreamBatch, toward owner: Int) {
+        guard owner < dataLoops.count else { return }
+        dataLoops[owner].handoff.sentTowardOwner(batch.byteCount)
+        onOwner(owner) { $0.handleStreamDatagrams(batch) }
+    }
+
+    /// Writes the datagrams a data-plane loop fanned out to WebSocket members, each as one binary
+    /// message; a member whose unsent output is over its bound misses its copy (`backlog`).
+    /// Each connection is flushed once per batch.
+    func deliverToStreams(_ batch: StreamBatch, handoff: StreamHandoff) {
+        handoff.arrivedAtControl(batch.byteCount)
+        var touched: [ControlConnection] = []
+        batch.forEach { record, bytes in
+            // Gone: the member left or closed while its copy crossed over.
+            guard let connection = connections[record.connection] else { return }
+            switch connection.writeDatagram(bytes) {
+            case .gone:
+                return
+            case .backlog:
+                controlCounters.drop(.backlog)
+                return
+            case .written:
+                break
+            }
+            switch record.kind {
+            case .data:
+                controlCounters.datagramsForwarded &+= 1
+                controlCounters.bytesForwarded &+= UInt64(bytes.count)
+            case .aggregate:
+                controlCounters.aggregatesSent &+= 1
+                controlCounters.aggregateBytesSent &+= UInt64(bytes.count)
+            case .pong: controlCounters.pongsSent &+= 1
+            case .bindAck: controlCounters.bindAcksSent &+= 1
+            case .fromMember: break
+            }
+            if !connection.hasUnflushedDatagrams {
+                connection.hasUnflushedDatagrams = true
+                touched.append(connection)
+            }
+        }
+        for connection in touched { connection.flushDatagrams() }
+    }
+
     /// Runs `work` on the loop that owns a session; nothing comes back.
     func onOwner(_ owner: Int, _ work: @escaping @Sendable (DataPlane) -> Void) {
         guard owner < dataLoops.count else { return }
@@ -432,7 +489,8 @@ public final class RelayServer {
         metrics?.update(control: controlCounters, loops: loopCounters, gauges: .init(
             sessions: sessionCount, members: memberCount, boundMembers: boundMemberCount, tickSessions: tickSessionCount,
             controlConnections: connections.count, controlConnectionLimit: connectionLimit, sources: sources.count,
-            draining: isDraining, tlsConnections: tlsConnectionCount, tlsCertificateExpiry: tlsContext?.certificateNotAfter ?? 0))
+            draining: isDraining, tlsConnections: tlsConnectionCount, tlsCertificateExpiry: tlsContext?.certificateNotAfter ?? 0,
+            webSocketConnections: webSocketConnectionCount))
     }
 
     /// The sweep period of the control loop, the same as the data planes'.
@@ -502,7 +560,7 @@ public final class RelayServer {
     // MARK: TLS
 
     /// The extensions of PROTOCOL.md §6–§8 this relay offers, for `hello`'s `features`.
-    var features: [String] { (tlsContext == nil ? [] : ["tls"]) + ["tick"] }
+    var features: [String] { (tlsContext == nil ? [] : ["tls"]) + ["tick", "websocket"] }
 
     static func loadTLS(certificate: String, key: String) throws(SocketError) -> TLSContext {
         do throws(TLSError) {

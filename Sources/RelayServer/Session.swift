@@ -119,7 +119,7 @@ final class Session {
     /// Adds a member; the first member becomes the owner.
     func add(_ member: Member) {
         members.append(member)
-        routes.append(Route(member: member.id, endpoint: member.binding.map(Endpoint.udp)))
+        routes.append(Route(member: member.id, endpoint: member.endpoint))
         everJoined = true
         if ownerID == nil { ownerID = member.id }
     }
@@ -158,7 +158,7 @@ final class Session {
     /// Brings `member`'s route up to date with its binding.
     func bindingChanged(_ member: Member) {
         guard let index = routes.firstIndex(where: { $0.member == member.id }) else { return }
-        routes[index].endpoint = member.binding.map(Endpoint.udp)
+        routes[index].endpoint = member.endpoint
     }
 
     /// The members as the control loop needs them for a `join` reply and events.
@@ -167,11 +167,13 @@ final class Session {
     }
 }
 
-/// Where a member receives the session's datagrams. Forwarding is written once against it; a
-/// stream endpoint (a WebSocket connection) is the next case.
+/// Where a member receives the session's datagrams. Forwarding is written once against it.
 enum Endpoint: Equatable {
     /// A UDP address the member proved with its token (BIND).
     case udp(SocketAddress)
+    /// The WebSocket the member joined on (PROTOCOL.md §7), a connection of the control loop:
+    /// copies cross to it in batches (``StreamOutbox``).
+    case stream(ConnectionID)
 }
 
 /// A member as the control loop sees it: what a `join` reply lists and where its events go.

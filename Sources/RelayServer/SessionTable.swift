@@ -39,9 +39,9 @@ final class SessionTable {
 
     /// Adds a new member to `session`, which the caller checked is not full.
     func join(_ session: Session, name: String, token: MemberToken, connection: ConnectionID,
-              config: RelayConfig, nowNanos: UInt64) -> Member {
-        let member = Member(id: session.allocateMemberID(), name: name, token: token,
-                            session: session, connection: connection, config: config, nowNanos: nowNanos)
+              isStream: Bool = false, config: RelayConfig, nowNanos: UInt64) -> Member {
+        let member = Member(id: session.allocateMemberID(), name: name, token: token, session: session,
+                            connection: connection, isStream: isStream, config: config, nowNanos: nowNanos)
         session.add(member)
         members[member.key] = member
         return member
@@ -96,6 +96,7 @@ final class SessionTable {
 
     /// Sets or clears `member`'s proven address, and with it its route and the bound count.
     func setBinding(_ member: Member, to address: SocketAddress?) {
+        precondition(!member.isStream, "a WebSocket member's endpoint never moves")
         let wasBound = member.binding != nil
         member.binding = address
         // A pending state dies with the binding (PROTOCOL.md §8); a move to a new address keeps it.

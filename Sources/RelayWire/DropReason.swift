@@ -31,11 +31,14 @@ public struct DropReason: Error, Hashable, Sendable, CustomStringConvertible {
     public static let rateLimited = DropReason(7, "rate_limited")
     /// A BIND with a wrong token, an unknown or revoked membership, or a wrong or expired cookie.
     public static let badToken = DropReason(8, "bad_token")
+    /// A binary message for a WebSocket member whose unsent output was over its bound, or that
+    /// found the queue between two of the relay's threads full (PROTOCOL.md §7).
+    public static let backlog = DropReason(9, "backlog")
 
     /// Every reason, ordered by ``index``.
     public static let all: [DropReason] = [
         .oversize, .malformed, .unbound, .addressMismatch, .duplicate,
-        .stale, .noTarget, .rateLimited, .badToken,
+        .stale, .noTarget, .rateLimited, .badToken, .backlog,
     ]
 
     /// The snake_case ``name``.

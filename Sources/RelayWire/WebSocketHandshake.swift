@@ -75,6 +75,13 @@ public enum WebSocketHandshake {
             return Array((text + body).utf8)
         }
 
+        /// A refusal the relay decides on its own, beyond the request's checks (a plain upgrade
+        /// under `--tls-required` gets ``Status/forbidden``); `status` must not be 101.
+        public static func refusal(_ status: Status, _ detail: String) -> Answer {
+            precondition(status != .switchingProtocols, "a refusal is not an upgrade")
+            return Answer(status, detail)
+        }
+
         /// An answer; `accept` is given exactly for 101.
         init(_ status: Status, _ detail: String, accept: String? = nil) {
             self.status = status

@@ -109,6 +109,15 @@ struct ServeCommand: ParsableCommand {
     @Flag(help: "Refuse plain control connections: their first message gets tls_required (needs --tls-cert).")
     var tlsRequired = false
 
+    @Option(parsing: .singleValue, help: "An origin (exactly scheme://host[:port]) whose pages may open WebSocket members; repeatable. Without it any origin may.")
+    var wsOrigin: [String] = []
+
+    @Option(parsing: .unconditional, help: "Unsent output, in bytes, past which datagrams to a WebSocket member are dropped as backlog (default 262144).")
+    var wsBacklogBytes: Int?
+
+    @Option(parsing: .unconditional, help: "WebSocket members' datagram bytes in flight between the control loop and one data-plane loop, each way, past which they are dropped as backlog (default 4194304).")
+    var wsHandoffBytes: Int?
+
     @Option(parsing: .unconditional, help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
     var logLevel: String?
 
@@ -167,6 +176,9 @@ struct ServeCommand: ParsableCommand {
         put("tls-cert", tlsCert)
         put("tls-key", tlsKey)
         if tlsRequired { values["tls-required"] = "true" }
+        if !wsOrigin.isEmpty { values["ws-origin"] = wsOrigin.joined(separator: ",") }
+        put("ws-backlog-bytes", wsBacklogBytes)
+        put("ws-handoff-bytes", wsHandoffBytes)
         put("log-level", logLevel)
         put("log-format", logFormat)
         if agones { values["agones"] = "true" }

@@ -31,7 +31,8 @@ struct ServeSettings: Sendable, Equatable {
         "reserved-descriptors", "max-connections", "max-connections-per-source", "max-sessions",
         "max-sessions-per-source", "join-failure-rate", "session-join-rate", "tls-cert", "tls-key", "tls-required",
         "log-level", "log-format", "advertise-udp-port", "agones", "agones-sdk-port", "agones-health-interval",
-        "agones-start-timeout", "agones-passthrough", "agones-port-name",
+        "agones-start-timeout", "agones-passthrough", "agones-port-name", "ws-origin", "ws-backlog-bytes",
+        "ws-handoff-bytes",
     ]
 
     /// The environment variable of a setting: `idle-timeout` → `GAMERELAY_IDLE_TIMEOUT`.
@@ -111,6 +112,8 @@ struct ServeSettings: Sendable, Equatable {
             case let bool as Bool: values[key] = bool ? "true" : "false"
             case let int as Int: values[key] = String(int)
             case let double as Double: values[key] = String(double)
+            // A list (the origins of `ws-origin`) becomes the comma-separated text a variable holds.
+            case let list as [String]: values[key] = list.joined(separator: ",")
             default: throw RelayConfigError(setting: "\(path): \(key)", message: "must be a number or a string")
             }
         }
@@ -177,6 +180,15 @@ struct ServeSettings: Sendable, Equatable {
             guard !path.isEmpty else { throw RelayConfigError(setting: source, message: "must name a PEM file") }
             if name == "tls-cert" { config.tlsCertificateFile = path } else { config.tlsKeyFile = path }
         case "tls-required": config.tlsRequired = try boolean()
+        case "ws-origin":
+            // Repeated flags arrive joined by commas, as the environment variable takes them.
+            let origins = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            for origin in origins where !RelayConfig.isOrigin(origin) {
+                throw RelayConfigError(setting: source, message: "must be exactly scheme://host[:port] (e.g. https://game.example.com), not '\(origin)'")
+            }
+            config.wsOrigins = origins
+        case "ws-backlog-bytes": config.wsBacklogBytes = try integer(1024...RelayConfig().maxPendingControlBytes)
+        case "ws-handoff-bytes": config.wsHandoffBytes = try integer((64 << 10)...(1 << 30))
         case "advertise-udp-port": config.advertisedUDPPort = try integer(1...65_535)
         case "agones":
             let on = try boolean()

@@ -6,7 +6,7 @@ import Testing
     @Test func namesAreTheProtocolsSnakeCase() {
         #expect(DropReason.all.map(\.name) == [
             "oversize", "malformed", "unbound", "address_mismatch", "duplicate",
-            "stale", "no_target", "rate_limited", "bad_token",
+            "stale", "no_target", "rate_limited", "bad_token", "backlog",
         ])
         #expect(DropReason.addressMismatch.description == "address_mismatch")
     }
@@ -19,7 +19,7 @@ import Testing
     @Test func staticMembersAreInAll() {
         let members: [DropReason] = [
             .oversize, .malformed, .unbound, .addressMismatch, .duplicate,
-            .stale, .noTarget, .rateLimited, .badToken,
+            .stale, .noTarget, .rateLimited, .badToken, .backlog,
         ]
         #expect(members == DropReason.all)
     }
