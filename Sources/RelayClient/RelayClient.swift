@@ -364,10 +364,14 @@ public final class RelayClient {
                                    owner: UInt16(truncatingIfNeeded: owner)))
     }
 
-    /// Leaves the session (`leave`); the UDP binding is revoked by the relay.
+    /// Leaves the session (`leave`); the UDP binding is revoked by the relay, and ``membership``
+    /// is nil again. The control connection (or WebSocket) stays open for another `join`.
     public func leave(_ completion: @escaping (Result<Void, RelayClientError>) -> Void) {
         request(op: "leave", { _ in }) { [weak self] result in
-            if case .success = result { self?.closeDataChannel() }
+            if case .success = result {
+                self?.membership = nil
+                self?.closeDataChannel()
+            }
             completion(result.map { _ in () })
         }
     }

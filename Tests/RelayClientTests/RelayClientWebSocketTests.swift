@@ -173,7 +173,7 @@ struct RelayClientWebSocketTests {
         let left = Inbox<Result<Void, RelayClientError>>()
         try await relay.loop.submit { web.value.leave { left.put($0) } }
         try await left.wait("the leave")[0].get()
-        #expect(try await udpEvents.wait(for: 2, "joined, then left").contains(.left(member: memberships[1].member, reason: "leave")))
+        #expect(try await udpEvents.wait(for: 3, "bound, joined, then left").contains(.left(member: memberships[1].member, reason: "leave")))
         let notJoined = try await relay.loop.submit { () -> RelayClientError.Code? in
             do {
                 try [UInt8]([1]).withUnsafeBytes { try web.value.send($0) }
@@ -183,11 +183,18 @@ struct RelayClientWebSocketTests {
             }
         }
         #expect(notJoined == .notJoined)
+        #expect(try await relay.loop.submit { web.value.membership == nil && !web.value.isBound })
         // The connection is still there: a request is answered, and no `.closed` came.
         let ping = Inbox<Result<Void, RelayClientError>>()
         try await relay.loop.submit { web.value.controlPing { ping.put($0) } }
         try await ping.wait("a ping after the leave")[0].get()
         #expect(!webEvents.all.contains(.closed))
+        // And the same WebSocket joins again, bound at once as before.
+        let rejoined = Inbox<Result<Membership, RelayClientError>>()
+        try await relay.loop.submit { web.value.join(session: memberships[0].session) { rejoined.put($0) } }
+        let again = try await rejoined.wait("the second join")[0].get()
+        #expect(again.member != memberships[1].member)
+        #expect(try await relay.loop.submit { web.value.isBound })
     }
 
     @Test func closingAWebSocketMemberIsADisconnectForTheOthers() async throws {
@@ -201,7 +208,7 @@ struct RelayClientWebSocketTests {
         for result in try await connected.wait(for: 2, "both connections") { try result.get() }
         let memberships = try await relay.populate(creator: udp, [udp, web])
         try await relay.loop.submit { web.value.close() }
-        let events = try await udpEvents.wait(for: 2, "joined, then left")
+        let events = try await udpEvents.wait(for: 3, "bound, joined, then left")
         #expect(events.contains(.left(member: memberships[1].member, reason: "disconnect")), "\(events)")
     }
 
@@ -240,5 +247,23 @@ struct RelayClientWebSocketTests {
         #expect(error.code == .upgradeRefused)
         #expect(error.httpStatus == 403)
         #expect(error.message.contains("HTTP 403"), "\(error.message)")
+    }
+}
+
+extension RelayClientWebSocketTests {
+    @Test func anOriginTheRelayDoesNotListIsRefusedWith403AndAListedOneUpgrades() async throws {
+        let relay = try await Relay { $0.wsOrigins = ["https://game.example"] }
+        defer { Task { await relay.shutdown() } }
+        let refused = Inbox<Result<Void, RelayClientError>>()
+        let accepted = Inbox<Result<Void, RelayClientError>>()
+        let anonymous = try await relay.connect(.webSocket(), outcome: refused)
+        let stranger = try await relay.connect(.webSocket(origin: "https://other.example"), outcome: refused)
+        let listed = try await relay.connect(.webSocket(origin: "https://game.example"), outcome: accepted)
+        defer { withExtendedLifetime((anonymous, stranger, listed)) {} }
+        for result in try await refused.wait(for: 2, "two refused upgrades") {
+            guard case .failure(let error) = result else { throw TestFailure("an origin the relay does not list was accepted") }
+            #expect(error.code == .upgradeRefused && error.httpStatus == 403, "\(error)")
+        }
+        try await accepted.wait("the listed origin's upgrade")[0].get()
     }
 }
