@@ -1,5 +1,6 @@
 @testable import RelayClient
 import RelayWire
+import TestSupport
 import Testing
 
 /// The WebSocket transport's bytes without a socket: the upgrade, masked frames out (read back
@@ -73,6 +74,32 @@ import Testing
         #expect(channel.next() == .text(Array(#"{"event":"bound","address":"127.0.0.1:1"}"#.utf8)))
         #expect(channel.next() == .binary([0x47, 1, 3, 0]))
         #expect(channel.next() == nil)
+    }
+
+    @Test func anySplitOfTheAnswerAndItsFramesGivesTheSameEvents() {
+        let frames = WebSocketFrameEncoder.text(#"{"id":1,"ok":true}"#) + WebSocketFrameEncoder.ping([5])
+            + WebSocketFrameEncoder.binary(Array(repeating: 0x47, count: 300))
+        let expected: [WebSocketFrameEvent] = [.text(Array(#"{"id":1,"ok":true}"#.utf8)), .ping([5]), .binary(Array(repeating: 0x47, count: 300))]
+        var random = SeededGenerator(seed: 6455)
+        for _ in 0..<200 {
+            var channel = Self.channel()
+            let stream = Self.accepting(channel) + frames
+            var offset = 0
+            var events: [WebSocketFrameEvent] = []
+            while offset < stream.count {
+                let end = min(stream.count, offset + Int.random(in: 1...90, using: &random))
+                let chunk = Array(stream[offset..<end])
+                if channel.phase == .upgrading {
+                    let verdict = Self.read(&channel, chunk)
+                    #expect(verdict == (channel.phase == .open ? .accepted : .incomplete))
+                } else {
+                    chunk.withUnsafeBytes { channel.read($0) }
+                }
+                while let event = channel.next() { events.append(event) }
+                offset = end
+            }
+            #expect(events == expected)
+        }
     }
 
     @Test(arguments: [400, 403, 404, 405, 426, 431])
