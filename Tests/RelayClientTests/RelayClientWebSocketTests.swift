@@ -267,3 +267,38 @@ extension RelayClientWebSocketTests {
         try await accepted.wait("the listed origin's upgrade")[0].get()
     }
 }
+
+extension RelayClientWebSocketTests {
+    @Test func aTickSessionsAggregatesReachAWebSocketMemberEntryByEntry() async throws {
+        let relay = try await Relay()
+        defer { Task { await relay.shutdown() } }
+        let connected = Inbox<Result<Void, RelayClientError>>()
+        let udp = try await relay.connect(.udp, outcome: connected)
+        let web = try await relay.connect(.webSocket(), outcome: connected)
+        defer { withExtendedLifetime((udp, web)) {} }
+        for result in try await connected.wait(for: 2, "both connections") { try result.get() }
+        let updates = Inbox<(sender: UInt16, sequence: UInt32, tick: UInt32?, payload: [UInt8])>()
+        try await relay.loop.submit { web.value.onData = { updates.put(($0.sender, $0.sequence, $0.tick, Array($0.payload))) } }
+        let created = Inbox<Result<CreatedSession, RelayClientError>>()
+        try await relay.loop.submit { udp.value.create(tick: 30) { created.put($0) } }
+        let session = try await created.wait("the tick session")[0].get()
+        #expect(session.tick == 30)
+        var memberships: [Membership] = []
+        for member in [udp, web] {
+            let joined = Inbox<Result<Membership, RelayClientError>>()
+            try await relay.loop.submit {
+                let client = member.value
+                client.join(session: session.session) { result in
+                    guard case .success = result else { return joined.put(result) }
+                    client.bind { bound in joined.put(bound.flatMap { result }) }
+                }
+            }
+            memberships.append(try await joined.wait("a member of the tick session")[0].get())
+        }
+        try await relay.loop.submit { try [UInt8]([3, 1, 4]).withUnsafeBytes { try udp.value.send($0, latest: true) } }
+        let update = try await updates.wait("the aggregated state")[0]
+        #expect(update.sender == memberships[0].member && update.payload == [3, 1, 4])
+        #expect(update.tick != nil, "a LATEST broadcast in a tick session arrives in an AGGREGATE")
+        #expect(try await relay.loop.submit { web.value.aggregatesReceived } >= 1)
+    }
+}
