@@ -7,7 +7,9 @@ import RelayWire
 /// `http://localhost:8080` is configured; bit 1: a head bound of 0…127 bytes taken from the
 /// next byte instead of 8192), then the bytes received.
 ///
-/// Invariants: the answer never changes for the same bytes, nor for bytes past the head; its
+/// Invariants: sniffing the first bytes decides once and for good — an HTTP method and a space
+/// make `.http`, anything that can't become one `.notHTTP`, and at most 8 bytes stay undecided;
+/// the answer never changes for the same bytes, nor for bytes past the head; its
 /// status is the first failing check of §7's order, as a separate, line-by-line reading of the
 /// head decides it; 101 comes only when every condition holds, with an accept value a client
 /// verifies; every refusal has `Connection: close`, `Content-Type: text/plain` and a
@@ -20,6 +22,7 @@ public func fuzzWebSocketHandshake(_ data: [UInt8]) throws(FuzzFailure) {
     let origins = flags & 1 == 0 ? [] : ["https://game.example", "http://localhost:8080"]
     let maxHead = flags & 2 == 0 ? 8192 : Int((input.byte() ?? 0) & 0x7F)
     let bytes = Array(input.rest())
+    try checkSniff(bytes)
 
     let progress = WebSocketHandshake.read(bytes, allowedOrigins: origins, maxHeadBytes: maxHead)
     try check(WebSocketHandshake.read(bytes, allowedOrigins: origins, maxHeadBytes: maxHead) == progress, "not deterministic")
@@ -45,6 +48,25 @@ public func fuzzWebSocketHandshake(_ data: [UInt8]) throws(FuzzFailure) {
         guard let key = expected.key else { throw FuzzFailure("101 without a key") }
         let response = answer.response
         try check(WebSocketClientHandshake.verify(head: response, key: key) == .accepted, "a client refuses the 101")
+    }
+}
+
+/// Sniffs every prefix of the first 10 bytes, as a connection delivering them one at a time would.
+private func checkSniff(_ bytes: [UInt8]) throws(FuzzFailure) {
+    var decided: WebSocketHandshake.Sniff?
+    for count in 0...min(bytes.count, 10) {
+        let prefix = Array(bytes.prefix(count))
+        let verdict = WebSocketHandshake.sniff(prefix)
+        if let decided {
+            try check(verdict == decided, "sniffing changed its mind at \(count) bytes: \(decided) then \(verdict)")
+            continue
+        }
+        let isMethod = WebSocketHandshake.sniffedMethods.contains { prefix == Array($0.utf8) + [0x20] }
+        let couldBe = WebSocketHandshake.sniffedMethods.contains { (Array($0.utf8) + [0x20]).starts(with: prefix) }
+        let expected: WebSocketHandshake.Sniff = isMethod ? .http : couldBe ? .undecided : .notHTTP
+        try check(verdict == expected, "sniffed \(prefix) as \(verdict), expected \(expected)")
+        try check(verdict != .undecided || count <= 8, "still undecided after \(count) bytes")
+        if verdict != .undecided { decided = verdict }
     }
 }
 

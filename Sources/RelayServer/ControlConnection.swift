@@ -462,6 +462,9 @@ final class ControlConnection {
         return .written
     }
 
+    /// Bytes written to the connection and not yet taken by the kernel.
+    var pendingOutputBytes: Int { stream.bytesPending }
+
     /// Sends the datagrams written since the last flush.
     func flushDatagrams() {
         hasUnflushedDatagrams = false

@@ -681,6 +681,11 @@ public final class RelayServer {
         connections[id]
     }
 
+    /// The numbers of the open connections upgraded to a WebSocket.
+    var webSocketConnectionIDs: [ConnectionID] {
+        connections.values.filter(\.isWebSocket).map(\.id)
+    }
+
     /// A connection is fully closed.
     func connectionClosed(_ connection: ControlConnection) {
         connections[connection.id] = nil

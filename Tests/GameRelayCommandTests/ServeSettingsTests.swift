@@ -42,6 +42,33 @@ struct ServeSettingsTests {
         #expect(try ServeSettings.resolve(flags: [:], environment: ["GAMERELAY_BUSY_POLL_US": "200"], configFile: nil).config.busyPoll == .microseconds(200))
     }
 
+    @Test func webSocketOriginsComeFromRepeatedFlagsAVariableOrAYAMLList() throws {
+        #expect(try ServeSettings.resolve(flags: [:], environment: [:], configFile: nil).config.wsOrigins.isEmpty)
+        let flags = try ServeSettings.resolve(flags: ["ws-origin": "https://game.example.com,http://localhost:8080"],
+                                              environment: [:], configFile: nil).config
+        #expect(flags.wsOrigins == ["https://game.example.com", "http://localhost:8080"])
+        let environment = try ServeSettings.resolve(flags: [:], environment: ["GAMERELAY_WS_ORIGIN": "https://a.example, https://[::1]:8443"],
+                                                    configFile: nil).config
+        #expect(environment.wsOrigins == ["https://a.example", "https://[::1]:8443"])
+        let file = try ServeSettings.resolve(flags: [:], environment: [:], configFile: (path: "relay.yaml", text: """
+            ws-origin:
+              - https://game.example.com
+              - https://beta.game.example.com
+            ws-backlog-bytes: 65536
+            """)).config
+        #expect(file.wsOrigins == ["https://game.example.com", "https://beta.game.example.com"])
+        #expect(file.wsBacklogBytes == 65536)
+        for bad in ["game.example.com", "https://game.example.com/", "https://game.example.com/play", "HTTPS://x.example",
+                    "https://user@x.example", "https://x.example:0", "https://x.example:99999", "https://", "https://x.example:"] {
+            #expect(throws: RelayConfigError.self, "\(bad)") {
+                try ServeSettings.resolve(flags: ["ws-origin": bad], environment: [:], configFile: nil)
+            }
+        }
+        #expect(throws: RelayConfigError.self) {
+            try ServeSettings.resolve(flags: ["ws-backlog-bytes": "10"], environment: [:], configFile: nil)
+        }
+    }
+
     @Test func tlsSettingsComeFromFlagsEnvironmentOrFile() throws {
         let none = try ServeSettings.resolve(flags: [:], environment: [:], configFile: nil).config
         #expect(none.tlsCertificateFile == nil && none.tlsKeyFile == nil && !none.tlsRequired)
