@@ -82,6 +82,12 @@ public struct BenchMeasurements: Sendable {
     /// `datagramsForwarded` counter), when known: what its CPU bought, whether or not the
     /// generator kept up with receiving them.
     public var relayForwarded: UInt64? = nil
+    /// The members of each session that joined over a WebSocket (PROTOCOL.md §7), when any did.
+    public var webSocketMembers: Int? = nil
+    /// With ``webSocketMembers``: the deliveries to the WebSocket members.
+    public var deliveredToWebSocket: BenchPathMeasurements? = nil
+    /// With ``webSocketMembers``: the deliveries to the UDP members.
+    public var deliveredToUDP: BenchPathMeasurements? = nil
     /// When the run started, as an ISO 8601 date.
     public var startedAt: String
     /// Free text describing the machine (CPU, cores, kernel).
@@ -124,6 +130,9 @@ public struct BenchMeasurements: Sendable {
         datagramsReceived: UInt64? = nil,
         superseded: UInt64? = nil,
         relayForwarded: UInt64? = nil,
+        webSocketMembers: Int? = nil,
+        deliveredToWebSocket: BenchPathMeasurements? = nil,
+        deliveredToUDP: BenchPathMeasurements? = nil,
         startedAt: String,
         hardware: String
     ) {
@@ -162,6 +171,9 @@ public struct BenchMeasurements: Sendable {
         self.datagramsReceived = datagramsReceived
         self.superseded = superseded
         self.relayForwarded = relayForwarded
+        self.webSocketMembers = webSocketMembers
+        self.deliveredToWebSocket = deliveredToWebSocket
+        self.deliveredToUDP = deliveredToUDP
         self.startedAt = startedAt
         self.hardware = hardware
     }

@@ -15,7 +15,8 @@ public enum BenchReport {
     /// ``BenchSummary/warnings``. Unknown figures read `n/a`. A tick run counts updates
     /// (AGGREGATE entries) where others count datagrams, shows the datagrams received beside
     /// them, and splits the deliveries not made into superseded and lost (or says the split is
-    /// unknown).
+    /// unknown). A run whose sessions mix UDP and WebSocket members adds the latency
+    /// percentiles and delivery of each receiving path beside the overall ones.
     ///
     /// - Parameter s: The summary to render.
     /// - Returns: The table, ending in a newline.
@@ -47,6 +48,11 @@ public enum BenchReport {
         lines.append(values.map { leftPad(BenchFormat.micros($0), to: 12) }.joined())
         lines.append(row("mean", "\(BenchFormat.micros(s.latencyMeanMicros)) µs over \(s.latencySamples) samples"))
         lines.append("")
+
+        if s.webSocketMembers != nil {
+            lines.append(contentsOf: transportRows(s))
+            lines.append("")
+        }
 
         lines.append("Jitter, RFC 3550 interarrival (µs, final J per sender → receiver stream)")
         lines.append(["p50", "p99"].map { leftPad($0, to: 12) }.joined())
@@ -136,6 +142,24 @@ public enum BenchReport {
         var output = ""
         latency.histogram.outputPercentileDistribution(to: &output, outputValueUnitScalingRatio: 1_000)
         return output
+    }
+
+    /// The latency and delivery of each receiving path in a run whose sessions mix UDP and
+    /// WebSocket members: one line of percentiles per path, under the overall ones' columns.
+    private static func transportRows(_ s: BenchSummary) -> [String] {
+        var lines = ["By receiving member's transport (one-way µs; delivered / expected, loss)"]
+        let paths = [("UDP", s.deliveredToUDP), ("WebSocket", s.deliveredToWebSocket)]
+        lines.append(rightPad("", to: labelWidth + 2) + ["p50", "p90", "p99", "p99.9", "max"].map { leftPad($0, to: 12) }.joined())
+        for (name, path) in paths {
+            guard let path else { continue }
+            let values = [path.latencyP50Micros, path.latencyP90Micros, path.latencyP99Micros, path.latencyP999Micros, path.latencyMaxMicros]
+            lines.append(row("\(name), \(path.membersPerSession) per session", values.map { leftPad(BenchFormat.micros($0), to: 12) }.joined()))
+        }
+        for (name, path) in paths {
+            guard let path else { continue }
+            lines.append(row("to \(name) members", "\(path.delivered) / \(path.expected), loss \(BenchFormat.percent(path.lossPercent)) %, mean \(BenchFormat.micros(path.latencyMeanMicros)) µs"))
+        }
+        return lines
     }
 
     /// The delivery lines of a tick run: updates against expected deliveries, then what became

@@ -158,6 +158,17 @@ public struct BenchSummary: Codable, Sendable, Equatable {
     ///   MiB. Use ``relaySetupRSSGrowthBytes``.
     public var relaySetupRSSGrowthMB: Double?
 
+    // MARK: Transports
+
+    /// The members of each session that joined over a WebSocket (PROTOCOL.md §7); nil (and
+    /// absent from the JSON, with the two figures below) when every member used UDP.
+    public var webSocketMembers: Int?
+    /// Deliveries to the WebSocket members and their one-way latency; nil when there were none.
+    public var deliveredToWebSocket: BenchPathSummary?
+    /// Deliveries to the UDP members and their one-way latency, beside
+    /// ``deliveredToWebSocket``; nil when every member used a WebSocket or none did.
+    public var deliveredToUDP: BenchPathSummary?
+
     /// Reasons not to take the figures at face value, one sentence each; empty when none apply.
     ///
     /// See ``BenchSummary/init(_:)`` for the conditions.
@@ -274,6 +285,10 @@ public struct BenchSummary: Codable, Sendable, Equatable {
             relaySetupRSSGrowthBytes = nil
             relaySetupRSSGrowthMB = nil
         }
+
+        webSocketMembers = m.webSocketMembers.flatMap { $0 > 0 ? $0 : nil }
+        deliveredToWebSocket = webSocketMembers == nil ? nil : m.deliveredToWebSocket.flatMap { $0.membersPerSession > 0 ? BenchPathSummary($0) : nil }
+        deliveredToUDP = webSocketMembers == nil ? nil : m.deliveredToUDP.flatMap { $0.membersPerSession > 0 ? BenchPathSummary($0) : nil }
 
         warnings = []
         warnings = computeWarnings()

@@ -14,6 +14,12 @@ struct DatagramDrops {
     /// not fill it exactly): dropped whole and counted, never delivered in part.
     private(set) var malformedReceived = 0
 
+    /// Counts `count` datagrams dropped before they reached a socket (a WebSocket's output
+    /// over its bound).
+    mutating func dropped(_ count: Int = 1) {
+        self.count += count
+    }
+
     /// Counts one received datagram dropped as malformed.
     mutating func receivedMalformed() {
         malformedReceived += 1

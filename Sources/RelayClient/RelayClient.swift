@@ -50,6 +50,15 @@ import UVNet
 /// client.onData = { data in decoder.push(data.payload, from: data.sender, sequence: data.sequence) }
 /// ```
 ///
+/// Over a WebSocket (PROTOCOL.md §7), as a browser would reach the relay, both channels share
+/// one connection on the control port (inside TLS too): the member is bound from its join on,
+/// so ``bind(_:)`` completes at once, and DATA, PING and PONG travel as binary messages. The
+/// rest of the code is the same.
+///
+/// ```swift
+/// client.connect(host: "relay.example.net", port: 7400, transport: .webSocket()) { result in ... }
+/// ```
+///
 /// A tick session (PROTOCOL.md §8) batches the LATEST broadcasts of every member into one
 /// AGGREGATE per receiver and tick; the receive code above stays as it is, since each entry
 /// arrives at ``onData`` as an update of its own:
@@ -84,27 +93,37 @@ public final class RelayClient {
     public var maxDatagram: Int {
         min(relayMaxDatagram, Self.largestDatagram, udp?.maxDatagramSize ?? .max)
     }
-    /// DATA, BIND and PING datagrams dropped because the kernel's send buffer was full: the
-    /// client never queues one, since a late game update is worth nothing.
+    /// DATA, BIND and PING datagrams dropped because the kernel's send buffer was full (over a
+    /// WebSocket: because more than ``maxWebSocketBacklog`` bytes waited unsent): the client
+    /// never queues one, since a late game update is worth nothing.
     public var datagramsDropped: Int { drops.count }
-    /// Received datagrams dropped as malformed: AGGREGATEs whose entries do not fill them exactly.
-    /// Such a datagram delivers none of its entries.
+    /// Received datagrams dropped as malformed: AGGREGATEs whose entries do not fill them exactly,
+    /// and over a WebSocket binary messages larger than any datagram. Such a datagram delivers
+    /// none of its entries.
     public var malformedDatagramsDropped: Int { drops.malformedReceived }
     /// Well-formed AGGREGATE datagrams received (PROTOCOL.md §8), however many entries each
     /// held: with the updates ``onData`` saw, how many updates one datagram carried.
     public private(set) var aggregatesReceived = 0
-    /// Whether the UDP address is bound.
+    /// Whether the member can receive datagrams: its UDP address is bound, or it joined over a
+    /// WebSocket, which binds it at once.
     public private(set) var isBound = false
+    /// How the client reaches the relay, as given to ``connect(host:port:tls:serverName:transport:_:)``.
+    public private(set) var transport: RelayTransport = .udp
+    /// The most bytes a WebSocket may hold unsent (in the client and in the kernel) before a
+    /// datagram is dropped and counted in ``datagramsDropped`` rather than queued: a late game
+    /// update is worth nothing, over TCP as over UDP. Control messages always queue.
+    public var maxWebSocketBacklog = 256 * 1024
 
     private let control: Socket
+    // Internal rather than private from here on where RelayClient+WebSocket.swift needs it.
     /// What control frames go through: the socket, or TLS over it.
-    private var stream: any ByteStream
+    var stream: any ByteStream
     private var decoder = ControlFrameDecoder(maxMessageSize: 1 << 20)
     private var nextRequestID = 1
     private var pending: [Int: (timer: Timer, handler: (Result<JSONObject, RelayClientError>) -> Void)] = [:]
     private var udp: DatagramSocket?
     private var relayHost: String?
-    private var sequence: UInt32 = 0
+    var sequence: UInt32 = 0
     private var pingSequence: UInt32 = 0
     private var bindAttempt: BindAttempt?
     private var keepAlive: Timer?
@@ -113,9 +132,16 @@ public final class RelayClient {
     /// One packet at Ethernet's MTU less the IPv4 and UDP headers: no datagram is larger.
     private static let largestDatagram = 1472
     private var sendBuffer = [UInt8](repeating: 0, count: RelayClient.largestDatagram)
-    private var drops = DatagramDrops()
+    var drops = DatagramDrops()
     /// Room for one burst of ``sendBurst(count:payloadSize:to:fill:)``, grown on demand.
-    private var burstBuffer: [UInt8] = []
+    var burstBuffer: [UInt8] = []
+    /// Over a WebSocket: the upgrade, then the frames; nil over UDP.
+    var webSocket: WebSocketClientChannel?
+    /// Frames on their way to ``stream``, reused so that a datagram allocates nothing.
+    var webSocketOutput: [UInt8] = []
+    /// Over a WebSocket: the connect's completion, until the relay has answered the upgrade.
+    var upgradeCompletion: ((Result<Void, RelayClientError>) -> Void)?
+    var upgradeTimer: Timer?
 
     private final class BindAttempt {
         var tries = 0
@@ -144,13 +170,22 @@ public final class RelayClient {
     /// ``RelayClientError/certificateStatus``; a TLS connection not made within
     /// ``requestTimeout`` fails with `.timedOut`.
     ///
+    /// With ``RelayTransport/webSocket(origin:)`` the client then upgrades the connection to a
+    /// WebSocket (`GET /v1/ws`, subprotocol `gamerelay.v1`), and `completion` runs once the
+    /// relay has answered `101`. A refusal fails with `.upgradeRefused` and the HTTP status in
+    /// ``RelayClientError/httpStatus`` (such as 403 for an origin the relay does not accept);
+    /// no answer within ``requestTimeout`` fails with `.timedOut`.
+    ///
     /// - Parameters:
     ///   - tls: A client context (``TLSContext/client(trustRoots:verify:alpn:)``): its trust
     ///     roots verify the relay's certificate. One context serves any number of clients.
     ///   - serverName: The name the relay's certificate must carry (and SNI); `host` when nil.
+    ///   - transport: UDP for DATA (the default), or one WebSocket for both channels.
     public func connect(host: String, port: Int, tls: TLSContext? = nil, serverName: String? = nil,
+                        transport: RelayTransport = .udp,
                         _ completion: @escaping (Result<Void, RelayClientError>) -> Void) {
         loop.assertInEventLoop()
+        self.transport = transport
         // The connection is answered once: established, refused, failed or timed out.
         var answered = false
         let answer = { [weak self] (result: Result<Void, RelayClientError>) in
@@ -162,8 +197,17 @@ public final class RelayClient {
             }
             completion(result)
         }
+        // The TCP (or TLS) connection is up: over a WebSocket, the upgrade comes first.
+        let established = { [weak self] in
+            guard let self else { return }
+            if transport.isWebSocket {
+                startUpgrade(host: host, port: port, origin: transport.origin, answer)
+            } else {
+                answer(.success(()))
+            }
+        }
         guard let tls else {
-            control.onConnect = { answer(.success(())) }
+            control.onConnect = established
             control.onIOError = { [weak self] error in
                 answer(.failure(RelayClientError(error)))
                 self?.connectionEnded()
@@ -184,7 +228,7 @@ public final class RelayClient {
         secure.timeout = requestTimeout
         stream = secure
         attachHandlers()
-        secure.onConnect = { answer(.success(())) }
+        secure.onConnect = established
         secure.onIOError = { [weak self] error in
             answer(.failure(Self.connectFailure(error, host: host)))
             self?.connectionEnded()
@@ -320,10 +364,14 @@ public final class RelayClient {
                                    owner: UInt16(truncatingIfNeeded: owner)))
     }
 
-    /// Leaves the session (`leave`); the UDP binding is revoked by the relay.
+    /// Leaves the session (`leave`); the UDP binding is revoked by the relay, and ``membership``
+    /// is nil again. The control connection (or WebSocket) stays open for another `join`.
     public func leave(_ completion: @escaping (Result<Void, RelayClientError>) -> Void) {
         request(op: "leave", { _ in }) { [weak self] result in
-            if case .success = result { self?.closeDataChannel() }
+            if case .success = result {
+                self?.membership = nil
+                self?.closeDataChannel()
+            }
             completion(result.map { _ in () })
         }
     }
@@ -340,7 +388,7 @@ public final class RelayClient {
         request(op: "ping", { _ in }) { result in completion(result.map { _ in () }) }
     }
 
-    private static let keepAlivePing = Array(#"{"op":"ping"}"#.utf8) + [0]
+    private static let keepAlivePing = Array(#"{"op":"ping"}"#.utf8)
 
     /// Sends `ping` without an `id` every ``keepAliveInterval``; its reply has no `id` either and
     /// is dropped on arrival.
@@ -348,9 +396,8 @@ public final class RelayClient {
         guard let interval = keepAliveInterval, interval > .zero else { return }
         let timer = Timer(loop: loop)
         timer.start(after: interval, repeating: interval) { [weak self] in
-            guard let self, !stream.isClosed else { return }
-            Self.keepAlivePing.withUnsafeBytes { stream.writeRawBytes($0) }
-            stream.flush()
+            guard let self, isControlOpen else { return }
+            writeControl(Self.keepAlivePing)
         }
         keepAlive = timer
     }
@@ -358,7 +405,7 @@ public final class RelayClient {
     private func request(op: String, _ fields: (inout JSONWriter) -> Void,
                          _ completion: @escaping (Result<JSONObject, RelayClientError>) -> Void) {
         loop.assertInEventLoop()
-        guard relayHost != nil, !stream.isClosed else {
+        guard isControlOpen else {
             completion(.failure(RelayClientError(.closed, "the control connection is not open")))
             return
         }
@@ -375,29 +422,55 @@ public final class RelayClient {
             entry.handler(.failure(RelayClientError(.timedOut, "no reply to \(op) within the request timeout")))
         }
         pending[id] = (timer, completion)
-        json.bytes.withUnsafeBytes { stream.writeRawBytes($0) }
-        withUnsafeBytes(of: UInt8(0)) { stream.writeRawBytes($0) }
+        writeControl(json.bytes)
+    }
+
+    /// Whether control messages can go out: connected (and upgraded), and not closed or closing.
+    private var isControlOpen: Bool {
+        relayHost != nil && !stream.isClosed && (webSocket.map { $0.phase == .open } ?? true)
+    }
+
+    /// Writes one control message: a text message over a WebSocket, else the JSON and its
+    /// terminator.
+    private func writeControl(_ message: [UInt8]) {
+        if webSocket != nil {
+            webSocketOutput.removeAll(keepingCapacity: true)
+            message.withUnsafeBytes { webSocket!.appendText($0, to: &webSocketOutput) }
+            webSocketOutput.withUnsafeBytes { stream.writeRawBytes($0) }
+        } else {
+            message.withUnsafeBytes { stream.writeRawBytes($0) }
+            withUnsafeBytes(of: UInt8(0)) { stream.writeRawBytes($0) }
+        }
         stream.flush()
     }
 
     private func readControl() {
         let count = stream.bytesAvailable
         guard count > 0 else { return }
+        if webSocket != nil {
+            readWebSocket(count)
+            return
+        }
         try? stream.readRawBytes(count: count) { decoder.append($0) }
         while let event = decoder.next() {
-            guard case .message(let bytes, _) = event,
-                  let object = (try? JSONValue.parse(bytes))?.objectValue else { continue }
-            if let eventName = object["event"]?.stringValue {
-                dispatchEvent(eventName, object)
-            } else if let id = object["id"]?.numberValue?.wholeValue, let entry = pending.removeValue(forKey: Int(id)) {
-                entry.timer.close()
-                if object["ok"] == .bool(true) {
-                    entry.handler(.success(object))
-                } else {
-                    let error = object["error"]?.objectValue
-                    entry.handler(.failure(RelayClientError(.refused, error?["message"]?.stringValue ?? "refused",
-                                                            relayCode: error?["code"]?.stringValue ?? "unknown")))
-                }
+            guard case .message(let bytes, _) = event else { continue }
+            handleControlMessage(bytes)
+        }
+    }
+
+    /// Handles one reply or event, whichever channel brought it.
+    func handleControlMessage(_ bytes: [UInt8]) {
+        guard let object = (try? JSONValue.parse(bytes))?.objectValue else { return }
+        if let eventName = object["event"]?.stringValue {
+            dispatchEvent(eventName, object)
+        } else if let id = object["id"]?.numberValue?.wholeValue, let entry = pending.removeValue(forKey: Int(id)) {
+            entry.timer.close()
+            if object["ok"] == .bool(true) {
+                entry.handler(.success(object))
+            } else {
+                let error = object["error"]?.objectValue
+                entry.handler(.failure(RelayClientError(.refused, error?["message"]?.stringValue ?? "refused",
+                                                        relayCode: error?["code"]?.stringValue ?? "unknown")))
             }
         }
     }
@@ -424,9 +497,15 @@ public final class RelayClient {
         onEvent?(event)
     }
 
-    private func connectionEnded() {
+    func connectionEnded() {
         keepAlive?.close()
         keepAlive = nil
+        upgradeTimer?.close()
+        upgradeTimer = nil
+        if let completion = upgradeCompletion {
+            upgradeCompletion = nil
+            completion(.failure(RelayClientError(.closed, "the connection closed before the relay answered the WebSocket upgrade")))
+        }
         let waiting = pending
         pending.removeAll()
         for (_, entry) in waiting {
@@ -437,11 +516,16 @@ public final class RelayClient {
         onEvent?(.closed)
     }
 
-    /// Closes both channels; pending requests fail with `.closed`.
+    /// Closes both channels; pending requests fail with `.closed`. A WebSocket is closed with
+    /// a close frame (1000), after which the relay ends the connection.
     public func close() {
         loop.assertInEventLoop()
-        stream.close()
-        connectionEnded()
+        if webSocket?.phase == .open {
+            endWebSocket(.normalClosure)
+        } else {
+            stream.close()
+            connectionEnded()
+        }
         onEvent = nil
         onData = nil
         onPong = nil
@@ -451,6 +535,11 @@ public final class RelayClient {
 
     private func openDataChannel(_ membership: Membership) throws(RelayClientError) {
         closeDataChannel()
+        if webSocket != nil {
+            // Bound to the WebSocket at its join (PROTOCOL.md §7): no socket, no BIND.
+            isBound = true
+            return
+        }
         let socket = DatagramSocket(loop: loop)
         do {
             try socket.connect(remoteAddress: relayHost ?? "127.0.0.1", remotePort: membership.udpPort)
@@ -479,10 +568,15 @@ public final class RelayClient {
 
     /// Proves this client's UDP address to the relay (PROTOCOL.md §2.2): BIND every 250 ms, with
     /// the relay's cookie once it arrives, until an empty BIND_ACK, giving up after 10 tries.
+    /// Over a WebSocket the member is bound from its join on, and `completion` runs at once.
     public func bind(_ completion: @escaping (Result<Void, RelayClientError>) -> Void) {
         loop.assertInEventLoop()
-        guard membership != nil, udp != nil else {
+        guard membership != nil, hasDataChannel else {
             completion(.failure(RelayClientError(.notJoined, "join a session before binding")))
+            return
+        }
+        if webSocket != nil {
+            completion(.success(()))
             return
         }
         bindAttempt?.timer.close()
@@ -512,7 +606,7 @@ public final class RelayClient {
     ///   exceed the relay's `maxDatagram`; the datagram is then not sent.
     public func send(_ payload: UnsafeRawBufferPointer, to target: UInt16? = nil, latest: Bool = false) throws(RelayClientError) {
         loop.assertInEventLoop()
-        guard let membership, let udp else { throw RelayClientError(.notJoined, "join a session before sending") }
+        guard let membership, hasDataChannel else { throw RelayClientError(.notJoined, "join a session before sending") }
         let size = PacketHeader.size + payload.count
         guard size <= maxDatagram else {
             throw RelayClientError(.datagramTooLarge, "a \(size)-byte datagram exceeds the relay's \(maxDatagram)-byte limit")
@@ -521,7 +615,7 @@ public final class RelayClient {
         let header = PacketHeader(type: PacketType.data, flags: latest ? PacketFlags.latest : 0,
                                   session: membership.sessionLow, member: membership.member,
                                   target: target ?? PacketHeader.broadcastTarget, sequence: sequence)
-        try sendDatagram(header, payload, on: udp)
+        try sendDatagram(header, payload)
     }
 
     /// Sends `count` DATA datagrams of `payloadSize` payload bytes each, in sequence, to every
@@ -537,10 +631,13 @@ public final class RelayClient {
     public func sendBurst(count: Int, payloadSize: Int, to target: UInt16? = nil,
                           fill: (Int, UnsafeMutableRawBufferPointer) -> Void) throws(RelayClientError) -> Int {
         loop.assertInEventLoop()
-        guard let membership, let udp else { throw RelayClientError(.notJoined, "join a session before sending") }
+        guard let membership, hasDataChannel else { throw RelayClientError(.notJoined, "join a session before sending") }
         let size = PacketHeader.size + payloadSize
         guard size <= maxDatagram else {
             throw RelayClientError(.datagramTooLarge, "a \(size)-byte datagram exceeds the relay's \(maxDatagram)-byte limit")
+        }
+        guard let udp else {
+            return sendBinaryBurst(count: count, payloadSize: payloadSize, membership: membership, target: target, fill: fill)
         }
         let perCall = max(1, min(DatagramSocket.maxSegments, 65_000 / size))
         if burstBuffer.count < perCall * size { burstBuffer = [UInt8](repeating: 0, count: perCall * size) }
@@ -574,20 +671,29 @@ public final class RelayClient {
     @discardableResult
     public func ping() throws(RelayClientError) -> UInt32 {
         loop.assertInEventLoop()
-        guard let membership, let udp else { throw RelayClientError(.notJoined, "join a session before pinging") }
+        guard let membership, hasDataChannel else { throw RelayClientError(.notJoined, "join a session before pinging") }
         pingSequence &+= 1
         var sentAt = loop.now.bigEndian
         let header = PacketHeader(type: PacketType.ping, session: membership.sessionLow, member: membership.member, sequence: pingSequence)
-        try withUnsafeBytes(of: &sentAt) { (bytes) throws(RelayClientError) in try sendDatagram(header, bytes, on: udp) }
+        try withUnsafeBytes(of: &sentAt) { (bytes) throws(RelayClientError) in try sendDatagram(header, bytes) }
         return pingSequence
     }
 
     private func sendRaw(_ header: PacketHeader, payload: [UInt8]) {
-        guard let udp else { return }
-        payload.withUnsafeBytes { try? sendDatagram(header, $0, on: udp) }
+        guard udp != nil else { return }
+        payload.withUnsafeBytes { try? sendDatagram(header, $0) }
     }
 
-    private func sendDatagram(_ header: PacketHeader, _ payload: UnsafeRawBufferPointer, on udp: DatagramSocket) throws(RelayClientError) {
+    /// Whether datagrams can go out: a UDP socket after `join`, or an open WebSocket.
+    private var hasDataChannel: Bool {
+        udp != nil || webSocket?.phase == .open
+    }
+
+    private func sendDatagram(_ header: PacketHeader, _ payload: UnsafeRawBufferPointer) throws(RelayClientError) {
+        guard let udp else {
+            sendBinary(header, payload)
+            return
+        }
         let size = PacketHeader.size + payload.count
         // The callers check ``maxDatagram``, which is never more than the buffer; this keeps a
         // future caller that forgets from overrunning it.
@@ -623,7 +729,7 @@ public final class RelayClient {
         }
     }
 
-    private func received(_ bytes: UnsafeRawBufferPointer) {
+    func received(_ bytes: UnsafeRawBufferPointer) {
         guard let header = PacketHeader(parsing: bytes), header.magic == PacketHeader.magic else { return }
         let payload = UnsafeRawBufferPointer(rebasing: bytes[PacketHeader.size...])
         switch header.type {

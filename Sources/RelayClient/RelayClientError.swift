@@ -25,6 +25,10 @@ public struct RelayClientError: Error, Hashable, Sendable, CustomStringConvertib
         /// The TLS handshake with the relay failed: a certificate that did not verify, a name
         /// that did not match, or a relay that does not speak TLS on the port.
         public static let tls = Code("tls")
+        /// The relay answered the WebSocket upgrade with an HTTP status other than 101;
+        /// ``RelayClientError/httpStatus`` holds it (403: an origin the relay does not accept,
+        /// or a plain upgrade to a relay that requires TLS).
+        public static let upgradeRefused = Code("upgradeRefused")
         /// A socket error (see ``RelayClientError/socketError``).
         public static let io = Code("io")
 
@@ -42,6 +46,8 @@ public struct RelayClientError: Error, Hashable, Sendable, CustomStringConvertib
     /// Why the relay's certificate was refused (flash.net's status names), when ``code`` is
     /// ``Code/tls`` because of its certificate.
     public var certificateStatus: CertificateStatus?
+    /// The relay's HTTP status when ``code`` is ``Code/upgradeRefused``.
+    public var httpStatus: Int?
 
     /// Creates an error.
     public init(_ code: Code, _ message: String, relayCode: String? = nil, socketError: SocketError? = nil) {

@@ -33,6 +33,7 @@ struct BenchCommand: ParsableCommand {
           gamerelay bench --max                      # best rate with < 1 % loss
           gamerelay bench --tick 30 --sessions 8 --members 32
           gamerelay bench --connections 1000 --tls   # connection set-up
+          gamerelay bench --members 8 --websocket-members 4
           gamerelay bench --json - | jq .lossPercent
 
         --profile sets what every member sends. positions (the default): 100-byte payloads at \
@@ -80,6 +81,16 @@ struct BenchCommand: ParsableCommand {
         superseded and lost deliveries together. Jitter is still computed per stream; in tick \
         sessions it mostly measures where each update fell in the tick. Payloads must fit an \
         AGGREGATE entry (maxDatagram − 24 bytes).
+
+        With --websocket-members K, the last K members of every session join over a \
+        WebSocket (PROTOCOL.md §7: ws://, or wss:// with --tls) instead of UDP, one TCP \
+        connection each carrying both its control messages and its DATA, which it sends and \
+        receives as binary messages with the same timestamps. Beside the overall figures, the \
+        report then splits latency and delivery by the receiving member's transport: \
+        datagrams delivered to UDP members and to WebSocket members. The relay's CPU per \
+        delivered datagram (in-process, --relay-pid, or with --relay-metrics per datagram it \
+        sent) covers both paths; compare runs with --websocket-members 0 and K for the cost of \
+        the WebSocket path. K lies in 0...--members; it needs --protocol gamerelay.
 
         With --connections N, bench measures connection set-up instead of traffic: N control \
         connections, at most --in-flight at a time, each connecting (and with --tls handshaking), \
@@ -131,6 +142,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Members per session; each DATA goes to the other members.")
     var members = 8
+
+    @Option(help: ArgumentHelp("Members of each session that join over a WebSocket (both channels on one TCP connection) instead of UDP, 0...--members; the report splits latency by the receiver's transport.", valueName: "k"))
+    var websocketMembers = 0
 
     @Option(help: "What each member sends: positions (100 B at 30/s) or voice (60–160 B varying per frame, at 50/s); --rate and --payload override it. Default: positions.")
     var profile: BenchProfile.Name?
@@ -195,6 +209,15 @@ struct BenchCommand: ParsableCommand {
         guard duration > 0, duration <= 3600 else { throw ValidationError("--duration must lie in (0, 3600]") }
         guard warmup >= 0, warmup <= 600 else { throw ValidationError("--warmup must lie in [0, 600]") }
         guard sessions * members <= 8000 else { throw ValidationError("--sessions × --members must be at most 8000") }
+        guard (0...members).contains(websocketMembers) else {
+            throw ValidationError("--websocket-members must lie in 0...\(members) (--members)")
+        }
+        if websocketMembers > 0 {
+            guard protocolKind == .gamerelay else {
+                throw ValidationError("--websocket-members needs --protocol gamerelay (a TURN server has no WebSocket members)")
+            }
+            guard connections == nil else { throw ValidationError("--websocket-members measures traffic, not --connections") }
+        }
         if tlsOptions.enabled {
             guard protocolKind == .gamerelay else { throw ValidationError("--tls, --ca and --tls-server-name need --protocol gamerelay") }
             guard relay != nil || (tlsOptions.caFile == nil && tlsOptions.tlsServerName == nil) else {
@@ -352,7 +375,7 @@ struct BenchCommand: ParsableCommand {
         return BenchRunner.Workload(sessions: sessions, members: members, profile: traffic,
                                     duration: .seconds(duration), warmup: .seconds(warmup),
                                     segmentedSends: segmentedSends ?? (max && traffic.payload.isFixed && tick == nil && !latest),
-                                    tick: tick, latest: latest || tick != nil)
+                                    tick: tick, latest: latest || tick != nil, webSocketMembers: websocketMembers)
     }
 
     /// The chart's line of figures the curves don't show: in a tick run the updates, datagrams and
@@ -514,7 +537,10 @@ struct BenchCommand: ParsableCommand {
             streamJitterNanos: outcome.streamJitterNanos, hostUDPErrors: hostUDP,
             relayRSSBeforeSetupBytes: rssBeforeSetup, relayRSSAfterSetupBytes: rssAfterSetup,
             tick: workload.tick, latest: workload.latest, datagramsReceived: outcome.datagramsReceived, superseded: superseded,
-            relayForwarded: relayForwarded, startedAt: startedAt, hardware: Hardware.summary)
+            relayForwarded: relayForwarded,
+            webSocketMembers: workload.webSocketMembers > 0 ? workload.webSocketMembers : nil,
+            deliveredToWebSocket: outcome.deliveredToWebSocket, deliveredToUDP: outcome.deliveredToUDP,
+            startedAt: startedAt, hardware: Hardware.summary)
         return (BenchSummary(measurements), measurements)
     }
 }

@@ -31,6 +31,11 @@ import UVNet
 /// stalled sender, so there is nothing to correct for. The AGGREGATEs themselves are counted
 /// apart. With LATEST a receiver sees each sender's sequences rising with gaps where the
 /// relay superseded a state; the trackers take a gap for what it is, never for a reorder.
+///
+/// With WebSocket members (PROTOCOL.md §7) the last K members of each session join over a
+/// WebSocket of their own, sending and receiving the same timestamped DATA as binary messages.
+/// Every delivery then also counts on its receiver's path, UDP or WebSocket, with a latency
+/// histogram per path, so the two can be compared within one run.
 final class BenchRunner {
     struct Workload: Sendable {
         var sessions: Int
@@ -49,6 +54,15 @@ final class BenchRunner {
         var tick: Int? = nil
         /// Whether every DATA carries the LATEST flag; tick runs always set it.
         var latest = false
+        /// The members of each session that join over a WebSocket (PROTOCOL.md §7) rather
+        /// than UDP: the last ones of the session, so its creator uses UDP unless all do.
+        var webSocketMembers = 0
+
+        /// Whether member `index` of a session joins over a WebSocket: the last
+        /// ``webSocketMembers`` of each session do.
+        func joinsOverWebSocket(_ index: Int) -> Bool {
+            index >= members - webSocketMembers
+        }
     }
 
     /// The figures of one run, read on the generator loop when it ends.
@@ -68,6 +82,9 @@ final class BenchRunner {
         /// Tick runs: the datagrams that carried the window's updates (AGGREGATEs received from
         /// the window's start to the end of the drain, plus DATA forwarded at once); nil otherwise.
         var datagramsReceived: UInt64?
+        /// With WebSocket members: the deliveries to them, and to the UDP members; nil otherwise.
+        var deliveredToWebSocket: BenchPathMeasurements?
+        var deliveredToUDP: BenchPathMeasurements?
     }
 
     private final class Member {
@@ -84,9 +101,12 @@ final class BenchRunner {
         var nextPlanned: UInt64 = 0
         /// One stream per other member of the session, made once every member is set up.
         var streams = ReceiveStreams(senders: [])
-        init(transport: BenchTransport, number: Int) {
+        /// Whether it joined over a WebSocket: its deliveries count on that path.
+        let isWebSocket: Bool
+        init(transport: BenchTransport, number: Int, isWebSocket: Bool = false) {
             self.transport = transport
             self.number = number
+            self.isWebSocket = isWebSocket
         }
     }
 
@@ -115,6 +135,9 @@ final class BenchRunner {
     private var aggregatesAtStart = 0
     /// Tick runs: window updates that arrived as DATA, forwarded at once rather than aggregated.
     private var forwardedAtOnce: UInt64 = 0
+    /// With WebSocket members: the window's deliveries to them, and to the UDP members.
+    private var toWebSocket: BenchPathMeasurements?
+    private var toUDP: BenchPathMeasurements?
     /// Called on the generator loop when the measured window opens (`true`) and closes (`false`),
     /// so the caller can sample the relay's CPU time at the same moments.
     var onWindowEdge: ((Bool) -> Void)?
@@ -130,7 +153,12 @@ final class BenchRunner {
         self.workload = workload
         interval = UInt64(1e9 / workload.profile.rate)
         payload = [UInt8](repeating: 0xA5, count: max(workload.profile.payload.range.upperBound, 16))
+        if workload.webSocketMembers > 0 {
+            toWebSocket = BenchPathMeasurements(membersPerSession: workload.webSocketMembers)
+            toUDP = BenchPathMeasurements(membersPerSession: workload.members - workload.webSocketMembers)
+        }
     }
+
 
     /// Connects, creates the sessions, joins and binds every member; calls back with nil or an error.
     ///
@@ -167,7 +195,8 @@ final class BenchRunner {
                 var group: [Member] = []
                 for index in 0..<workload.members {
                     let client = index == 0 ? creator : RelayClient(loop: loop)
-                    let member = Member(transport: .gamerelay(client), number: sessionIndex * workload.members + index)
+                    let member = Member(transport: .gamerelay(client), number: sessionIndex * workload.members + index,
+                                        isWebSocket: workload.joinsOverWebSocket(index))
                     members.append(member)
                     group.append(member)
                     client.onData = { [unowned self, unowned member] data in
@@ -190,7 +219,8 @@ final class BenchRunner {
                     if index == 0 {
                         join()
                     } else {
-                        client.connect(host: host, port: port, tls: tls, serverName: serverName) { result in
+                        client.connect(host: host, port: port, tls: tls, serverName: serverName,
+                                       transport: workload.joinsOverWebSocket(index) ? .webSocket() : .udp) { result in
                             if case .failure(let error) = result { return fail(Self.describe(connectFailure: error, host: host, port: port)) }
                             join()
                         }
@@ -201,9 +231,10 @@ final class BenchRunner {
         }
         for sessionIndex in 0..<workload.sessions {
             let creator = RelayClient(loop: loop)
-            creator.connect(host: host, port: port, tls: tls, serverName: serverName) { [self] result in
+            creator.connect(host: host, port: port, tls: tls, serverName: serverName,
+                            transport: workload.joinsOverWebSocket(0) ? .webSocket() : .udp) { [self] result in
                 if case .failure(let error) = result { return fail(Self.describe(connectFailure: error, host: host, port: port)) }
-                checkTickSupport(creator, fail: fail) {
+                checkFeatures(creator, fail: fail) {
                     populate(sessionIndex, creator)
                 }
             }
@@ -212,14 +243,19 @@ final class BenchRunner {
 
     /// For tick runs, asks the relay (`hello`) whether it has tick sessions and whether the
     /// payloads fit an AGGREGATE entry, since a larger one would be forwarded at once and the
-    /// run would measure ordinary forwarding; then calls `next`. Without a tick, calls `next` at once.
-    private func checkTickSupport(_ client: RelayClient, fail: @escaping (String) -> Void, _ next: @escaping () -> Void) {
-        guard workload.tick != nil else { return next() }
+    /// run would measure ordinary forwarding; with WebSocket members, whether it offers them.
+    /// Then calls `next`. Without either, calls `next` at once.
+    private func checkFeatures(_ client: RelayClient, fail: @escaping (String) -> Void, _ next: @escaping () -> Void) {
+        guard workload.tick != nil || workload.webSocketMembers > 0 else { return next() }
         client.hello(client: "gamerelay-bench") { [workload] result in
             switch result {
             case .failure(let error):
                 fail("hello: \(error)")
             case .success(let hello):
+                guard workload.webSocketMembers == 0 || hello.features.contains("websocket") else {
+                    return fail("--websocket-members: the relay (\(hello.server)) offers no WebSocket members")
+                }
+                guard workload.tick != nil else { return next() }
                 guard hello.features.contains("tick") else { return fail("--tick: the relay (\(hello.server)) has no tick sessions") }
                 let largest = hello.maxDatagram - AggregateEncoder.overhead
                 guard workload.profile.payload.range.upperBound <= largest else {
@@ -411,7 +447,7 @@ final class BenchRunner {
                     Self.stamp(bytes, planned: first + UInt64(index) * interval, sentAt: sentAt)
                 }
                 for index in 0..<due {
-                    record(planned: first + UInt64(index) * interval, sentAt: sentAt, transport: transport,
+                    record(planned: first + UInt64(index) * interval, sentAt: sentAt, by: member,
                            reached: min(max(taken - index * perMessage, 0), perMessage))
                 }
             } else {
@@ -425,7 +461,7 @@ final class BenchRunner {
                         Self.stamp(bytes, planned: planned, sentAt: sentAt)
                         return transport.send(UnsafeRawBufferPointer(bytes), latest: latest)
                     }
-                    record(planned: planned, sentAt: sentAt, transport: transport, reached: reached)
+                    record(planned: planned, sentAt: sentAt, by: member, reached: reached)
                 }
             }
         }
@@ -480,14 +516,22 @@ final class BenchRunner {
         if bytes.count > 16 { UnsafeMutableRawBufferPointer(rebasing: bytes[16...]).initializeMemory(as: UInt8.self, repeating: 0xA5) }
     }
 
-    /// Counts one planned message that reached `reached` of its datagrams' worth of the kernel.
+    /// Counts one planned message of `sender` that reached `reached` of its datagrams' worth
+    /// of the kernel.
     @inline(__always)
-    private func record(planned: UInt64, sentAt: UInt64, transport: BenchTransport, reached: Int) {
+    private func record(planned: UInt64, sentAt: UInt64, by sender: Member, reached: Int) {
         guard planned >= measureStart else { return }
+        let transport = sender.transport
         sendLag.recordRaw(nanoseconds: sentAt &- planned)
         if reached > 0 {
             sent += 1
             expected += UInt64(fanout(of: transport, sent: reached))
+            if toWebSocket != nil {
+                // The session's other members, split by how they receive.
+                let webSocketReceivers = workload.webSocketMembers - (sender.isWebSocket ? 1 : 0)
+                toWebSocket!.expected += UInt64(webSocketReceivers)
+                toUDP!.expected += UInt64(workload.members - 1 - webSocketReceivers)
+            }
         }
         sendFailures += UInt64(transport.datagramsPerMessage - reached)
     }
@@ -530,6 +574,24 @@ final class BenchRunner {
             if workload.tick != nil { forwardedAtOnce += 1 }
             latency.record(nanoseconds: now &- sentAt, expectedIntervalNanos: interval)
         }
+        if toWebSocket != nil {
+            if member.isWebSocket {
+                Self.record(now &- sentAt, aggregated: aggregated, interval: interval, on: &toWebSocket!)
+            } else {
+                Self.record(now &- sentAt, aggregated: aggregated, interval: interval, on: &toUDP!)
+            }
+        }
+    }
+
+    /// Counts one delivery on its receiving path, its latency recorded as the overall one is.
+    @inline(__always)
+    private static func record(_ nanoseconds: UInt64, aggregated: Bool, interval: UInt64, on path: inout BenchPathMeasurements) {
+        path.delivered += 1
+        if aggregated {
+            path.latency.recordRaw(nanoseconds: nanoseconds)
+        } else {
+            path.latency.record(nanoseconds: nanoseconds, expectedIntervalNanos: interval)
+        }
     }
 
     /// The AGGREGATE datagrams every member has received so far.
@@ -546,7 +608,8 @@ final class BenchRunner {
                 streamJitterNanos: members.flatMap { $0.streams.jitterNanos },
                 generatorCPUNanos: (cpuAtEnd ?? 0) &- (cpuAtStart ?? 0),
                 measuredSeconds: Double(sendEnd - measureStart) / 1e9,
-                datagramsReceived: workload.tick == nil ? nil : UInt64(max(aggregatesReceived - aggregatesAtStart, 0)) + forwardedAtOnce)
+                datagramsReceived: workload.tick == nil ? nil : UInt64(max(aggregatesReceived - aggregatesAtStart, 0)) + forwardedAtOnce,
+                deliveredToWebSocket: toWebSocket, deliveredToUDP: toUDP)
     }
 
     /// Closes every client and allocation.

@@ -8,7 +8,7 @@ import TurnClient
 /// protocol's cost). Either way, with segmented sends a member's due messages leave in one
 /// system call.
 enum BenchTransport {
-    /// A GameRelay client, joined and bound.
+    /// A GameRelay client, joined and bound: DATA over UDP, or over the client's WebSocket.
     case gamerelay(RelayClient)
     /// A TURN allocation and the channels bound to the other members of its session.
     case turn(TurnAllocation, channels: [UInt16])
