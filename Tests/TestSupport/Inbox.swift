@@ -26,4 +26,17 @@ public final class Inbox<Value: Sendable>: Sendable {
             try await Task.sleep(for: .milliseconds(2))
         }
     }
+
+    /// Waits until a value satisfying `isLast` arrived, or throws ``TestFailure`` after `timeout`;
+    /// returns everything received up to then.
+    @discardableResult
+    public func wait(until isLast: (Value) -> Bool, timeout: Duration = .seconds(20), _ what: String) async throws -> [Value] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let snapshot = all
+            if snapshot.contains(where: isLast) { return snapshot }
+            if ContinuousClock.now >= deadline { throw TestFailure("timed out waiting for \(what); got \(snapshot)") }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
 }
