@@ -50,6 +50,12 @@ final class ControlConnection {
     private var closeFrameSent = false
     /// Whether datagrams were written since the last flush (``RelayServer/deliverToStreams``).
     var hasUnflushedDatagrams = false
+    /// Whether pongs were written during this turn: flushed once when it ends, so a ping flood
+    /// costs one write per turn, not one per ping.
+    private var hasUnflushedPongs = false
+    /// Output waits for the channel's first bytes: the TLS client chose ALPN `http/1.1`, so an
+    /// HTTP request (a browser's `wss://` upgrade) comes next, and its answer must come first.
+    private var awaitsFraming = false
     /// Replies and events due before the channel's framing was decided, without terminators.
     private var heldOutput: [[UInt8]] = []
     private var heldBytes = 0
@@ -128,7 +134,14 @@ final class ControlConnection {
     var isWebSocket: Bool { framing == .webSocket }
 
     /// Whether an HTTP request may be under way: nothing but its answer may be written yet.
-    private var isReadingHead: Bool { framing == .httpHead || (framing == .sniffing && !head.isEmpty) }
+    private var isReadingHead: Bool {
+        framing == .httpHead || (framing == .sniffing && (!head.isEmpty || awaitsFraming))
+    }
+
+    /// Whether replies and events wait in ``heldOutput`` instead of being written: before the
+    /// first byte (it may start TLS), during the TLS handshake, and while an HTTP request may be
+    /// under way.
+    private var isHoldingOutput: Bool { transport == .undecided || isHandshaking || isReadingHead }
 
     /// Whether a TLS handshake has begun and not finished.
     var isHandshaking: Bool { tls.map { !$0.isHandshakeComplete } ?? false }
@@ -152,8 +165,7 @@ final class ControlConnection {
         stream = tls
         attach(tls)
         tls.onHandshake = { result in self.handshakeFinished(result) }
-        // Held events wait inside the stream until the handshake is done.
-        releaseHeldOutput()
+        // Held events wait until the handshake is done (and the framing, for an HTTP client).
         tls.start()
     }
 
@@ -171,6 +183,13 @@ final class ControlConnection {
         case .success:
             server.controlCounters.tlsHandshakes &+= 1
             hasSpoken = true
+            // A browser's wss:// connection offers http/1.1: its upgrade request comes next, and
+            // an event written now would go out before the HTTP answer (PROTOCOL.md §7).
+            if tls?.engine.alpnProtocol == "http/1.1", framing == .sniffing {
+                awaitsFraming = true
+            } else {
+                releaseHeldOutput()
+            }
         case .failure(let failure):
             server.controlCounters.tlsHandshakeFailed(failure.reason)
             // Debug only: a peer can fail handshakes at will, and must not fill the log.
@@ -294,8 +313,14 @@ final class ControlConnection {
     /// wait, so the decoder never holds more than one read beyond one message.
     func serve() {
         var budget = server.config.controlFramesPerTurn
-        // The member's datagrams read this turn go to the owner in one hop.
-        defer { handOffDatagrams() }
+        // The member's datagrams read this turn go to the owner in one hop, and its pongs out in one write.
+        defer {
+            handOffDatagrams()
+            if hasUnflushedPongs {
+                hasUnflushedPongs = false
+                stream.flush()
+            }
+        }
         while state == .open {
             if awaitingOwner {
                 // The frames already read wait in the decoder; the rest waits in the kernel.
@@ -393,7 +418,7 @@ final class ControlConnection {
         case .ping(let payload):
             lastActivity = server.loop.now
             payload.withUnsafeBytes { writeFrame(.pong, $0) }
-            stream.flush()
+            hasUnflushedPongs = true
         case .pong:
             break
         case .close(let code, _):
@@ -401,6 +426,7 @@ final class ControlConnection {
             sendCloseFrame(code ?? .normalClosure)
             linger()
         case .textTooLarge:
+            server.controlCounters.webSocketClosedForError(.messageTooBig)
             let error = ControlError(.messageTooLarge, "a control message exceeds \(server.config.maxControlMessage) bytes")
             reply(ControlReply.failure(id: nil, error: error))
             sendCloseFrame(.messageTooBig)
@@ -410,6 +436,7 @@ final class ControlConnection {
             server.controlCounters.datagramsReceived &+= 1
             server.controlCounters.drop(.oversize)
         case .protocolError(let code, let reason):
+            server.controlCounters.webSocketClosedForError(code)
             server.logger.debug("websocket protocol error", metadata: ["peer": "\(peer)", "code": "\(code)", "reason": "\(reason)"])
             sendCloseFrame(code, reason: reason)
             linger()
@@ -545,9 +572,9 @@ final class ControlConnection {
 
     private func send(_ json: [UInt8], terminator: UInt8) {
         guard state != .closed, !stream.isClosed, !closeFrameSent else { return }
-        if transport == .undecided || isReadingHead {
-            // Nothing is written before the first byte (it may yet start TLS), nor into an HTTP
-            // request being read (only its answer may come first).
+        if isHoldingOutput {
+            // Nothing is written before the first byte (it may yet start TLS) or the end of the
+            // TLS handshake, nor while an HTTP request may be under way (its answer comes first).
             guard heldBytes + json.count < server.config.maxPendingControlBytes else {
                 server.controlCounters.controlConnectionsOverBacklog &+= 1
                 finish(reason: .disconnect)

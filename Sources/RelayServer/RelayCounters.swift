@@ -76,6 +76,19 @@ public struct RelayCounters: Sendable {
         WebSocketHandshake.Status.allCases.firstIndex(of: status).map { webSocketRefusalCounts[$0] } ?? 0
     }
 
+    /// The close codes the relay sends for a client's error (PROTOCOL.md §7), in counter order.
+    public static let webSocketErrorCodes: [WebSocketCloseCode] = [.protocolError, .invalidPayload, .messageTooBig]
+    private var webSocketErrorCloseCounts: InlineArray<3, UInt64> = .init(repeating: 0)
+
+    /// WebSocket connections the relay closed with `code` for what the client sent (1002, 1007, 1009).
+    public func webSocketClosesForError(_ code: WebSocketCloseCode) -> UInt64 {
+        Self.webSocketErrorCodes.firstIndex(of: code).map { webSocketErrorCloseCounts[$0] } ?? 0
+    }
+
+    mutating func webSocketClosedForError(_ code: WebSocketCloseCode) {
+        if let index = Self.webSocketErrorCodes.firstIndex(of: code) { webSocketErrorCloseCounts[index] &+= 1 }
+    }
+
     mutating func webSocketRefused(_ status: WebSocketHandshake.Status) {
         if let index = WebSocketHandshake.Status.allCases.firstIndex(of: status) { webSocketRefusalCounts[index] &+= 1 }
     }
@@ -143,6 +156,7 @@ public struct RelayCounters: Sendable {
         tlsReloadFailures &+= other.tlsReloadFailures
         for index in 0..<TLSFailure.Reason.all.count { tlsFailureCounts[index] &+= other.tlsFailureCounts[index] }
         webSocketUpgrades &+= other.webSocketUpgrades
+        for index in 0..<Self.webSocketErrorCodes.count { webSocketErrorCloseCounts[index] &+= other.webSocketErrorCloseCounts[index] }
         for index in 0..<WebSocketHandshake.Status.allCases.count { webSocketRefusalCounts[index] &+= other.webSocketRefusalCounts[index] }
     }
 }

@@ -86,6 +86,7 @@ final class RelayMetrics {
         "gamerelay_build_info": "Always 1; the version label is the relay's version.",
         "gamerelay_websocket_connections": "Open control connections upgraded to a WebSocket.",
         "gamerelay_websocket_upgrades_refused_total": "HTTP requests on the control port answered with a refusal instead of an upgrade, by status.",
+        "gamerelay_websocket_error_closes_total": "WebSocket connections the relay closed for what the client sent, by close code (1002 protocol error, 1007 invalid UTF-8, 1009 message too large).",
     ]
 
     private let control: [Prometheus.Counter]
@@ -106,6 +107,7 @@ final class RelayMetrics {
     private let tlsExpiry: Prometheus.Gauge
     private let webSocketConnections: Prometheus.Gauge
     private let webSocketRefusals: [Prometheus.Counter]
+    private let webSocketErrorCloses: [Prometheus.Counter]
     /// How long the relay spends on one receive batch, from its first datagram to its last send.
     let batchDuration: CoreMetrics.Timer
     /// The process' own figures (`process_*`), read from `/proc/self` on each render.
@@ -171,6 +173,9 @@ final class RelayMetrics {
         webSocketRefusals = WebSocketHandshake.Status.allCases.filter { $0 != .switchingProtocols }.map {
             counter("gamerelay_websocket_upgrades_refused_total", [("status", "\($0.rawValue)")])
         }
+        webSocketErrorCloses = RelayCounters.webSocketErrorCodes.map {
+            counter("gamerelay_websocket_error_closes_total", [("code", "\($0.rawValue)")])
+        }
         gauge("gamerelay_build_info", [("version", RelayConfig.version)]).set(to: 1)
         // Forwarding takes microseconds: the default buckets (5 ms and up) would put every batch in the first.
         let histogram = registry.makeDurationHistogram(
@@ -198,6 +203,9 @@ final class RelayMetrics {
         add(tlsReloads.error, counters.tlsReloadFailures, lastControl.tlsReloadFailures)
         for (status, counter) in zip(WebSocketHandshake.Status.allCases.filter({ $0 != .switchingProtocols }), webSocketRefusals) {
             add(counter, counters.webSocketRefusals(status), lastControl.webSocketRefusals(status))
+        }
+        for (code, counter) in zip(RelayCounters.webSocketErrorCodes, webSocketErrorCloses) {
+            add(counter, counters.webSocketClosesForError(code), lastControl.webSocketClosesForError(code))
         }
         lastControl = counters
         for (index, (now, metrics)) in zip([counters] + loopCounters, loops).enumerated() {

@@ -65,6 +65,15 @@ final class TLSTestClient: Sendable {
         }
     }
 
+    /// Sends bytes as they are (an HTTP request, WebSocket frames).
+    func sendRaw(_ bytes: [UInt8]) async throws {
+        let stream = self.stream
+        try await loop.submit {
+            bytes.withUnsafeBytes { stream.value.writeRawBytes($0) }
+            stream.value.flush()
+        }
+    }
+
     /// Sends a request and returns the frame that answers it (the `count`-th frame received).
     func request(_ json: String, frame index: Int) async throws -> [String: Any] {
         try await send(json)

@@ -6,7 +6,7 @@ import Foundation
 import RelayWire
 import Testing
 import TestSupport
-import UVNet
+@_spi(Testing) import UVNet
 
 /// WebSocket members (PROTOCOL.md §7) through a real relay on loopback: the upgrade and its
 /// refusals, text messages as control messages, binary messages as datagrams crossing to the
@@ -117,6 +117,43 @@ struct WebSocketMemberTests {
         // readHead verifies the 101 came first, whole, with nothing written into it.
         #expect(try client.readHead(key: key).hasPrefix("HTTP/1.1 101 "))
         #expect(try client.expectEvent("shutdown")["drainMs"] as? Int == 30_000)
+    }
+
+    @Test func aBrowsersWssUpgradeDuringADrainGetsThe101BeforeShutdown() async throws {
+        let files = try TLSFiles()
+        defer { files.remove() }
+        let relay = try await TLSControlTests.start(files) { $0.drainTimeout = .seconds(30) }
+        defer { Task { await relay.stop() } }
+        // A browser offers ALPN http/1.1: after the handshake, its upgrade request comes next.
+        let browser = try await TLSTestClient.connect(port: relay.controlPort,
+                                                      context: TLSContext.client(trustRoots: files.pki.rootPEM, alpn: ["http/1.1"]))
+        defer { Task { await browser.close() } }
+        try await browser.established()
+        // A JSON client (ALPN gamerelay/1) is told at once, as §6 says.
+        let native = try await TLSTestClient.connect(port: relay.controlPort, context: files.client())
+        defer { Task { await native.close() } }
+        try await native.established()
+        try await relay.read { $0.beginDrain() }
+        #expect(try await native.object(at: 0)["event"] as? String == "shutdown")
+        try await browser.sendRaw(WebSocketClientHandshake.request(host: "127.0.0.1", key: "dGhlIHNhbXBsZSBub25jZQ=="))
+        // The TLS client splits what it reads at "\n": the status line comes first, whole.
+        let first = try await browser.frames.wait("the answer's first line")[0]
+        #expect(first == "HTTP/1.1 101 Switching Protocols\r", "\(first)")
+    }
+
+    @Test func pongsForAFloodOfPingsGoOutTogether() async throws {
+        let relay = try await TestRelay.start()
+        defer { Task { await relay.stop() } }
+        let client = try WebSocketTestClient.upgraded(host: relay.host, port: relay.controlPort)
+        var frames: [UInt8] = []
+        for index in 0..<50 {
+            WebSocketFrameEncoder.appendFrame(opcode: .ping, payload: [UInt8(index)], maskingKey: 0x0A0B_0C0D, to: &frames)
+        }
+        try client.sendRaw(frames)
+        for index in 0..<50 {
+            guard case .pong(let payload)? = try client.next() else { throw TestFailure("pong \(index) missing") }
+            #expect(payload == [UInt8(index)], "pongs keep the pings' order")
+        }
     }
 
     @Test func framesPipelinedBehindTheHeadAreRead() async throws {
@@ -252,6 +289,9 @@ struct WebSocketMemberTests {
         let error = try large.readObject()
         #expect((error["error"] as? [String: Any])?["code"] as? String == "message_too_large")
         #expect(try large.expectClose() == .messageTooBig)
+        let counted = try await relay.counters()
+        #expect(counted.webSocketClosesForError(.protocolError) == 1 && counted.webSocketClosesForError(.invalidPayload) == 1
+                    && counted.webSocketClosesForError(.messageTooBig) == 1)
         // An oversize binary message is dropped and counted; the connection goes on.
         let datagram = try WebSocketTestClient.upgraded(host: relay.host, port: relay.controlPort)
         try datagram.sendBinary([UInt8](repeating: 0, count: RelayConfig().maxDatagram + 1))
