@@ -118,11 +118,16 @@ private func referenceStatus(_ head: [UInt8], origins: [String]) -> (status: Int
     guard Array(parts[0]) == Array("GET".utf8) else { return (405, nil) }
     guard Array(parts[1].prefix { $0 != UInt8(ascii: "?") }) == Array("/v1/ws".utf8) else { return (404, nil) }
 
+    // A malformed field line is judged after Origin and the version, from the well-formed ones.
     var fields: [(name: String, value: String)] = []
+    var isMalformed = false
     for line in lines.dropFirst() {
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0, line[..<colon].allSatisfy(tchar.contains),
             line[(colon + 1)...].allSatisfy({ $0 == 9 || ($0 >= 0x20 && $0 != 0x7F) })
-        else { return (400, nil) }
+        else {
+            isMalformed = true
+            continue
+        }
         let name = String(decoding: line[..<colon], as: UTF8.self).lowercased()
         let value = String(line[(colon + 1)...].map { Character(Unicode.Scalar($0)) })
         fields.append((name, value.trimmingCharacters(" \t")))
@@ -134,6 +139,7 @@ private func referenceStatus(_ head: [UInt8], origins: [String]) -> (status: Int
     if !origins.isEmpty, all("origin").count != 1 || !origins.contains(all("origin")[0]) { return (403, nil) }
     let versions = all("sec-websocket-version")
     if versions == versions.filter({ $0 != "13" }), versions.count == 1 { return (426, nil) }
+    if isMalformed { return (400, nil) }
     let keys = all("sec-websocket-key")
     let alphabet = Set(Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8))
     guard all("host").count == 1, all("upgrade").count == 1, list("upgrade").contains(where: { $0.lowercased() == "websocket" }),

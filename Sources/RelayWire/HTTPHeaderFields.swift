@@ -28,40 +28,67 @@ public struct HTTPHeaderFields: Hashable, Sendable {
     /// - Returns: The fields, or `nil` if any line breaks the rules above or the head does not
     ///   end with an empty line.
     public static func parse(_ head: UnsafeRawBufferPointer) -> HTTPHeaderFields? {
+        let read = readLines(head)
+        return read.isWellFormed ? read.fields : nil
+    }
+
+    /// Reads the field lines of a head as ``parse(_:)`` does, but keeps the well-formed ones when
+    /// others break the rules, so a caller can run checks that come before "the head is
+    /// malformed" in its order (PROTOCOL.md §7 answers a disallowed `Origin` with 403 and another
+    /// WebSocket version with 426 before anything else is judged).
+    ///
+    /// - Parameter head: A whole head, as for ``parse(_:)``.
+    /// - Returns: The well-formed field lines, and whether every line was well-formed and the
+    ///   head ended with its empty line.
+    public static func readLines(_ head: UnsafeRawBufferPointer) -> (fields: HTTPHeaderFields, isWellFormed: Bool) {
         let count = head.count
-        // Skip the start line, which ends at its first `\r`; a bare one is malformed.
-        var index = 0
-        while index < count, head[index] != 13 { index += 1 }
-        guard index + 1 < count, head[index + 1] == 10 else { return nil }
-        index += 2
         var fields: [Field] = []
-        while true {
-            guard index + 1 < count else { return nil }
-            if head[index] == 13 && head[index + 1] == 10 {
-                // The empty line: it must be the end of the head.
-                return index + 2 == count ? HTTPHeaderFields(fields: fields) : nil
-            }
-            let nameStart = index
-            while index < count, isTokenCharacter(head[index]) { index += 1 }
-            guard index > nameStart, index < count, head[index] == UInt8(ascii: ":") else { return nil }
-            let name = String(decoding: UnsafeRawBufferPointer(rebasing: head[nameStart..<index]), as: UTF8.self).lowercased()
-            index += 1
-            var valueStart = index
-            while index < count, head[index] != 13 {
-                guard isValueCharacter(head[index]) else { return nil }
+        var isWellFormed = true
+        // The end of the line starting at `start`: the index of its `\r\n`, or nil.
+        func lineEnd(from start: Int) -> Int? {
+            var index = start
+            while index + 1 < count {
+                if head[index] == 13, head[index + 1] == 10 { return index }
                 index += 1
             }
-            guard index + 1 < count, head[index + 1] == 10 else { return nil }
-            var valueEnd = index
-            while valueStart < valueEnd, isWhitespace(head[valueStart]) { valueStart += 1 }
-            while valueEnd > valueStart, isWhitespace(head[valueEnd - 1]) { valueEnd -= 1 }
-            var value = String.UnicodeScalarView()
-            for byte in head[valueStart..<valueEnd] { value.append(Unicode.Scalar(byte)) }
-            fields.append(Field(name: name, value: String(value)))
-            index += 2
-            // A line starting with whitespace would continue this one (obs-fold): refused.
-            guard index < count, !isWhitespace(head[index]) else { return nil }
+            return nil
         }
+        // Skip the start line; the caller judged it.
+        guard let startLineEnd = lineEnd(from: 0) else { return (HTTPHeaderFields(fields: []), false) }
+        // A bare `\r` in the start line is malformed too.
+        if head[..<startLineEnd].contains(13) { isWellFormed = false }
+        var index = startLineEnd + 2
+        while true {
+            guard let end = lineEnd(from: index) else { return (HTTPHeaderFields(fields: fields), false) }
+            if end == index {
+                // The empty line: it must be the end of the head.
+                return (HTTPHeaderFields(fields: fields), isWellFormed && end + 2 == count)
+            }
+            if let field = field(UnsafeRawBufferPointer(rebasing: head[index..<end])) {
+                fields.append(field)
+            } else {
+                isWellFormed = false
+            }
+            index = end + 2
+        }
+    }
+
+    /// One field line without its `\r\n`, or nil when it breaks the rules (a line starting with
+    /// whitespace continues the one before it, obs-fold, which is refused).
+    private static func field(_ line: UnsafeRawBufferPointer) -> Field? {
+        let count = line.count
+        var index = 0
+        while index < count, isTokenCharacter(line[index]) { index += 1 }
+        guard index > 0, index < count, line[index] == UInt8(ascii: ":") else { return nil }
+        let name = String(decoding: UnsafeRawBufferPointer(rebasing: line[..<index]), as: UTF8.self).lowercased()
+        var valueStart = index + 1
+        var valueEnd = count
+        guard line[valueStart...].allSatisfy(isValueCharacter) else { return nil }
+        while valueStart < valueEnd, isWhitespace(line[valueStart]) { valueStart += 1 }
+        while valueEnd > valueStart, isWhitespace(line[valueEnd - 1]) { valueEnd -= 1 }
+        var value = String.UnicodeScalarView()
+        for byte in line[valueStart..<valueEnd] { value.append(Unicode.Scalar(byte)) }
+        return Field(name: name, value: String(value))
     }
 
     /// Reads the field lines of a head held in an array, as the raw-buffer overload does.

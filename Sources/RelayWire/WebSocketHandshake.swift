@@ -138,9 +138,9 @@ public enum WebSocketHandshake {
         guard line.target.prefix(while: { $0 != "?" }) == path else {
             return Answer(.notFound, "the WebSocket is at \(path)")
         }
-        guard let fields = HTTPHeaderFields.parse(head) else {
-            return Answer(.badRequest, "malformed header field")
-        }
+        // A malformed field line is "anything else" in §7's order: Origin and the version are
+        // judged first, from the lines that are well-formed.
+        let (fields, isWellFormed) = HTTPHeaderFields.readLines(head)
         if !allowedOrigins.isEmpty {
             let origins = fields.values("origin")
             guard origins.count == 1, allowedOrigins.contains(origins[0]) else {
@@ -151,6 +151,7 @@ public enum WebSocketHandshake {
         if versions.count == 1, versions[0] != "13" {
             return Answer(.upgradeRequired, "only WebSocket version 13 is supported")
         }
+        guard isWellFormed else { return Answer(.badRequest, "malformed header field") }
         guard fields.values("host").count == 1 else { return Answer(.badRequest, "exactly one Host field is required") }
         let upgrades = fields.values("upgrade")
         guard upgrades.count == 1, fields.containsToken("upgrade", "websocket") else {
