@@ -53,6 +53,8 @@ final class ControlConnection {
     /// Whether pongs were written during this turn: flushed once when it ends, so a ping flood
     /// costs one write per turn, not one per ping.
     private var hasUnflushedPongs = false
+    /// This connection's share of ``RelayServer/webSocketUnsentBytes``, as last counted.
+    private var countedUnsentBytes = 0
     /// Output waits for the channel's first bytes: the TLS client chose ALPN `http/1.1`, so an
     /// HTTP request (a browser's `wss://` upgrade) comes next, and its answer must come first.
     private var awaitsFraming = false
@@ -386,6 +388,7 @@ final class ControlConnection {
     /// A queued write reached the kernel: once the backlog is down to half its bound, requests
     /// are taken again (on a turn of their own, not inside the write callback).
     private func outputDrained(_ pending: Int) {
+        if framing == .webSocket { accountUnsentOutput() }
         guard outputBlocked, state == .open, pending <= readPauseBytes / 2 else { return }
         outputBlocked = false
         server.scheduleTurn(self)
@@ -484,9 +487,18 @@ final class ControlConnection {
     /// §7). The caller flushes.
     func writeDatagram(_ datagram: UnsafeRawBufferPointer) -> DatagramWrite {
         guard state == .open, framing == .webSocket, !closeFrameSent, !stream.isClosed else { return .gone }
-        guard stream.bytesPending <= server.config.wsBacklogBytes else { return .backlog }
+        guard stream.bytesPending <= server.config.wsBacklogBytes,
+              server.webSocketUnsentBytes <= server.config.wsBacklogTotalBytes else { return .backlog }
         writeFrame(.binary, datagram)
+        accountUnsentOutput()
         return .written
+    }
+
+    /// Brings the relay's count of unsent WebSocket output up to date with this connection's.
+    private func accountUnsentOutput() {
+        let pending = stream.isClosed ? 0 : stream.bytesPending
+        server.webSocketUnsentBytes += pending - countedUnsentBytes
+        countedUnsentBytes = pending
     }
 
     /// Bytes written to the connection and not yet taken by the kernel.
@@ -496,6 +508,7 @@ final class ControlConnection {
     func flushDatagrams() {
         hasUnflushedDatagrams = false
         stream.flush()
+        accountUnsentOutput()
     }
 
     /// Writes one unfragmented, unmasked frame.
@@ -653,7 +666,11 @@ final class ControlConnection {
         heldBytes = 0
         head = []
         if transport == .tls { server.tlsConnectionCount -= 1 }
-        if framing == .webSocket { server.webSocketConnectionCount -= 1 }
+        if framing == .webSocket {
+            server.webSocketConnectionCount -= 1
+            server.webSocketUnsentBytes -= countedUnsentBytes
+            countedUnsentBytes = 0
+        }
         if wasOpen { server.connectionEnded(self, reason: reason) }
         server.connectionClosed(self)
     }

@@ -95,6 +95,10 @@ public struct RelayConfig: Sendable, Hashable {
     /// dropped as `backlog` (`--ws-backlog-bytes`); replies and events still queue up to
     /// ``maxPendingControlBytes``. PROTOCOL.md §7 fixes it at 256 KiB for public relays.
     public var wsBacklogBytes: Int = 256 << 10
+    /// The most unsent output all WebSocket members together may have before binary messages to
+    /// any of them are dropped as `backlog` (`--ws-backlog-total-bytes`): without it, a thousand
+    /// browsers that stop reading would hold 256 MiB between them, and more with more.
+    public var wsBacklogTotalBytes: Int = 256 << 20
     /// The most bytes of WebSocket members' datagrams in flight between the control loop and one
     /// data-plane loop, each way (`--ws-handoff-bytes`): past it, datagrams are dropped as
     /// `backlog` instead of piling up behind a busy loop.
@@ -184,6 +188,8 @@ public struct RelayConfig: Sendable, Hashable {
         }
         try check((1024...maxPendingControlBytes).contains(wsBacklogBytes), "--ws-backlog-bytes",
                   "must lie in 1024...\(maxPendingControlBytes)")
+        try check((wsBacklogBytes...(64 << 30)).contains(wsBacklogTotalBytes), "--ws-backlog-total-bytes",
+                  "must lie in --ws-backlog-bytes...68719476736")
         try check((64 << 10...1 << 30).contains(wsHandoffBytes), "--ws-handoff-bytes", "must lie in 65536...1073741824")
         try check(tlsCertificateFile == nil || tlsKeyFile != nil, "--tls-cert", "needs --tls-key (the certificate's private key)")
         try check(tlsKeyFile == nil || tlsCertificateFile != nil, "--tls-key", "needs --tls-cert (the certificate chain it belongs to)")

@@ -85,6 +85,7 @@ final class RelayMetrics {
         "gamerelay_receive_batch_duration_seconds": "Time the relay spends on one receive batch, from its first datagram to its last send.",
         "gamerelay_build_info": "Always 1; the version label is the relay's version.",
         "gamerelay_websocket_connections": "Open control connections upgraded to a WebSocket.",
+        "gamerelay_websocket_unsent_bytes": "Output written to WebSocket connections and not yet taken by the kernel, all together.",
         "gamerelay_websocket_upgrades_refused_total": "HTTP requests on the control port answered with a refusal instead of an upgrade, by status.",
         "gamerelay_websocket_error_closes_total": "WebSocket connections the relay closed for what the client sent, by close code (1002 protocol error, 1007 invalid UTF-8, 1009 message too large).",
     ]
@@ -106,6 +107,7 @@ final class RelayMetrics {
     private let tlsConnections: Prometheus.Gauge
     private let tlsExpiry: Prometheus.Gauge
     private let webSocketConnections: Prometheus.Gauge
+    private let webSocketUnsent: Prometheus.Gauge
     private let webSocketRefusals: [Prometheus.Counter]
     private let webSocketErrorCloses: [Prometheus.Counter]
     /// How long the relay spends on one receive batch, from its first datagram to its last send.
@@ -130,6 +132,8 @@ final class RelayMetrics {
         var tlsCertificateExpiry: Int64 = 0
         /// Open control connections upgraded to a WebSocket.
         var webSocketConnections = 0
+        /// Their unsent output, all together.
+        var webSocketUnsentBytes = 0
     }
 
     /// Metrics for a relay with `loops` data-plane loops.
@@ -170,6 +174,7 @@ final class RelayMetrics {
         tlsConnections = gauge("gamerelay_tls_connections")
         tlsExpiry = gauge("gamerelay_tls_certificate_expiry_timestamp_seconds")
         webSocketConnections = gauge("gamerelay_websocket_connections")
+        webSocketUnsent = gauge("gamerelay_websocket_unsent_bytes")
         webSocketRefusals = WebSocketHandshake.Status.allCases.filter { $0 != .switchingProtocols }.map {
             counter("gamerelay_websocket_upgrades_refused_total", [("status", "\($0.rawValue)")])
         }
@@ -225,6 +230,7 @@ final class RelayMetrics {
         tlsConnections.set(to: Double(gauges.tlsConnections))
         tlsExpiry.set(to: Double(gauges.tlsCertificateExpiry))
         webSocketConnections.set(to: Double(gauges.webSocketConnections))
+        webSocketUnsent.set(to: Double(gauges.webSocketUnsentBytes))
     }
 
     /// The Prometheus text exposition of every metric: the relay's families, then the process'.

@@ -80,6 +80,10 @@ public final class RelayServer {
     public internal(set) var tlsConnectionCount = 0
     /// Open control connections upgraded to a WebSocket (PROTOCOL.md §7).
     public internal(set) var webSocketConnectionCount = 0
+    /// Output written to WebSocket connections and not yet taken by the kernel, all together (as
+    /// of each connection's last write or progress): past ``RelayConfig/wsBacklogTotalBytes``,
+    /// datagrams to every browser are dropped as `backlog`.
+    public internal(set) var webSocketUnsentBytes = 0
 
     /// Whether a drain has begun: `create` and `join` answer `shutting_down`.
     public private(set) var isDraining = false
@@ -490,7 +494,7 @@ public final class RelayServer {
             sessions: sessionCount, members: memberCount, boundMembers: boundMemberCount, tickSessions: tickSessionCount,
             controlConnections: connections.count, controlConnectionLimit: connectionLimit, sources: sources.count,
             draining: isDraining, tlsConnections: tlsConnectionCount, tlsCertificateExpiry: tlsContext?.certificateNotAfter ?? 0,
-            webSocketConnections: webSocketConnectionCount))
+            webSocketConnections: webSocketConnectionCount, webSocketUnsentBytes: webSocketUnsentBytes))
     }
 
     /// The sweep period of the control loop, the same as the data planes'.

@@ -115,6 +115,9 @@ struct ServeCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Unsent output, in bytes, past which datagrams to a WebSocket member are dropped as backlog (default 262144).")
     var wsBacklogBytes: Int?
 
+    @Option(parsing: .unconditional, help: "Unsent output, in bytes, of all WebSocket members together, past which datagrams to any of them are dropped as backlog (default 268435456).")
+    var wsBacklogTotalBytes: Int?
+
     @Option(parsing: .unconditional, help: "WebSocket members' datagram bytes in flight between the control loop and one data-plane loop, each way, past which they are dropped as backlog (default 4194304).")
     var wsHandoffBytes: Int?
 
@@ -178,6 +181,7 @@ struct ServeCommand: ParsableCommand {
         if tlsRequired { values["tls-required"] = "true" }
         if !wsOrigin.isEmpty { values["ws-origin"] = wsOrigin.joined(separator: ",") }
         put("ws-backlog-bytes", wsBacklogBytes)
+        put("ws-backlog-total-bytes", wsBacklogTotalBytes)
         put("ws-handoff-bytes", wsHandoffBytes)
         put("log-level", logLevel)
         put("log-format", logFormat)

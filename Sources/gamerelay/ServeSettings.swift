@@ -32,7 +32,7 @@ struct ServeSettings: Sendable, Equatable {
         "max-sessions-per-source", "join-failure-rate", "session-join-rate", "tls-cert", "tls-key", "tls-required",
         "log-level", "log-format", "advertise-udp-port", "agones", "agones-sdk-port", "agones-health-interval",
         "agones-start-timeout", "agones-passthrough", "agones-port-name", "ws-origin", "ws-backlog-bytes",
-        "ws-handoff-bytes",
+        "ws-backlog-total-bytes", "ws-handoff-bytes",
     ]
 
     /// The environment variable of a setting: `idle-timeout` → `GAMERELAY_IDLE_TIMEOUT`.
@@ -188,6 +188,7 @@ struct ServeSettings: Sendable, Equatable {
             }
             config.wsOrigins = origins
         case "ws-backlog-bytes": config.wsBacklogBytes = try integer(1024...RelayConfig().maxPendingControlBytes)
+        case "ws-backlog-total-bytes": config.wsBacklogTotalBytes = try integer(1024...(64 << 30))
         case "ws-handoff-bytes": config.wsHandoffBytes = try integer((64 << 10)...(1 << 30))
         case "advertise-udp-port": config.advertisedUDPPort = try integer(1...65_535)
         case "agones":

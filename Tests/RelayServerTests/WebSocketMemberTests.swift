@@ -273,6 +273,45 @@ struct WebSocketMemberTests {
         #expect(reply?["id"] as? String == "after")
     }
 
+    @Test func browsersThatStopReadingShareOneRelayWideBound() async throws {
+        let relay = try await TestRelay.start {
+            $0.memberPacketRate = 1_000_000
+            $0.memberByteRate = 1 << 30
+            $0.wsBacklogBytes = 200 << 10
+            $0.wsBacklogTotalBytes = 200 << 10
+        }
+        defer { Task { await relay.stop() } }
+        let (udp, first) = try Self.mixedPair(relay)
+        let second = try Self.joinOverWebSocket(relay, udp.session, name: "web2")
+        _ = try udp.client.expectEvent("joined")
+        _ = try first.client.expectEvent("joined")
+        let payload = [UInt8](repeating: 0xCD, count: 1000)
+        var sequence: UInt32 = 0
+        var counters = try await relay.counters()
+        let deadline = ContinuousClock.now + .seconds(20)
+        while counters.drops(.backlog) == 0, ContinuousClock.now < deadline {
+            for _ in 0..<100 {
+                sequence += 1
+                udp.udp.send(udp.header(PacketType.data, target: 0xFFFF, sequence: sequence), payload: payload)
+            }
+            counters = try await relay.counters()
+        }
+        #expect(counters.drops(.backlog) > 0, "no backlog drop after \(sequence) datagrams")
+        let (total, shares) = try await relay.read { server in
+            (server.webSocketUnsentBytes, server.webSocketConnectionIDs.compactMap { server.connection($0)?.pendingOutputBytes })
+        }
+        // Neither browser reached its own bound: the relay-wide one dropped first.
+        #expect(shares.count == 2 && shares.allSatisfy { $0 < 200 << 10 }, "\(shares)")
+        #expect(total == shares.reduce(0, +) && total <= (200 << 10) + 1100, "\(total) for \(shares)")
+        // Closed connections take their share with them.
+        first.client.close()
+        second.client.close()
+        try await ControlPlaneTests.waitUntil("the WebSockets closed") {
+            try await relay.read { $0.webSocketConnectionCount } == 0
+        }
+        #expect(try await relay.read { $0.webSocketUnsentBytes } == 0)
+    }
+
     // MARK: Closing
 
     @Test func closeCodesFollowWhatTheClientDid() async throws {

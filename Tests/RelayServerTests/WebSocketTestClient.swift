@@ -31,6 +31,11 @@ final class WebSocketTestClient {
 
     deinit { Glibc.close(fd) }
 
+    /// Closes both directions, as a browser tab that goes away does.
+    func close() {
+        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
+    }
+
     /// Connects and upgrades; throws unless the answer is 101 with the right accept value.
     static func upgraded(host: String = "127.0.0.1", port: Int, origin: String? = nil) throws -> WebSocketTestClient {
         let client = try WebSocketTestClient(host: host, port: port)
