@@ -115,19 +115,26 @@ final class ControlTestClient {
 
     /// Reads what is available, waiting until `deadline`; false on EOF or reset.
     private func readMore(until deadline: ContinuousClock.Instant) throws -> Bool {
+        guard let chunk = try receiveAvailable(fd, until: deadline) else { return false }
+        buffer.append(contentsOf: chunk)
+        return true
+    }
+}
+
+/// Reads what a blocking test socket has, waiting until `deadline`: nil on EOF or reset, and
+/// ``TestFailure`` when nothing came in time.
+func receiveAvailable(_ fd: Int32, until deadline: ContinuousClock.Instant) throws -> [UInt8]? {
+    while true {
         let remaining = deadline - ContinuousClock.now
         let ms = max(0, Int32(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         let ready = poll(&pfd, 1, ms)
-        guard ready > 0 else {
-            if ready == 0 { throw TestFailure("timed out waiting for data") }
-            return try readMore(until: deadline)
-        }
+        if ready == 0 { throw TestFailure("timed out waiting for data") }
+        // Interrupted: poll again for what is left of the wait.
+        guard ready > 0 else { continue }
         var chunk = [UInt8](repeating: 0, count: 65536)
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n <= 0 { return false }
-        buffer.append(contentsOf: chunk[..<n])
-        return true
+        return n > 0 ? Array(chunk[..<n]) : nil
     }
 }
 

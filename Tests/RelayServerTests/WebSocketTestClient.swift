@@ -160,21 +160,11 @@ final class WebSocketTestClient {
     /// Reads what is available, waiting until `deadline`; false on EOF or reset.
     private func readMore(until deadline: ContinuousClock.Instant) throws -> Bool {
         if isAtEOF { return false }
-        let remaining = deadline - ContinuousClock.now
-        let ms = max(0, Int32(remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000))
-        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        let ready = poll(&pfd, 1, ms)
-        guard ready > 0 else {
-            if ready == 0 { throw TestFailure("timed out waiting for data") }
-            return try readMore(until: deadline)
-        }
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        if n <= 0 {
+        guard let chunk = try receiveAvailable(fd, until: deadline) else {
             isAtEOF = true
             return false
         }
-        input.append(contentsOf: chunk[..<n])
+        input.append(contentsOf: chunk)
         return true
     }
 }
