@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Driver for scripts/soak.sh: hostile clients, probes and the summary table (standard library only).
 
-  soak.py hostile --port P --udp-port U [--metrics HOST:PORT] --duration S --json FILE
+  soak.py hostile --port P --udp-port U [--metrics HOST:PORT] --duration S --json FILE [--only NAMES]
       Runs every hostile driver at once for S seconds, each from loopback source addresses other
       than 127.0.0.1 (so the relay's per-source limits fall on them, not on the valid load), each
       at a bounded rate, then writes what each one sent and saw to FILE:
@@ -21,7 +21,29 @@
         127.0.0.8    creates sessions nobody joins (per-connection, then per-source limits)
         127.0.0.9    joins the long-lived session by code and leaves, over and over; and a
                      /metrics scraper, once a second
+        127.0.0.10   WebSocket members (PROTOCOL.md section 7):
+                     ws_sink: a browser creates and joins a session over a WebSocket with a
+                       4 KiB receive buffer and stops reading; a native member joins by code,
+                       binds over UDP and sends it ~1000 B DATA at 200/s; 15 s cycles. The
+                       relay must drop over its backlog bound (`backlog`), keep the browser
+                       connected and its RSS flat
+                     ws_junk: 4/s, an upgrade then one of: an unmasked frame, a reserved
+                       opcode, RSV bits (1002); invalid UTF-8 text (1007); text over 16384
+                       bytes, a text frame announcing 2^62 bytes, endless continuation
+                       fragments (message_too_large, then 1009); binary over 1200 bytes
+                       (dropped, the connection goes on: a ping after it gets its pong)
+                     ws_upgrades: 3/s, a head over 8192 bytes (431), a wrong path (404), a
+                       wrong version (426), a bad key (400), a valid upgrade (101)
+                     ws_slow: 3 at a time, a valid head at one byte per 0.5 s, and 2 at a time,
+                       a binary frame announcing 2^62 bytes then silence: closed by the relay
+                       at its control idle timeout (30 s; the second with `closing` and 1001)
+                     ws_flood: a browser member sends ~4000 binary DATA/s into its own session
+                       (20 s cycles), mostly broadcasts, some to a member never bound, some
+                       claiming to be the native member; the native member (bound over UDP)
+                       counts what reaches it (at most the browser's member rate, 240/s), and
+                       two sockets that sent BINDs with wrong tokens must get nothing
       Replies are counted by error code; rate_limited answers are expected, not failures.
+      --only NAME,... runs just the named drivers (e.g. ws_junk,ws_flood), to try them out.
 
   soak.py metrics --addr HOST:PORT [--out FILE]    one /metrics scrape (empty output on failure)
   soak.py wait-bound --addr HOST:PORT --count N --timeout T [--pid PID]
@@ -1117,6 +1139,8 @@ def ws_sink(source, cycle=15.0, rate=200, payload=984, rcvbuf=4096):
             try:
                 parts = ws_member_session(run, source, stats, 2, rcvbuf=rcvbuf)
                 if not parts.get("ready"):
+                    stats["setup_failed"] += 1
+                    run.sleep_until(time.monotonic() + 1)
                     continue
                 stats["cycles"] += 1
                 # From here on the browser reads nothing.
@@ -1404,6 +1428,8 @@ def ws_flood(source, cycle=20.0, rate=4000, payload=100):
             try:
                 parts = ws_member_session(run, source, stats, 3)
                 if not parts.get("ready"):
+                    stats["setup_failed"] += 1
+                    run.sleep_until(time.monotonic() + 1)
                     continue
                 stats["cycles"] += 1
                 ws, udp, ctl = parts["ws"], parts["udp"], parts["ctl"]
@@ -1772,7 +1798,7 @@ def report(args):
                  % (sk.get("cycles", 0), big(sk.get("data_sent", 0)), sk.get("data_bytes", 0) / 1e6,
                     grown("gamerelay_datagrams_dropped_total", 'reason="backlog"'), sk.get("ws_open_at_end", 0),
                     sum(v for k, v in sk.items() if k.startswith("ws_closed_by_relay")), sk.get("udp_member_got", 0),
-                    codes(sk, ("error:", "bind_failed", "control_closed_by_relay", "ws_closed_by_relay"), keep_prefix=True))))
+                    codes(sk, ("error:", "bind_failed", "setup_failed", "control_closed_by_relay", "ws_closed_by_relay"), keep_prefix=True))))
     jk = hostile_stats.get("ws_junk", {})
     rows.append(("hostile: WebSocket junk frames", "%d upgrades; how each kind ended (close code, `open`: a ping after it got its pong): %s; not as expected: %d; endless fragments: the relay closed after at most %s bytes went out; replies before the close: %s; errors: %s"
                  % (jk.get("connections", 0), codes(jk, "close:"), jk.get("unexpected", 0),
@@ -1796,7 +1822,7 @@ def report(args):
                     fd.get("over_member_rate", 0),
                     fd.get("native_got_foreign", 0), fd.get("native_got_pongs", 0), fd.get("witness_got", 0),
                     grown("gamerelay_datagrams_dropped_total", 'reason="rate_limited"'),
-                    codes(fd, ("error:", "bind_failed", "control_closed_by_relay", "ws_closed_by_relay"), keep_prefix=True))))
+                    codes(fd, ("error:", "bind_failed", "setup_failed", "control_closed_by_relay", "ws_closed_by_relay"), keep_prefix=True))))
     crashed = [("%s %s" % (name, k)) for name, c in hostile_stats.items() if isinstance(c, dict)
                for k in c if k.startswith("driver_crashed")]
     if kv.get("hostile_status", "0") != "0":
