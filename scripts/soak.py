@@ -1272,6 +1272,10 @@ def endless_fragments(ws, stats, piece=1000, most=128 * 1024):
             poller.poll(200)
     outcome, seen = ws.wait_close(5.0)
     stats["fragments_sent_bytes_max"] = max(stats["fragments_sent_bytes_max"], sent)
+    if sent > MAX_CONTROL_MESSAGE + 4 * piece:
+        # Each fragment past the bound waited 200 ms for the close: four is more than slow.
+        stats["fragments_closed_late"] += 1
+        outcome = "late:%s" % outcome
     for s in seen:
         stats["seen:endless_fragments:%s" % s] += 1
     return outcome
@@ -1800,9 +1804,9 @@ def report(args):
                     sum(v for k, v in sk.items() if k.startswith("ws_closed_by_relay")), sk.get("udp_member_got", 0),
                     codes(sk, ("error:", "bind_failed", "setup_failed", "control_closed_by_relay", "ws_closed_by_relay"), keep_prefix=True))))
     jk = hostile_stats.get("ws_junk", {})
-    rows.append(("hostile: WebSocket junk frames", "%d upgrades; how each kind ended (close code, `open`: a ping after it got its pong): %s; not as expected: %d; endless fragments: the relay closed after at most %s bytes went out; replies before the close: %s; errors: %s"
+    rows.append(("hostile: WebSocket junk frames", "%d upgrades; how each kind ended (close code, `open`: a ping after it got its pong): %s; not as expected: %d; endless fragments: the relay closed after at most %s payload bytes went out; replies before the close: %s; our close after the pong answered with: %s; errors: %s"
                  % (jk.get("connections", 0), codes(jk, "close:"), jk.get("unexpected", 0),
-                    big(jk.get("fragments_sent_bytes_max", 0)), codes(jk, "seen:"),
+                    big(jk.get("fragments_sent_bytes_max", 0)), codes(jk, "seen:"), codes(jk, "close_echo:"),
                     codes(jk, ("upgrade_failed:",), keep_prefix=True))))
     up = hostile_stats.get("ws_upgrades", {})
     rows.append(("hostile: WebSocket upgrades", "%d requests; status by kind: %s; not as expected: %d; connection closed after the answer %d, left open %d; errors: %s"
