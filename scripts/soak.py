@@ -1151,7 +1151,13 @@ def ws_sink(source, cycle=15.0, rate=200, payload=984, rcvbuf=4096):
                 owed = 0.0
 
                 def on_datagram(data):
-                    stats["udp_member_got"] += 1  # nobody sends to it: must stay 0
+                    if len(data) >= 16 and data[2] == 2:
+                        # An answer to one of its own BINDs that came after it was bound (a
+                        # retry when the machine is slow): proved by its token, not a stray.
+                        stats["late_bind_acks"] += 1
+                    else:
+                        stats["udp_member_got"] += 1  # nobody sends to it: must stay 0
+                        stats["udp_member_got:type %d" % (data[2] if len(data) > 2 else -1)] += 1
 
                 for i in range(int(cycle / tick) + 2):
                     if not run.sleep_until(min(end, start + i * tick)) or time.monotonic() >= end:
@@ -1453,11 +1459,14 @@ def ws_flood(source, cycle=20.0, rate=4000, payload=100):
                 def on_native(data):
                     if len(data) >= 16 and data[2] == 5:
                         got["pongs"] += 1
+                    elif len(data) >= 16 and data[2] == 2:
+                        stats["late_bind_acks"] += 1  # an answer to its own BIND retry
                     elif len(data) >= 16 and data[2] == 3 and data[4:8] == session32.to_bytes(4, "big") \
                             and int.from_bytes(data[8:10], "big") == me:
                         got["data"] += 1
                     else:
                         got["foreign"] += 1
+                        stats["native_got_foreign:type %d" % (data[2] if len(data) > 2 else -1)] += 1
 
                 def on_witness(data):
                     got["witness"] += 1
@@ -1798,11 +1807,11 @@ def report(args):
                    - sum(v for (n, lb), v in before.items() if n == name and label_part in lb))
 
     sk = hostile_stats.get("ws_sink", {})
-    rows.append(("hostile: WebSocket sink", "%d cycles of 15 s from 127.0.0.10: a browser member that stops reading (4 KiB receive buffer), a native member bound over UDP sending it %s DATA (%.1f MB) at 200/s; relay's backlog drops (Δ) +%s; browser still connected at the end of its cycle %d, closed by the relay %d; datagrams the native member got (none sent to it) %d; errors: %s"
+    rows.append(("hostile: WebSocket sink", "%d cycles of 15 s from 127.0.0.10: a browser member that stops reading (4 KiB receive buffer), a native member bound over UDP sending it %s DATA (%.1f MB) at 200/s; relay's backlog drops (Δ) +%s; browser still connected at the end of its cycle %d, closed by the relay %d; datagrams the native member got (none sent to it) %d, BIND_ACKs for its own BIND retries after it was bound %d; errors: %s"
                  % (sk.get("cycles", 0), big(sk.get("data_sent", 0)), sk.get("data_bytes", 0) / 1e6,
                     grown("gamerelay_datagrams_dropped_total", 'reason="backlog"'), sk.get("ws_open_at_end", 0),
-                    sum(v for k, v in sk.items() if k.startswith("ws_closed_by_relay")), sk.get("udp_member_got", 0),
-                    codes(sk, ("error:", "bind_failed", "setup_failed", "control_closed_by_relay", "ws_closed_by_relay"), keep_prefix=True))))
+                    sum(v for k, v in sk.items() if k.startswith("ws_closed_by_relay")), sk.get("udp_member_got", 0), sk.get("late_bind_acks", 0),
+                    codes(sk, ("error:", "bind_failed", "setup_failed", "control_closed_by_relay", "ws_closed_by_relay", "udp_member_got:"), keep_prefix=True))))
     jk = hostile_stats.get("ws_junk", {})
     rows.append(("hostile: WebSocket junk frames", "%d upgrades; how each kind ended (close code, `open`: a ping after it got its pong): %s; not as expected: %d; endless fragments: the relay closed after at most %s payload bytes went out; replies before the close: %s; our close after the pong answered with: %s; errors: %s"
                  % (jk.get("connections", 0), codes(jk, "close:"), jk.get("unexpected", 0),
@@ -1820,13 +1829,13 @@ def report(args):
                     sl.get("unexpected", 0), codes(sl, ("upgrade_failed:", "connect_failed:"), keep_prefix=True))))
     fd = hostile_stats.get("ws_flood", {})
     seconds = fd.get("flood_millis", 0) / 1000
-    rows.append(("hostile: WebSocket flood", "%d cycles of 20 s: a browser member sent %s binary DATA (%s/s; %s) into a session with a native member bound over UDP and one never bound; the native member got %s of its DATA (its member rate allows %s: 240/s and a second of burst per cycle; cycles over it: %d), %d datagrams not from it, %d PONGs; sockets that never proved a token got %d; relay's rate_limited drops (Δ) +%s; errors: %s"
+    rows.append(("hostile: WebSocket flood", "%d cycles of 20 s: a browser member sent %s binary DATA (%s/s; %s) into a session with a native member bound over UDP and one never bound; the native member got %s of its DATA (its member rate allows %s: 240/s and a second of burst per cycle; cycles over it: %d), %d datagrams not from it (besides %d PONGs and %d BIND_ACKs for its own BIND retries after it was bound); sockets that never proved a token got %d; relay's rate_limited drops (Δ) +%s; errors: %s"
                  % (fd.get("cycles", 0), big(fd.get("sent", 0)), big(fd.get("sent", 0) / seconds) if seconds else "0",
                     codes(fd, "sent:"), big(fd.get("native_got_data", 0)), big(fd.get("native_allowed", 0)),
                     fd.get("over_member_rate", 0),
-                    fd.get("native_got_foreign", 0), fd.get("native_got_pongs", 0), fd.get("witness_got", 0),
+                    fd.get("native_got_foreign", 0), fd.get("native_got_pongs", 0), fd.get("late_bind_acks", 0), fd.get("witness_got", 0),
                     grown("gamerelay_datagrams_dropped_total", 'reason="rate_limited"'),
-                    codes(fd, ("error:", "bind_failed", "setup_failed", "control_closed_by_relay", "ws_closed_by_relay"), keep_prefix=True))))
+                    codes(fd, ("error:", "bind_failed", "setup_failed", "control_closed_by_relay", "ws_closed_by_relay", "native_got_foreign:"), keep_prefix=True))))
     crashed = [("%s %s" % (name, k)) for name, c in hostile_stats.items() if isinstance(c, dict)
                for k in c if k.startswith("driver_crashed")]
     if kv.get("hostile_status", "0") != "0":
