@@ -109,6 +109,8 @@ def error_name(e):
         return "broken_pipe"
     if isinstance(e, ConnectionRefusedError):
         return "refused"
+    if hasattr(e, "status"):
+        return "upgrade_answered_%s" % e.status
     return errno.errorcode.get(getattr(e, "errno", None) or 0, type(e).__name__)
 
 
@@ -879,6 +881,14 @@ def read_http_answer(sock, timeout):
     return status, rest, closed
 
 
+class UpgradeRefused(OSError):
+    """The relay answered an upgrade with another status than 101 (None: no answer in time)."""
+
+    def __init__(self, status):
+        super().__init__("upgrade answered %s" % status)
+        self.status = status
+
+
 class WsClosedByRelay(Exception):
     """The relay sent a close frame (code None: no status) or closed the TCP connection."""
 
@@ -902,7 +912,7 @@ class WebSocket:
             raise
         if status != 101:
             self.sock.close()
-            raise OSError("upgrade answered %s" % status)
+            raise UpgradeRefused(status)
         self.buf = bytearray(rest)
         self.fragments = []
         self.kind = "text"
@@ -1274,12 +1284,12 @@ def endless_fragments(ws, stats, piece=1000, most=128 * 1024):
             break
         sent += piece
         if sent > MAX_CONTROL_MESSAGE:
-            # Past the bound: give the relay a moment to act on it before sending more.
-            poller.poll(200)
+            # Past the bound: give the relay time to act on it before sending more.
+            poller.poll(2000)
     outcome, seen = ws.wait_close(5.0)
     stats["fragments_sent_bytes_max"] = max(stats["fragments_sent_bytes_max"], sent)
     if sent > MAX_CONTROL_MESSAGE + 4 * piece:
-        # Each fragment past the bound waited 200 ms for the close: four is more than slow.
+        # Each fragment past the bound waited 2 s for the close: four is more than slow.
         stats["fragments_closed_late"] += 1
         outcome = "late:%s" % outcome
     for s in seen:

@@ -34,7 +34,9 @@
 #   hostile rows    what each driver sent and what came back; rate_limited replies are the
 #                   relay's limits at work, not failures. "answers from the relay" to garbage
 #                   and "datagrams it should not have got" must be 0. WebSocket rows: the sink
-#                   must show backlog drops with the browser still connected and RSS flat; junk
+#                   must show backlog drops with the browser still connected and RSS flat, and
+#                   its native member must get no datagram (BIND_ACKs that answer its own BIND
+#                   retries are counted apart: a slow machine makes those); junk
 #                   frames close with 1002 (unmasked, reserved opcode or bits), 1007 (invalid
 #                   UTF-8) or 1009 after message_too_large (text over 16384 bytes, fragments
 #                   included: the close comes once about 16 KiB went out), while an oversize
