@@ -145,7 +145,12 @@ class Run:
             for name, c in self.stats:
                 total = out.setdefault(name, collections.Counter())
                 for k, v in list(c.items()):
-                    total[k] = max(total[k], v) if k.endswith(("_ms", "_max")) else total[k] + v
+                    if k.endswith("_min"):
+                        total[k] = v if k not in total else min(total[k], v)
+                    elif k.endswith(("_ms", "_max")):
+                        total[k] = max(total[k], v)
+                    else:
+                        total[k] += v
         return {name: dict(c) for name, c in out.items()}
 
     def sleep_until(self, t):
@@ -1340,9 +1345,19 @@ def ws_upgrades(source, rate=3.0):
     return body
 
 
-def bucket(seconds):
-    low = int(seconds // 5) * 5
-    return "%d-%ds" % (low, low + 5)
+CONTROL_IDLE_TIMEOUT = 30.0
+
+
+def note_close_time(stats, name, start):
+    """Records how long after `start` (taken before the connect) the relay closed: the least and
+    the most, and an early close (before the control idle timeout) as unexpected."""
+    ms = int((time.monotonic() - start) * 1000)
+    low, high = name + "_closed_ms_min", name + "_closed_ms_max"
+    stats[low] = ms if low not in stats else min(stats[low], ms)
+    stats[high] = max(stats[high], ms)
+    if ms < CONTROL_IDLE_TIMEOUT * 1000:
+        stats["%s_closed_early" % name] += 1
+        stats["unexpected"] += 1
 
 
 def ws_slow_head(source, interval=0.5, most=120):
@@ -1352,6 +1367,7 @@ def ws_slow_head(source, interval=0.5, most=120):
         for _ in range(int(run.duration / 30) + 2):
             if run.done():
                 break
+            start = time.monotonic()
             try:
                 sock = tcp_from(run, source, stats)
             except OSError as e:
@@ -1359,7 +1375,6 @@ def ws_slow_head(source, interval=0.5, most=120):
                 run.sleep_until(time.monotonic() + 1)
                 continue
             head = ws_head()
-            start = time.monotonic()
             outcome = None
             poller = select.poll()
             poller.register(sock, select.POLLIN | select.POLLRDHUP | select.POLLERR | select.POLLHUP)
@@ -1385,7 +1400,7 @@ def ws_slow_head(source, interval=0.5, most=120):
                 stats["unexpected"] += 1
             stats["slow_head:%s" % outcome] += 1
             if outcome != "abandoned_at_end":
-                stats["slow_head_closed_after:%s" % bucket(time.monotonic() - start)] += 1
+                note_close_time(stats, "slow_head", start)
             sock.close()
     return body
 
@@ -1397,13 +1412,13 @@ def ws_silent_binary(source, wait=60.0):
         for _ in range(int(run.duration / 30) + 2):
             if run.done():
                 break
+            start = time.monotonic()
             try:
                 ws = WebSocket(run, source, stats)
             except OSError as e:
                 stats["upgrade_failed:%s" % error_name(e)] += 1
                 run.sleep_until(time.monotonic() + 1)
                 continue
-            start = time.monotonic()
             outcome, seen = "abandoned_at_end", []
             try:
                 ws.send_frame(OP_BINARY, b"\x47\x01\x03\x00" * 4, length=1 << 62)
@@ -1425,7 +1440,7 @@ def ws_silent_binary(source, wait=60.0):
             for s in seen:
                 stats["seen:%s" % s] += 1
             if outcome != "abandoned_at_end":
-                stats["silent_binary_closed_after:%s" % bucket(time.monotonic() - start)] += 1
+                note_close_time(stats, "silent_binary", start)
                 if outcome != 1001 or seen != ["closing"]:
                     stats["unexpected"] += 1
     return body
@@ -1833,9 +1848,15 @@ def report(args):
                     up.get("closed_after_answer", 0), up.get("open_after_answer", 0),
                     codes(up, ("error:", "connect_failed:"), keep_prefix=True))))
     sl = hostile_stats.get("ws_slow", {})
-    rows.append(("hostile: WebSocket silence", "3 at a time: an upgrade head at 1 byte per 0.5 s (%s bytes in all): %s, closed after %s; 2 at a time: a 2^62-byte binary frame announced, then silence: %s (text before the close: %s), closed after %s; not as expected: %d; errors: %s"
-                 % (big(sl.get("bytes", 0)), codes(sl, "slow_head:"), codes(sl, "slow_head_closed_after:"),
-                    codes(sl, "silent_binary:"), codes(sl, "seen:"), codes(sl, "silent_binary_closed_after:"),
+    def close_span(name):
+        if name + "_closed_ms_min" not in sl:
+            return "-"
+        return "%.1f-%.1f s after the connect" % (sl[name + "_closed_ms_min"] / 1000, sl[name + "_closed_ms_max"] / 1000)
+
+    rows.append(("hostile: WebSocket silence", "3 at a time: an upgrade head at 1 byte per 0.5 s (%s bytes in all): %s, closed %s; 2 at a time: a 2^62-byte binary frame announced, then silence: %s (text before the close: %s), closed %s; closed before the control idle timeout (30 s): %d; not as expected: %d; errors: %s"
+                 % (big(sl.get("bytes", 0)), codes(sl, "slow_head:"), close_span("slow_head"),
+                    codes(sl, "silent_binary:"), codes(sl, "seen:"), close_span("silent_binary"),
+                    sl.get("slow_head_closed_early", 0) + sl.get("silent_binary_closed_early", 0),
                     sl.get("unexpected", 0), codes(sl, ("upgrade_failed:", "connect_failed:"), keep_prefix=True))))
     fd = hostile_stats.get("ws_flood", {})
     seconds = fd.get("flood_millis", 0) / 1000
