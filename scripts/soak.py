@@ -1099,8 +1099,9 @@ def drain_udp(udp, on_datagram):
 
 def ws_member_session(run, source, stats, capacity, rcvbuf=None):
     """A WebSocket that created a session and joined it (bound at its join), and a UDP member
-    joined by code over a control connection and bound from `source`; None if any step failed.
-    Returns a dict: ws, ws_member, ctl, udp, udp_member, session32, code."""
+    joined by code over a control connection and bound from `source`. Returns a dict (ws,
+    ws_member, ctl, udp, udp_member, session32, code) with "ready" once every step worked; what
+    it holds goes to close_member_session either way."""
     ws = WebSocket(run, source, stats, rcvbuf=rcvbuf)
     out = {"ws": ws, "ctl": None, "udp": None}
     r = ws.request("create", {"op": "create", "capacity": capacity})
@@ -1127,16 +1128,13 @@ def ws_member_session(run, source, stats, capacity, rcvbuf=None):
 
 
 def close_member_session(parts, reset=False):
-    for key in ("udp", "ctl", "ws"):
-        c = parts.get(key)
-        if c is None:
-            continue
-        if key == "udp":
-            c.close()
-        elif key == "ctl":
-            c.close()
-        else:
-            c.close(reset=reset)
+    """Closes what ws_member_session opened; the WebSocket with a reset if asked (its unsent
+    output then goes nowhere, as when a browser tab is killed)."""
+    for key in ("udp", "ctl"):
+        if parts.get(key) is not None:
+            parts[key].close()
+    if parts.get("ws") is not None:
+        parts["ws"].close(reset=reset)
 
 
 def ws_sink(source, cycle=15.0, rate=200, payload=984, rcvbuf=4096):
