@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Driver for scripts/soak.sh: hostile clients, probes and the summary table (standard library only).
 
-  soak.py hostile --port P --udp-port U [--metrics HOST:PORT] --duration S --json FILE
+  soak.py hostile --port P --udp-port U [--metrics HOST:PORT] --duration S --json FILE [--only NAMES]
       Runs every hostile driver at once for S seconds, each from loopback source addresses other
       than 127.0.0.1 (so the relay's per-source limits fall on them, not on the valid load), each
       at a bounded rate, then writes what each one sent and saw to FILE:
@@ -21,7 +21,29 @@
         127.0.0.8    creates sessions nobody joins (per-connection, then per-source limits)
         127.0.0.9    joins the long-lived session by code and leaves, over and over; and a
                      /metrics scraper, once a second
+        127.0.0.10   WebSocket members (PROTOCOL.md section 7):
+                     ws_sink: a browser creates and joins a session over a WebSocket with a
+                       4 KiB receive buffer and stops reading; a native member joins by code,
+                       binds over UDP and sends it ~1000 B DATA at 200/s; 15 s cycles. The
+                       relay must drop over its backlog bound (`backlog`), keep the browser
+                       connected and its RSS flat
+                     ws_junk: 4/s, an upgrade then one of: an unmasked frame, a reserved
+                       opcode, RSV bits (1002); invalid UTF-8 text (1007); text over 16384
+                       bytes, a text frame announcing 2^62 bytes, endless continuation
+                       fragments (message_too_large, then 1009); binary over 1200 bytes
+                       (dropped, the connection goes on: a ping after it gets its pong)
+                     ws_upgrades: 3/s, a head over 8192 bytes (431), a wrong path (404), a
+                       wrong version (426), a bad key (400), a valid upgrade (101)
+                     ws_slow: 3 at a time, a valid head at one byte per 0.5 s, and 2 at a time,
+                       a binary frame announcing 2^62 bytes then silence: closed by the relay
+                       at its control idle timeout (30 s; the second with `closing` and 1001)
+                     ws_flood: a browser member sends ~4000 binary DATA/s into its own session
+                       (20 s cycles), mostly broadcasts, some to a member never bound, some
+                       claiming to be the native member; the native member (bound over UDP)
+                       counts what reaches it (at most the browser's member rate, 240/s), and
+                       two sockets that sent BINDs with wrong tokens must get nothing
       Replies are counted by error code; rate_limited answers are expected, not failures.
+      --only NAME,... runs just the named drivers (e.g. ws_junk,ws_flood), to try them out.
 
   soak.py metrics --addr HOST:PORT [--out FILE]    one /metrics scrape (empty output on failure)
   soak.py wait-bound --addr HOST:PORT --count N --timeout T [--pid PID]
@@ -34,6 +56,7 @@ Every loop is bounded in iterations and in time.
 """
 
 import argparse
+import base64
 import collections
 import errno
 import http.client
@@ -86,6 +109,8 @@ def error_name(e):
         return "broken_pipe"
     if isinstance(e, ConnectionRefusedError):
         return "refused"
+    if hasattr(e, "status"):
+        return "upgrade_answered_%s" % e.status
     return errno.errorcode.get(getattr(e, "errno", None) or 0, type(e).__name__)
 
 
@@ -120,7 +145,12 @@ class Run:
             for name, c in self.stats:
                 total = out.setdefault(name, collections.Counter())
                 for k, v in list(c.items()):
-                    total[k] = max(total[k], v) if k.endswith("_ms") else total[k] + v
+                    if k.endswith("_min"):
+                        total[k] = v if k not in total else min(total[k], v)
+                    elif k.endswith(("_ms", "_max")):
+                        total[k] = max(total[k], v)
+                    else:
+                        total[k] += v
         return {name: dict(c) for name, c in out.items()}
 
     def sleep_until(self, t):
@@ -597,21 +627,7 @@ def keeper(source):
             session32 = int(session[-8:], 16)
             udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             udp.bind((source, 0))
-            udp.settimeout(0.25)
-            cookie = b""
-            bound = False
-            for attempt in range(10):
-                udp.sendto(HEADER.pack(0x47, 1, 1, 0, session32, member, 0, attempt) + token + cookie, run.udp)
-                try:
-                    data = udp.recv(2048)
-                except socket.timeout:
-                    continue
-                if len(data) >= 16 and data[2] == 2:
-                    if len(data) == 24:
-                        cookie = data[16:24]
-                    elif len(data) == 16:
-                        bound = True
-                        break
+            bound = udp_bind(run, udp, session32, member, token)
             stats["bound" if bound else "bind_failed"] += 1
             with run.lock:
                 run.code = code
@@ -756,6 +772,794 @@ def scraper(source):
     return body
 
 
+# --- 6. WebSocket members -----------------------------------------------------------------------
+# A minimal RFC 6455 client (PROTOCOL.md §7): the upgrade on the control port, masked frames out,
+# unmasked frames in. Self-contained on purpose: the soak needs nothing outside the standard
+# library.
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+WS_PATH = "/v1/ws"
+WS_SUBPROTOCOL = "gamerelay.v1"
+MAX_HEAD = 8192
+MAX_DATAGRAM = 1200
+MEMBER_PACKET_RATE = 240
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
+
+
+def ws_key():
+    return base64.b64encode(os.urandom(16)).decode()
+
+
+def ws_head(key=None, path=WS_PATH, version="13", protocol=WS_SUBPROTOCOL, extra=()):
+    """An upgrade request head (bytes); extra adds (name, value) header fields."""
+    lines = ["GET %s HTTP/1.1" % path, "Host: %s" % RELAY_HOST, "Upgrade: websocket", "Connection: Upgrade",
+             "Sec-WebSocket-Key: %s" % (key or ws_key()), "Sec-WebSocket-Version: %s" % version,
+             "Sec-WebSocket-Protocol: %s" % protocol]
+    lines += ["%s: %s" % pair for pair in extra]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def ws_mask(payload, key):
+    if not payload:
+        return b""
+    n = len(payload)
+    return (int.from_bytes(payload, "big") ^ int.from_bytes((key * (n // 4 + 1))[:n], "big")).to_bytes(n, "big")
+
+
+def ws_frame(opcode, payload=b"", fin=True, mask=True, rsv=0, length=None):
+    """One client frame; `length` announces another payload length than len(payload)."""
+    n = len(payload) if length is None else length
+    b0 = (0x80 if fin else 0) | (rsv & 7) << 4 | opcode
+    mbit = 0x80 if mask else 0
+    if n < 126:
+        head = bytes([b0, mbit | n])
+    elif n < 65536:
+        head = bytes([b0, mbit | 126]) + struct.pack("!H", n)
+    else:
+        head = bytes([b0, mbit | 127]) + struct.pack("!Q", n)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + ws_mask(payload, key)
+
+
+def tcp_from(run, source, stats, timeout=3.0, rcvbuf=None):
+    """A TCP connection from `source` to the control port (counted); raises OSError."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((source, 0))
+        if rcvbuf:
+            # Before connect, so the advertised window stays small: a browser that doesn't read.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(timeout)
+        sock.connect((RELAY_HOST, run.port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        sock.close()
+        raise
+    stats["connections"] += 1
+    return sock
+
+
+def read_http_answer(sock, timeout):
+    """(status, bytes after the head, closed) for an HTTP answer: a non-101 answer's body is read
+    until the relay closes (closed True) or the timeout; status None if no head came back."""
+    deadline = time.monotonic() + timeout
+    buf = b""
+    closed = False
+    for _ in range(1000):
+        if b"\r\n\r\n" in buf or len(buf) > 65536:
+            break
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None, buf, False
+        sock.settimeout(remaining)
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            return None, buf, False
+        if not data:
+            return None, buf, True
+        buf += data
+    head, sep, rest = buf.partition(b"\r\n\r\n")
+    m = re.match(rb"HTTP/1\.1 (\d{3})", head)
+    if not sep or not m:
+        return None, buf, False
+    status = int(m.group(1))
+    if status == 101:
+        return status, rest, False
+    for _ in range(1000):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        sock.settimeout(remaining)
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            closed = True
+            break
+        if not data:
+            closed = True
+            break
+    return status, rest, closed
+
+
+class UpgradeRefused(OSError):
+    """The relay answered an upgrade with another status than 101 (None: no answer in time)."""
+
+    def __init__(self, status):
+        super().__init__("upgrade answered %s" % status)
+        self.status = status
+
+
+class WsClosedByRelay(Exception):
+    """The relay sent a close frame (code None: no status) or closed the TCP connection."""
+
+    def __init__(self, code):
+        super().__init__("closed by the relay: %s" % code)
+        self.code = code
+
+
+class WebSocket:
+    """One upgraded WebSocket connection from `source` (the upgrade raises OSError if refused)."""
+
+    def __init__(self, run, source, stats, timeout=3.0, rcvbuf=None):
+        self.stats = stats
+        self.timeout = timeout
+        self.sock = tcp_from(run, source, stats, timeout, rcvbuf)
+        try:
+            self.sock.sendall(ws_head())
+            status, rest, _ = read_http_answer(self.sock, timeout)
+        except OSError:
+            self.sock.close()
+            raise
+        if status != 101:
+            self.sock.close()
+            raise UpgradeRefused(status)
+        self.buf = bytearray(rest)
+        self.fragments = []
+        self.kind = "text"
+        self.close_code = None
+
+    def send_frame(self, opcode, payload=b"", **kw):
+        self.sock.sendall(ws_frame(opcode, payload, **kw))
+
+    def send(self, msg):
+        self.send_frame(OP_TEXT, json.dumps(msg, separators=(",", ":")).encode())
+
+    def _frame(self):
+        """A complete frame from the buffer as (fin, opcode, payload), or None."""
+        b = self.buf
+        if len(b) < 2:
+            return None
+        n, pos = b[1] & 0x7F, 2
+        if n == 126:
+            if len(b) < 4:
+                return None
+            n, pos = struct.unpack_from("!H", b, 2)[0], 4
+        elif n == 127:
+            if len(b) < 10:
+                return None
+            n, pos = struct.unpack_from("!Q", b, 2)[0], 10
+        if b[1] & 0x80:
+            self.stats["masked_frame_from_relay"] += 1
+            pos += 4
+        if len(b) < pos + n:
+            return None
+        frame = (bool(b[0] & 0x80), b[0] & 0x0F, bytes(b[pos:pos + n]))
+        del b[:pos + n]
+        return frame
+
+    def message(self, timeout=None):
+        """The next message: ("text", dict or None) or ("binary", bytes); answers pings. Raises
+        WsClosedByRelay on a close frame or EOF, socket.timeout when nothing comes in time."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        for _ in range(100000):
+            frame = self._frame()
+            if frame is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise socket.timeout()
+                self.sock.settimeout(remaining)
+                try:
+                    data = self.sock.recv(65536)
+                except ConnectionResetError:
+                    raise WsClosedByRelay("reset")
+                if not data:
+                    raise WsClosedByRelay("eof")
+                self.buf += data
+                continue
+            fin, opcode, payload = frame
+            if opcode == OP_CLOSE:
+                self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                raise WsClosedByRelay(self.close_code)
+            if opcode == OP_PING:
+                self.send_frame(OP_PONG, payload)
+                continue
+            if opcode == OP_PONG:
+                return "pong", payload
+            self.fragments.append(payload)
+            if opcode != OP_CONT:
+                self.kind = "text" if opcode == OP_TEXT else "binary"
+            if not fin:
+                continue
+            data, self.fragments = b"".join(self.fragments), []
+            if self.kind == "binary":
+                return "binary", data
+            try:
+                msg = json.loads(data)
+            except ValueError:
+                msg = None
+            return "text", msg if isinstance(msg, dict) else None
+        raise socket.timeout()
+
+    def request(self, op, msg, timeout=None):
+        """Sends a control message, returns its reply (events and datagrams before it counted)."""
+        self.send(msg)
+        for _ in range(1000):
+            kind, msg = self.message(timeout)
+            if kind == "text" and msg is not None and "ok" in msg:
+                code = "ok" if msg["ok"] is True else (msg.get("error") or {}).get("code", "?")
+                self.stats["reply:%s" % code] += 1
+                self.stats["%s:%s" % (op, code)] += 1
+                return msg
+            if kind == "text" and msg is not None and "event" in msg:
+                self.stats["event:%s" % msg["event"]] += 1
+        return None
+
+    def wait_close(self, timeout):
+        """Reads until the relay closes: (close code, or "eof"/"reset"/"timeout"; replies seen)."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        try:
+            for _ in range(100000):
+                kind, msg = self.message(max(0.0, deadline - time.monotonic()))
+                if kind == "text" and msg is not None:
+                    seen.append(msg.get("event") or ("ok" if msg.get("ok") is True else
+                                                     (msg.get("error") or {}).get("code", "?")))
+        except WsClosedByRelay as e:
+            return e.code, seen
+        except socket.timeout:
+            return "timeout", seen
+        except OSError as e:
+            return error_name(e), seen
+        return "timeout", seen
+
+    def drain(self):
+        """Reads whatever has arrived without waiting; returns how many messages; raises
+        WsClosedByRelay when the relay closed."""
+        count = 0
+        self.sock.setblocking(False)
+        try:
+            for _ in range(1000):
+                try:
+                    data = self.sock.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except ConnectionResetError:
+                    raise WsClosedByRelay("reset")
+                if not data:
+                    raise WsClosedByRelay("eof")
+                self.buf += data
+        finally:
+            self.sock.settimeout(self.timeout)
+        for _ in range(100000):
+            frame = self._frame()
+            if frame is None:
+                break
+            if frame[1] == OP_CLOSE:
+                self.close_code = struct.unpack("!H", frame[2][:2])[0] if len(frame[2]) >= 2 else None
+                raise WsClosedByRelay(self.close_code)
+            if frame[1] == OP_PING:
+                self.send_frame(OP_PONG, frame[2])
+            count += 1
+        return count
+
+    def close(self, code=None, reset=False):
+        try:
+            if code is not None:
+                self.send_frame(OP_CLOSE, struct.pack("!H", code))
+            if reset:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def udp_bind(run, udp, session32, member, token):
+    """BIND, cookie, BIND (PROTOCOL.md §2.2) from `udp`; True once bound."""
+    udp.settimeout(0.25)
+    cookie = b""
+    for attempt in range(10):
+        udp.sendto(HEADER.pack(0x47, 1, 1, 0, session32, member, 0, attempt) + token + cookie, run.udp)
+        try:
+            data = udp.recv(2048)
+        except socket.timeout:
+            continue
+        if len(data) >= 16 and data[2] == 2:
+            if len(data) == 24:
+                cookie = data[16:24]
+            elif len(data) == 16:
+                return True
+    return False
+
+
+def drain_udp(udp, on_datagram):
+    """Reads every datagram already queued on `udp` without waiting."""
+    udp.settimeout(0)
+    for _ in range(4096):
+        try:
+            data = udp.recv(2048)
+        except (BlockingIOError, InterruptedError, socket.timeout):
+            break
+        on_datagram(data)
+
+
+def ws_member_session(run, source, stats, capacity, rcvbuf=None):
+    """A WebSocket that created a session and joined it (bound at its join), and a UDP member
+    joined by code over a control connection and bound from `source`. Returns a dict (ws,
+    ws_member, ctl, udp, udp_member, session32, code) with "ready" once every step worked; what
+    it holds goes to close_member_session either way."""
+    ws = WebSocket(run, source, stats, rcvbuf=rcvbuf)
+    out = {"ws": ws, "ctl": None, "udp": None}
+    r = ws.request("create", {"op": "create", "capacity": capacity})
+    if not (r and r.get("ok")):
+        return out
+    out["code"], out["session32"] = r["code"], int(r["session"][-8:], 16)
+    r = ws.request("join", {"op": "join", "session": r["session"], "name": "browser"})
+    if not (r and r.get("ok")):
+        return out
+    out["ws_member"] = r["member"]
+    out["ctl"] = Control(run, source, stats)
+    r = out["ctl"].request("join", {"op": "join", "code": out["code"], "name": "native"})
+    if not (r and r.get("ok")):
+        return out
+    out["udp_member"] = r["member"]
+    out["udp"] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    out["udp"].bind((source, 0))
+    if not udp_bind(run, out["udp"], out["session32"], r["member"], bytes.fromhex(r["token"])):
+        stats["bind_failed"] += 1
+        return out
+    stats["bound"] += 1
+    out["ready"] = True
+    return out
+
+
+def close_member_session(parts, reset=False):
+    """Closes what ws_member_session opened; the WebSocket with a reset if asked (its unsent
+    output then goes nowhere, as when a browser tab is killed)."""
+    for key in ("udp", "ctl"):
+        if parts.get(key) is not None:
+            parts[key].close()
+    if parts.get("ws") is not None:
+        parts["ws"].close(reset=reset)
+
+
+def ws_sink(source, cycle=15.0, rate=200, payload=984, rcvbuf=4096):
+    """A browser that stops reading: it creates a session and joins it over a WebSocket (small
+    receive window), a native member joins and binds over UDP and sends DATA at about its rate
+    limit; after `cycle` seconds everything closes and it starts over. The relay must drop the
+    browser's datagrams over its backlog bound (`backlog`), not queue them."""
+    def body(run, stats):
+        rng = random.Random()
+        seq = 0
+        for n in range(int(run.duration / cycle) + 2):
+            if run.done():
+                break
+            parts = {}
+            try:
+                parts = ws_member_session(run, source, stats, 2, rcvbuf=rcvbuf)
+                if not parts.get("ready"):
+                    stats["setup_failed"] += 1
+                    run.sleep_until(time.monotonic() + 1)
+                    continue
+                stats["cycles"] += 1
+                # From here on the browser reads nothing.
+                udp, ctl = parts["udp"], parts["ctl"]
+                start = time.monotonic()
+                end = min(start + cycle, run.deadline)
+                tick = 0.01
+                owed = 0.0
+
+                def on_datagram(data):
+                    if len(data) >= 16 and data[2] == 2:
+                        # An answer to one of its own BINDs that came after it was bound (a
+                        # retry when the machine is slow): proved by its token, not a stray.
+                        stats["late_bind_acks"] += 1
+                    else:
+                        stats["udp_member_got"] += 1  # nobody sends to it: must stay 0
+                        stats["udp_member_got:type %d" % (data[2] if len(data) > 2 else -1)] += 1
+
+                for i in range(int(cycle / tick) + 2):
+                    if not run.sleep_until(min(end, start + i * tick)) or time.monotonic() >= end:
+                        break
+                    owed += rate * tick
+                    k, owed = int(owed), owed - int(owed)
+                    for _ in range(k):
+                        seq = (seq + 1) & 0xFFFFFFFF
+                        udp.sendto(HEADER.pack(0x47, 1, 3, 0, parts["session32"], parts["udp_member"], 0xFFFF, seq)
+                                   + rng.randbytes(payload), run.udp)
+                        stats["data_sent"] += 1
+                        stats["data_bytes"] += 16 + payload
+                    if i % 50 == 0:
+                        drain_udp(udp, on_datagram)
+                        if not ctl.drain_events():
+                            stats["control_closed_by_relay"] += 1
+                            break
+                # The WebSocket must still be open: the relay drops, it doesn't give up on it.
+                check = select.poll()
+                check.register(parts["ws"].sock, select.POLLRDHUP | select.POLLERR | select.POLLHUP)
+                if any(ev & (select.POLLRDHUP | select.POLLERR | select.POLLHUP) for _, ev in check.poll(0)):
+                    stats["ws_closed_by_relay"] += 1
+                else:
+                    stats["ws_open_at_end"] += 1
+            except WsClosedByRelay as e:
+                stats["ws_closed_by_relay:%s" % e.code] += 1
+            except (OSError, KeyError) as e:
+                stats["error:%s" % error_name(e)] += 1
+            finally:
+                close_member_session(parts, reset=n % 2 == 0)
+    return body
+
+
+# Junk kinds, each sent right after an upgrade, with the close code PROTOCOL.md §7 asks for
+# ("open": the connection goes on: a ping after it must get its pong).
+WS_JUNK_EXPECTED = {
+    "unmasked": 1002, "reserved_opcode": 1002, "rsv_bits": 1002, "bad_utf8": 1007,
+    "text_too_large": 1009, "text_2^62": 1009, "endless_fragments": 1009, "binary_too_large": "open",
+}
+
+
+def ws_junk(source, rate=4.0):
+    """Upgrades, then sends one kind of junk (round robin) and records how the relay closed."""
+    kinds = list(WS_JUNK_EXPECTED)
+
+    def body(run, stats):
+        rng = random.Random()
+        for i in run.paced(rate):
+            kind = kinds[i % len(kinds)]
+            try:
+                ws = WebSocket(run, source, stats)
+            except OSError as e:
+                stats["upgrade_failed:%s" % error_name(e)] += 1
+                continue
+            stats["sent:%s" % kind] += 1
+            outcome, seen = "?", []
+            try:
+                if kind == "unmasked":
+                    ws.send_frame(OP_TEXT, b'{"op":"ping"}', mask=False)
+                elif kind == "reserved_opcode":
+                    ws.send_frame(rng.choice((3, 4, 5, 6, 7, 11, 12, 13, 14, 15)), b"junk")
+                elif kind == "rsv_bits":
+                    ws.send_frame(OP_TEXT, b'{"op":"ping"}', rsv=rng.randint(1, 7))
+                elif kind == "bad_utf8":
+                    ws.send_frame(OP_TEXT, b'{"op":"ping","pad":"' + rng.choice((b"\xff", b"\xc3\x28", b"\xed\xa0\x80",
+                                                                               b"\xf4\x90\x80\x80", b"\xe2\x82")) + b'"}')
+                elif kind == "text_too_large":
+                    ws.send_frame(OP_TEXT, b'{"op":"ping","pad":"' + b"x" * (MAX_CONTROL_MESSAGE + rng.randint(1, 4000)) + b'"}')
+                elif kind == "text_2^62":
+                    ws.send_frame(OP_TEXT, b'{"op":"ping","pad":"', length=1 << 62)
+                elif kind == "endless_fragments":
+                    outcome = endless_fragments(ws, stats)
+                elif kind == "binary_too_large":
+                    ws.send_frame(OP_BINARY, rng.randbytes(rng.randint(MAX_DATAGRAM + 1, 8000)))
+                    ws.send_frame(OP_PING, b"still there?")
+                    for _ in range(16):
+                        got, payload = ws.message(3.0)
+                        if got == "pong":
+                            outcome = "open"
+                            break
+                    ws.send_frame(OP_CLOSE, struct.pack("!H", 1000))
+                if outcome == "?":
+                    outcome, seen = ws.wait_close(5.0)
+                elif kind == "binary_too_large":
+                    code, seen = ws.wait_close(3.0)
+                    stats["close_echo:%s" % code] += 1
+            except WsClosedByRelay as e:
+                outcome = e.code
+            except socket.timeout:
+                outcome = "timeout"
+            except OSError as e:
+                outcome = error_name(e)
+            ws.close()
+            stats["close:%s:%s" % (kind, outcome)] += 1
+            for s in seen:
+                stats["seen:%s:%s" % (kind, s)] += 1
+            if outcome != WS_JUNK_EXPECTED[kind]:
+                stats["unexpected"] += 1
+    return body
+
+
+def endless_fragments(ws, stats, piece=1000, most=128 * 1024):
+    """A text message in fragments of `piece` bytes that never ends, until the relay closes
+    (at `maxControlMessage` bytes, with 1009) or `most` bytes went out."""
+    sent = 0
+    poller = select.poll()
+    poller.register(ws.sock, select.POLLIN | select.POLLRDHUP | select.POLLERR | select.POLLHUP)
+    for n in range(most // piece + 1):
+        if poller.poll(0) or sent >= most:
+            break
+        try:
+            ws.send_frame(OP_TEXT if n == 0 else OP_CONT, (b'{"op":"ping","pad":"' + b"x" * piece)[:piece], fin=False)
+        except OSError:
+            break
+        sent += piece
+        if sent > MAX_CONTROL_MESSAGE:
+            # Past the bound: give the relay time to act on it before sending more.
+            poller.poll(2000)
+    outcome, seen = ws.wait_close(5.0)
+    stats["fragments_sent_bytes_max"] = max(stats["fragments_sent_bytes_max"], sent)
+    if sent > MAX_CONTROL_MESSAGE + 4 * piece:
+        # Each fragment past the bound waited 2 s for the close: four is more than slow.
+        stats["fragments_closed_late"] += 1
+        outcome = "late:%s" % outcome
+    for s in seen:
+        stats["seen:endless_fragments:%s" % s] += 1
+    return outcome
+
+
+# Bad upgrade heads and the status PROTOCOL.md §7 asks for; "valid" is a control (101, then a
+# close handshake).
+WS_UPGRADE_EXPECTED = {"head_over_8192": 431, "wrong_path": 404, "wrong_version": 426, "bad_key": 400, "valid": 101}
+
+
+def ws_upgrades(source, rate=3.0):
+    kinds = list(WS_UPGRADE_EXPECTED)
+
+    def body(run, stats):
+        rng = random.Random()
+        for i in run.paced(rate):
+            kind = kinds[i % len(kinds)]
+            if kind == "head_over_8192":
+                head = ws_head(extra=[("X-Pad", "p" * (MAX_HEAD + rng.randint(1, 4000)))])
+            elif kind == "wrong_path":
+                head = ws_head(path=rng.choice(("/v2/ws", "/", "/v1/ws/x", "/metrics")))
+            elif kind == "wrong_version":
+                head = ws_head(version=rng.choice(("8", "12", "14")))
+            elif kind == "bad_key":
+                head = ws_head(key=rng.choice(("short", base64.b64encode(os.urandom(15)).decode(), "!!!!")))
+            else:
+                head = ws_head()
+            try:
+                sock = tcp_from(run, source, stats)
+            except OSError as e:
+                stats["connect_failed:%s" % error_name(e)] += 1
+                continue
+            try:
+                sock.sendall(head)
+                status, rest, closed = read_http_answer(sock, 3.0)
+                stats["status:%s:%s" % (kind, status)] += 1
+                if status != WS_UPGRADE_EXPECTED[kind]:
+                    stats["unexpected"] += 1
+                if status == 101:
+                    sock.sendall(ws_frame(OP_CLOSE, struct.pack("!H", 1000)))
+                elif status is not None:
+                    stats["closed_after_answer" if closed else "open_after_answer"] += 1
+            except OSError as e:
+                stats["error:%s:%s" % (kind, error_name(e))] += 1
+            sock.close()
+    return body
+
+
+CONTROL_IDLE_TIMEOUT = 30.0
+
+
+def note_close_time(stats, name, start):
+    """Records how long after `start` (taken before the connect) the relay closed: the least and
+    the most, and an early close (before the control idle timeout) as unexpected."""
+    ms = int((time.monotonic() - start) * 1000)
+    low, high = name + "_closed_ms_min", name + "_closed_ms_max"
+    stats[low] = ms if low not in stats else min(stats[low], ms)
+    stats[high] = max(stats[high], ms)
+    if ms < CONTROL_IDLE_TIMEOUT * 1000:
+        stats["%s_closed_early" % name] += 1
+        stats["unexpected"] += 1
+
+
+def ws_slow_head(source, interval=0.5, most=120):
+    """A valid upgrade head, one byte every `interval` s (it would take ~90 s); the relay must
+    close the connection on its own (its control idle timeout) before `most` bytes went out."""
+    def body(run, stats):
+        for _ in range(int(run.duration / 30) + 2):
+            if run.done():
+                break
+            start = time.monotonic()
+            try:
+                sock = tcp_from(run, source, stats)
+            except OSError as e:
+                stats["connect_failed:%s" % error_name(e)] += 1
+                run.sleep_until(time.monotonic() + 1)
+                continue
+            head = ws_head()
+            outcome = None
+            poller = select.poll()
+            poller.register(sock, select.POLLIN | select.POLLRDHUP | select.POLLERR | select.POLLHUP)
+            for n in range(min(most, len(head))):
+                if poller.poll(0):
+                    try:
+                        data = sock.recv(65536)
+                        outcome = "answered:%s" % data[9:12].decode("latin-1") if data else "closed_silently"
+                    except OSError as e:
+                        outcome = "closed:%s" % error_name(e)
+                    break
+                try:
+                    sock.send(head[n:n + 1])
+                except OSError as e:
+                    outcome = "closed:%s" % error_name(e)
+                    break
+                stats["bytes"] += 1
+                if not run.sleep_until(start + (n + 1) * interval):
+                    outcome = "abandoned_at_end"
+                    break
+            if outcome is None:
+                outcome = "still_open_after_%d_bytes" % most
+                stats["unexpected"] += 1
+            stats["slow_head:%s" % outcome] += 1
+            if outcome != "abandoned_at_end":
+                note_close_time(stats, "slow_head", start)
+            sock.close()
+    return body
+
+
+def ws_silent_binary(source, wait=60.0):
+    """Upgrades, announces a binary frame of 2^62 bytes (over --max-datagram: skipped, not kept)
+    and goes silent: the relay must end it at its control idle timeout (`closing`, then 1001)."""
+    def body(run, stats):
+        for _ in range(int(run.duration / 30) + 2):
+            if run.done():
+                break
+            start = time.monotonic()
+            try:
+                ws = WebSocket(run, source, stats)
+            except OSError as e:
+                stats["upgrade_failed:%s" % error_name(e)] += 1
+                run.sleep_until(time.monotonic() + 1)
+                continue
+            outcome, seen = "abandoned_at_end", []
+            try:
+                ws.send_frame(OP_BINARY, b"\x47\x01\x03\x00" * 4, length=1 << 62)
+                for _ in range(int(wait) + 1):
+                    code, got = ws.wait_close(min(1.0, max(0.0, start + wait - time.monotonic())))
+                    seen += got
+                    if code != "timeout":
+                        outcome = code
+                        break
+                    if run.done():
+                        break
+                    if time.monotonic() >= start + wait:
+                        outcome = "still_open_after_%ds" % wait
+                        break
+            except OSError as e:
+                outcome = error_name(e)
+            ws.close()
+            stats["silent_binary:%s" % outcome] += 1
+            for s in seen:
+                stats["seen:%s" % s] += 1
+            if outcome != "abandoned_at_end":
+                note_close_time(stats, "silent_binary", start)
+                if outcome != 1001 or seen != ["closing"]:
+                    stats["unexpected"] += 1
+    return body
+
+
+def ws_flood(source, cycle=20.0, rate=4000, payload=100):
+    """A browser member floods binary DATA into its own session at `rate`/s (its member rate
+    limit, 240/s, drops the rest as rate_limited) whose other members are a native one bound over
+    UDP, which reads and counts, and one joined but never bound. Some DATA names the unbound
+    member as target, some claims to come from the native member. Two witness sockets that
+    never proved a token (one sent a BIND with a wrong token as the native member, one as the
+    unbound member) must receive nothing."""
+    def body(run, stats):
+        rng = random.Random()
+        seq = 0
+        for n in range(int(run.duration / cycle) + 2):
+            if run.done():
+                break
+            parts, extra, witnesses = {}, None, []
+            try:
+                parts = ws_member_session(run, source, stats, 3)
+                if not parts.get("ready"):
+                    stats["setup_failed"] += 1
+                    run.sleep_until(time.monotonic() + 1)
+                    continue
+                stats["cycles"] += 1
+                ws, udp, ctl = parts["ws"], parts["udp"], parts["ctl"]
+                session32, me, native = parts["session32"], parts["ws_member"], parts["udp_member"]
+                extra = Control(run, source, stats)
+                r = extra.request("join", {"op": "join", "code": parts["code"], "name": "unbound"})
+                unbound = r["member"] if r and r.get("ok") else 0xFFFE
+                for member in (native, unbound):
+                    w = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    w.bind((source, 0))
+                    w.sendto(HEADER.pack(0x47, 1, 1, 0, session32, member, 0, 0) + rng.randbytes(16), run.udp)
+                    witnesses.append(w)
+                start = time.monotonic()
+                end = min(start + cycle, run.deadline)
+                got = collections.Counter()
+
+                def on_native(data):
+                    if len(data) >= 16 and data[2] == 5:
+                        got["pongs"] += 1
+                    elif len(data) >= 16 and data[2] == 2:
+                        stats["late_bind_acks"] += 1  # an answer to its own BIND retry
+                    elif len(data) >= 16 and data[2] == 3 and data[4:8] == session32.to_bytes(4, "big") \
+                            and int.from_bytes(data[8:10], "big") == me:
+                        got["data"] += 1
+                    else:
+                        got["foreign"] += 1
+                        stats["native_got_foreign:type %d" % (data[2] if len(data) > 2 else -1)] += 1
+
+                def on_witness(data):
+                    got["witness"] += 1
+
+                tick = 0.01
+                owed = 0.0
+                frames = []
+                for i in range(int(cycle / tick) + 2):
+                    if not run.sleep_until(min(end, start + i * tick)) or time.monotonic() >= end:
+                        break
+                    owed += rate * tick
+                    k, owed = int(owed), owed - int(owed)
+                    frames.clear()
+                    for _ in range(k):
+                        seq = (seq + 1) & 0xFFFFFFFF
+                        roll = rng.random()
+                        if roll < 0.80:
+                            kind, sender, target = "broadcast", me, 0xFFFF
+                        elif roll < 0.90:
+                            kind, sender, target = "to_unbound", me, unbound
+                        elif roll < 0.95:
+                            kind, sender, target = "to_native", me, native
+                        else:
+                            kind, sender, target = "as_native", native, 0xFFFF
+                        stats["sent:%s" % kind] += 1
+                        frames.append(ws_frame(OP_BINARY, HEADER.pack(0x47, 1, 3, 0, session32, sender, target, seq)
+                                               + rng.randbytes(payload)))
+                    if frames:
+                        ws.sock.sendall(b"".join(frames))
+                        stats["sent"] += len(frames)
+                    ws.drain()
+                    drain_udp(udp, on_native)
+                    for w in witnesses:
+                        drain_udp(w, on_witness)
+                    if i % 200 == 0:
+                        # The native member's binding must not idle out (10 s).
+                        udp.sendto(HEADER.pack(0x47, 1, 4, 0, session32, native, 0, i) + b"flood", run.udp)
+                        if not ctl.drain_events():
+                            stats["control_closed_by_relay"] += 1
+                            break
+                run.sleep_until(time.monotonic() + 0.2)
+                drain_udp(udp, on_native)
+                for w in witnesses:
+                    drain_udp(w, on_witness)
+                elapsed = max(time.monotonic() - start, 0.001)
+                # The browser's buckets: 240/s with one second of burst, full at its join.
+                allowed = int(MEMBER_PACKET_RATE * (elapsed + 1))
+                stats["native_allowed"] += allowed
+                if got["data"] > allowed:
+                    stats["over_member_rate"] += 1
+                stats["native_got_data"] += got["data"]
+                stats["native_got_pongs"] += got["pongs"]
+                stats["native_got_foreign"] += got["foreign"]
+                stats["witness_got"] += got["witness"]
+                stats["flood_millis"] += int(elapsed * 1000)
+            except WsClosedByRelay as e:
+                stats["ws_closed_by_relay:%s" % e.code] += 1
+            except socket.timeout:
+                stats["error:timeout"] += 1
+            except (OSError, KeyError) as e:
+                stats["error:%s" % error_name(e)] += 1
+            finally:
+                for w in witnesses:
+                    w.close()
+                if extra:
+                    extra.close()
+                close_member_session(parts, reset=n % 2 == 0)
+    return body
+
+
 def hostile(args):
     run = Run(args)
 
@@ -778,7 +1582,19 @@ def hostile(args):
         ("sessions", hoarder("127.0.0.8", 25)),
         ("sessions", rejoiner("127.0.0.9", 5)),
         ("scraper", scraper("127.0.0.9")),
+        ("ws_sink", ws_sink("127.0.0.10")),
+        ("ws_junk", ws_junk("127.0.0.10")),
+        ("ws_upgrades", ws_upgrades("127.0.0.10")),
+        ("ws_slow", ws_slow_head("127.0.0.10")),
+        ("ws_slow", ws_slow_head("127.0.0.10")),
+        ("ws_slow", ws_slow_head("127.0.0.10")),
+        ("ws_slow", ws_silent_binary("127.0.0.10")),
+        ("ws_slow", ws_silent_binary("127.0.0.10")),
+        ("ws_flood", ws_flood("127.0.0.10")),
     ]
+    if args.only:
+        wanted = set(args.only.split(","))
+        drivers = [(name, body) for name, body in drivers if name in wanted]
     threads = [guarded(run, name, body) for name, body in drivers]
     for _ in range(int(args.duration * 10) + 10):
         if run.done():
@@ -1003,6 +1819,52 @@ def report(args):
                     se.get("unexpected_datagrams", 0))))
     sc = hostile_stats.get("scraper", {})
     rows.append(("hostile: /metrics scrapes", "%s; slowest %d ms" % (codes(sc, ("status:", "failed:"), keep_prefix=True), sc.get("slowest_ms", 0))))
+    before, _ = parse_metrics(os.path.join(work, "metrics-before.txt"))
+    after, types = parse_metrics(os.path.join(work, "metrics-after.txt"))
+
+    def grown(name, label_part=""):
+        """A counter's growth over the hostile phase, every series whose labels contain label_part."""
+        if not after:
+            return "?"
+        return num(sum(v for (n, lb), v in after.items() if n == name and label_part in lb)
+                   - sum(v for (n, lb), v in before.items() if n == name and label_part in lb))
+
+    sk = hostile_stats.get("ws_sink", {})
+    rows.append(("hostile: WebSocket sink", "%d cycles of 15 s from 127.0.0.10: a browser member that stops reading (4 KiB receive buffer), a native member bound over UDP sending it %s DATA (%.1f MB) at 200/s; relay's backlog drops (Δ) +%s; browser still connected at the end of its cycle %d, closed by the relay %d; datagrams the native member got (none sent to it) %d, BIND_ACKs for its own BIND retries after it was bound %d; errors: %s"
+                 % (sk.get("cycles", 0), big(sk.get("data_sent", 0)), sk.get("data_bytes", 0) / 1e6,
+                    grown("gamerelay_datagrams_dropped_total", 'reason="backlog"'), sk.get("ws_open_at_end", 0),
+                    sum(v for k, v in sk.items() if k.startswith("ws_closed_by_relay")), sk.get("udp_member_got", 0), sk.get("late_bind_acks", 0),
+                    codes(sk, ("error:", "bind_failed", "setup_failed", "control_closed_by_relay", "ws_closed_by_relay", "udp_member_got:"), keep_prefix=True))))
+    jk = hostile_stats.get("ws_junk", {})
+    rows.append(("hostile: WebSocket junk frames", "%d upgrades; how each kind ended (close code, `open`: a ping after it got its pong): %s; not as expected: %d; endless fragments: the relay closed after at most %s payload bytes went out; replies before the close: %s; our close after the pong answered with: %s; errors: %s"
+                 % (jk.get("connections", 0), codes(jk, "close:"), jk.get("unexpected", 0),
+                    big(jk.get("fragments_sent_bytes_max", 0)), codes(jk, "seen:"), codes(jk, "close_echo:"),
+                    codes(jk, ("upgrade_failed:",), keep_prefix=True))))
+    up = hostile_stats.get("ws_upgrades", {})
+    rows.append(("hostile: WebSocket upgrades", "%d requests; status by kind: %s; not as expected: %d; connection closed after the answer %d, left open %d; errors: %s"
+                 % (up.get("connections", 0), codes(up, "status:"), up.get("unexpected", 0),
+                    up.get("closed_after_answer", 0), up.get("open_after_answer", 0),
+                    codes(up, ("error:", "connect_failed:"), keep_prefix=True))))
+    sl = hostile_stats.get("ws_slow", {})
+    def close_span(name):
+        if name + "_closed_ms_min" not in sl:
+            return "-"
+        return "%.1f-%.1f s after the connect" % (sl[name + "_closed_ms_min"] / 1000, sl[name + "_closed_ms_max"] / 1000)
+
+    rows.append(("hostile: WebSocket silence", "3 at a time: an upgrade head at 1 byte per 0.5 s (%s bytes in all): %s, closed %s; 2 at a time: a 2^62-byte binary frame announced, then silence: %s (text before the close: %s), closed %s; closed before the control idle timeout (30 s): %d; not as expected: %d; errors: %s"
+                 % (big(sl.get("bytes", 0)), codes(sl, "slow_head:"), close_span("slow_head"),
+                    codes(sl, "silent_binary:"), codes(sl, "seen:"), close_span("silent_binary"),
+                    sl.get("slow_head_closed_early", 0) + sl.get("silent_binary_closed_early", 0),
+                    sl.get("unexpected", 0), codes(sl, ("upgrade_failed:", "connect_failed:"), keep_prefix=True))))
+    fd = hostile_stats.get("ws_flood", {})
+    seconds = fd.get("flood_millis", 0) / 1000
+    rows.append(("hostile: WebSocket flood", "%d cycles of 20 s: a browser member sent %s binary DATA (%s/s; %s) into a session with a native member bound over UDP and one never bound; the native member got %s of its DATA (its member rate allows %s: 240/s and a second of burst per cycle; cycles over it: %d), %d datagrams not from it (besides %d PONGs and %d BIND_ACKs for its own BIND retries after it was bound); sockets that never proved a token got %d; relay's rate_limited drops (Δ) +%s; errors: %s"
+                 % (fd.get("cycles", 0), big(fd.get("sent", 0)), big(fd.get("sent", 0) / seconds) if seconds else "0",
+                    codes(fd, "sent:"), big(fd.get("native_got_data", 0)), big(fd.get("native_allowed", 0)),
+                    fd.get("over_member_rate", 0),
+                    fd.get("native_got_foreign", 0), fd.get("native_got_pongs", 0), fd.get("late_bind_acks", 0), fd.get("witness_got", 0),
+                    grown("gamerelay_datagrams_dropped_total", 'reason="rate_limited"'),
+                    codes(fd, ("error:", "bind_failed", "setup_failed", "control_closed_by_relay", "ws_closed_by_relay", "native_got_foreign:"), keep_prefix=True))))
     crashed = [("%s %s" % (name, k)) for name, c in hostile_stats.items() if isinstance(c, dict)
                for k in c if k.startswith("driver_crashed")]
     if kv.get("hostile_status", "0") != "0":
@@ -1012,17 +1874,24 @@ def report(args):
     if crashed or hostile_stats.get("_still_running"):
         rows.append(("hostile drivers", "problems: %s" % ", ".join(crashed + ["still running: %s" % n for n in hostile_stats.get("_still_running", [])])))
 
-    before, _ = parse_metrics(os.path.join(work, "metrics-before.txt"))
-    after, types = parse_metrics(os.path.join(work, "metrics-after.txt"))
     if not after:
         rows.append(("drop counters (Δ)", "no /metrics at the end"))
     else:
-        drops = []
+        # One figure per reason, every loop's series added up; the control loop's (loop="0":
+        # datagrams from and to WebSocket members) also on their own.
+        drops, browser = collections.Counter(), collections.Counter()
         for (name, labels), v in sorted(after.items()):
             if name == "gamerelay_datagrams_dropped_total":
                 reason = re.search(r'reason="([^"]*)"', labels)
-                drops.append("%s +%s" % (reason.group(1) if reason else labels, num(v - before.get((name, labels), 0))))
-        rows.append(("drop counters (Δ)", ", ".join(drops) or "none exported"))
+                key = reason.group(1) if reason else labels
+                drops[key] += v - before.get((name, labels), 0)
+                if 'loop="0"' in labels:
+                    browser[key] += v - before.get((name, labels), 0)
+        text = ", ".join("%s +%s" % (k, num(v)) for k, v in sorted(drops.items())) or "none exported"
+        if any(browser.values()):
+            text += "; of these on the control loop (WebSocket members): %s" % ", ".join(
+                "%s +%s" % (k, num(v)) for k, v in sorted(browser.items()) if v)
+        rows.append(("drop counters (Δ)", text))
         limits = []
         for (name, labels), v in sorted(after.items()):
             if name == "gamerelay_datagrams_dropped_total" or not any(w in name for w in LIMIT_WORDS):
@@ -1036,13 +1905,13 @@ def report(args):
         activity = []
         for name in ("datagrams_received_total", "datagrams_forwarded_total", "send_failures_total",
                      "control_connections_accepted_total", "sessions_created_total", "joins_total", "binds_total",
-                     "idle_unbinds_total"):
+                     "idle_unbinds_total", "websocket_upgrades_total"):
             # Data-plane counters carry a loop label: add up every loop's series.
             full = "gamerelay_" + name
             if any(n == full for n, _ in after):
                 grown = sum(v for (n, _), v in after.items() if n == full) - sum(v for (n, _), v in before.items() if n == full)
                 activity.append("%s +%s" % (name, big(grown)))
-        for name in ("sessions", "members", "control_connections"):
+        for name in ("sessions", "members", "control_connections", "websocket_connections"):
             key = ("gamerelay_" + name, "")
             if key in after:
                 activity.append("%s now %s" % (name, num(after[key])))
@@ -1119,6 +1988,7 @@ def main():
     h.add_argument("--duration", type=float, required=True)
     h.add_argument("--udp-rate", type=float, default=3000.0)
     h.add_argument("--json", required=True)
+    h.add_argument("--only", help="comma-separated driver names (e.g. ws_junk,ws_flood): run just these")
     m = sub.add_parser("metrics")
     m.add_argument("--addr", required=True)
     m.add_argument("--out")

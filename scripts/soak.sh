@@ -4,7 +4,7 @@
 # then prints one table (markdown, ready for the README's "Reliability" section).
 #   valid load      `gamerelay bench` from 127.0.0.1: 4 sessions × 8 members, 100 B DATA at 60/s
 #                   each (fan-out 7), --duration seconds measured after a 2 s warm-up
-#   hostile         scripts/soak.py, from the other loopback addresses 127.0.0.2 ... 127.0.0.9 (so
+#   hostile         scripts/soak.py, from the other loopback addresses 127.0.0.2 ... 127.0.0.10 (so
 #                   the relay's per-source limits fall on it and never on the valid load), all at
 #                   once through the warm-up and the measured window, each at a bounded rate:
 #                   garbage datagrams (~3000/s: random bytes, valid-looking headers, BINDs with
@@ -14,7 +14,16 @@
 #                   oversize line, invalid JSON, the Flash policy request); session churn
 #                   (create/join by code/kick/leave, guessed codes, sessions nobody joins, half
 #                   of them 120 Hz tick sessions, join-and-leave of one session); a /metrics
-#                   scrape every second
+#                   scrape every second; and WebSocket members from 127.0.0.10: a browser that
+#                   stops reading while a native member sends it ~1000 B DATA at 200/s (15 s
+#                   cycles); junk frames after an upgrade, 4/s (unmasked, reserved opcode, RSV
+#                   bits, invalid UTF-8, text over 16384 bytes, binary over 1200 bytes, a 2^62-byte
+#                   text frame, endless continuation fragments); bad upgrades, 3/s (a head over
+#                   8192 bytes, wrong path, wrong version, bad key, and a valid one); 3 slow heads
+#                   at a time (a byte every 0.5 s) and 2 connections at a time that announce a
+#                   2^62-byte binary frame and go silent; a browser member flooding ~4000 binary
+#                   DATA/s into its own session (20 s cycles) with a native member bound over UDP
+#                   that counts what reaches it
 # How to read the table:
 #   loss, latency   the bench's figures for the valid members: hostile traffic should not move
 #                   them (compare with a run of the same bench without it on the same machine)
@@ -24,7 +33,20 @@
 #                   sanitizer's quarantine keeps freed memory)
 #   hostile rows    what each driver sent and what came back; rate_limited replies are the
 #                   relay's limits at work, not failures. "answers from the relay" to garbage
-#                   and "datagrams it should not have got" must be 0
+#                   and "datagrams it should not have got" must be 0. WebSocket rows: the sink
+#                   must show backlog drops with the browser still connected and RSS flat, and
+#                   its native member must get no datagram (BIND_ACKs that answer its own BIND
+#                   retries are counted apart: a slow machine makes those); junk
+#                   frames close with 1002 (unmasked, reserved opcode or bits), 1007 (invalid
+#                   UTF-8) or 1009 after message_too_large (text over 16384 bytes, fragments
+#                   included: the close comes once about 16 KiB went out), while an oversize
+#                   binary message is dropped and the connection goes on (`open`); bad upgrades
+#                   get 431/404/426/400 and a close; slow heads are closed silently and silent
+#                   binary frames with `closing` and 1001, both at the control idle timeout
+#                   (30 s); "not as expected" must be 0. In the flood the native member gets at
+#                   most the browser's member rate (240/s, ~252/s over a 20 s cycle with the
+#                   1 s burst), "datagrams not from it" and what sockets that never proved a
+#                   token got must be 0
 #   counters        /metrics differences over the hostile phase: every drop reason, and every
 #                   counter about limits, shedding, refusals, backlogs, closing, yields and pauses
 #                   (whatever this relay exports)
