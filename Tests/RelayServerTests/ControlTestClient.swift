@@ -5,9 +5,35 @@ import TestSupport
 import Glibc
 #endif
 
+/// A blocking test client of the control channel, whatever frames its messages: it sends one
+/// and reads the next as a JSON object.
+protocol JSONMessageClient: AnyObject {
+    /// Sends one control message.
+    func send(_ json: String) throws
+    /// Reads the next message as a JSON object, waiting at most `timeout`.
+    func readObject(timeout: Duration) throws -> [String: Any]
+}
+
+extension JSONMessageClient {
+    /// Sends a request and returns the next message, which must be its reply.
+    func request(_ json: String) throws -> [String: Any] {
+        try send(json)
+        let reply = try readObject(timeout: .seconds(10))
+        guard reply["ok"] != nil else { throw TestFailure("expected a reply, got \(reply)") }
+        return reply
+    }
+
+    /// Waits for the next event with the given name, failing on any other message.
+    func expectEvent(_ name: String, timeout: Duration = .seconds(10)) throws -> [String: Any] {
+        let object = try readObject(timeout: timeout)
+        guard object["event"] as? String == name else { throw TestFailure("expected event \(name), got \(object)") }
+        return object
+    }
+}
+
 /// A blocking TCP control-channel client with bounded waits: frames JSON with `\0` (or `\n`),
 /// sends requests and reads replies and events.
-final class ControlTestClient {
+final class ControlTestClient: JSONMessageClient {
     let fd: Int32
     private var buffer: [UInt8] = []
     var terminator: UInt8 = 0
@@ -78,20 +104,6 @@ final class ControlTestClient {
         return object
     }
 
-    /// Sends a request and returns the next frame, which must be its reply.
-    func request(_ json: String) throws -> [String: Any] {
-        try send(json)
-        let reply = try readObject()
-        guard reply["ok"] != nil else { throw TestFailure("expected a reply, got \(reply)") }
-        return reply
-    }
-
-    /// Waits for the next event with the given name, failing on any other frame.
-    func expectEvent(_ name: String, timeout: Duration = .seconds(10)) throws -> [String: Any] {
-        let object = try readObject(timeout: timeout)
-        guard object["event"] as? String == name else { throw TestFailure("expected event \(name), got \(object)") }
-        return object
-    }
 
     /// Whether the peer closed the connection within `timeout` (any unread frames are discarded).
     func waitForClose(timeout: Duration = .seconds(10)) throws -> Bool {

@@ -8,7 +8,7 @@ import Glibc
 
 /// A blocking WebSocket client of the control port with bounded waits (PROTOCOL.md §7): the
 /// upgrade, masked frames out, the relay's frames in, decoded by RelayWire's client decoder.
-final class WebSocketTestClient {
+final class WebSocketTestClient: JSONMessageClient {
     let fd: Int32
     private var input: [UInt8] = []
     private var decoder = WebSocketFrameDecoder(role: .client, maxText: 1 << 20, maxBinary: 1 << 16)
@@ -126,20 +126,8 @@ final class WebSocketTestClient {
         return object
     }
 
-    /// Sends a request and returns its reply, which must be the next message.
-    func request(_ json: String) throws -> [String: Any] {
-        try sendText(json)
-        let reply = try readObject()
-        guard reply["ok"] != nil else { throw TestFailure("expected a reply, got \(reply)") }
-        return reply
-    }
-
-    /// Waits for the next event with the given name, failing on any other message.
-    func expectEvent(_ name: String, timeout: Duration = .seconds(10)) throws -> [String: Any] {
-        let object = try readObject(timeout: timeout)
-        guard object["event"] as? String == name else { throw TestFailure("expected event \(name), got \(object)") }
-        return object
-    }
+    /// Sends one control message as a text message.
+    func send(_ json: String) throws { try sendText(json) }
 
     /// The next binary message (a datagram), failing on any other frame.
     func expectBinary(timeout: Duration = .seconds(5)) throws -> [UInt8] {
