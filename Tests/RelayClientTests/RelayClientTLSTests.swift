@@ -19,29 +19,7 @@ struct RelayClientTLSTests {
 
         init(pki: TestCertificates?, host: String = "127.0.0.1") async throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("gamerelay-client-tls-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let certificate = directory.appendingPathComponent("chain.pem").path
-            let key = directory.appendingPathComponent("key.pem").path
-            if let pki {
-                try Data(pki.chainPEM).write(to: URL(fileURLWithPath: certificate))
-                try Data(pki.leafKeyPEM).write(to: URL(fileURLWithPath: key))
-            }
-            let loop = self.loop
-            let withTLS = pki != nil
-            (relay, port) = try await loop.submit {
-                var config = RelayConfig()
-                config.host = host
-                config.port = 0
-                if withTLS {
-                    config.tlsCertificateFile = certificate
-                    config.tlsKeyFile = key
-                }
-                var logger = Logger(label: "client-tls-test")
-                logger.logLevel = .warning
-                let server = RelayServer(loop: loop, config: config, logger: logger)
-                try server.start()
-                return (LoopBound(server, loop: loop), server.controlAddress!.port)
-            }
+            (relay, port) = try await startClientTestRelay(on: loop, host: host, pki: pki, directory: directory, label: "client-tls-test")
         }
 
         /// Connects a new client and reports the outcome, then its events.

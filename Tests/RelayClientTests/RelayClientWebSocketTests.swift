@@ -24,30 +24,9 @@ struct RelayClientWebSocketTests {
              configure: @escaping @Sendable (inout RelayConfig) -> Void = { _ in }) async throws {
             self.host = host
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("gamerelay-client-ws-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let certificate = directory.appendingPathComponent("chain.pem").path
-            let key = directory.appendingPathComponent("key.pem").path
-            if let pki {
-                try Data(pki.chainPEM).write(to: URL(fileURLWithPath: certificate))
-                try Data(pki.leafKeyPEM).write(to: URL(fileURLWithPath: key))
-            }
-            let loop = self.loop
-            let withTLS = pki != nil
-            (relay, port) = try await loop.submit {
-                var config = RelayConfig()
-                config.host = host
-                config.port = 0
+            (relay, port) = try await startClientTestRelay(on: loop, host: host, pki: pki, directory: directory, label: "client-ws-test") { config in
                 config.idleTimeout = .seconds(300)
-                if withTLS {
-                    config.tlsCertificateFile = certificate
-                    config.tlsKeyFile = key
-                }
                 configure(&config)
-                var logger = Logger(label: "client-ws-test")
-                logger.logLevel = .warning
-                let server = RelayServer(loop: loop, config: config, logger: logger)
-                try server.start()
-                return (LoopBound(server, loop: loop), server.controlAddress!.port)
             }
         }
 

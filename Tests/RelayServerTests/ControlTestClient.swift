@@ -39,14 +39,7 @@ final class ControlTestClient: JSONMessageClient {
     var terminator: UInt8 = 0
 
     init(host: String = "127.0.0.1", port: Int) throws {
-        let address = try TestAddress(host: host, port: port)
-        fd = socket(address.family, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket() failed: \(errno)") }
-        let rc = address.withSockAddr { Glibc.connect(fd, $0, $1) }
-        guard rc == 0 else {
-            Glibc.close(fd)
-            throw TestFailure("connect to \(host):\(port) failed: errno \(errno)")
-        }
+        fd = try connectedTestSocket(host: host, port: port)
     }
 
     deinit { Glibc.close(fd) }
@@ -131,6 +124,18 @@ final class ControlTestClient: JSONMessageClient {
         buffer.append(contentsOf: chunk)
         return true
     }
+}
+
+/// A blocking TCP socket connected to `host:port`, for the test clients.
+func connectedTestSocket(host: String, port: Int) throws -> Int32 {
+    let address = try TestAddress(host: host, port: port)
+    let fd = socket(address.family, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket() failed: \(errno)") }
+    guard address.withSockAddr({ Glibc.connect(fd, $0, $1) }) == 0 else {
+        Glibc.close(fd)
+        throw TestFailure("connect to \(host):\(port) failed: errno \(errno)")
+    }
+    return fd
 }
 
 /// Reads what a blocking test socket has, waiting until `deadline`: nil on EOF or reset, and

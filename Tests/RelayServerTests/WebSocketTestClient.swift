@@ -19,14 +19,7 @@ final class WebSocketTestClient: JSONMessageClient {
 
     /// Connects without upgrading.
     init(host: String = "127.0.0.1", port: Int) throws {
-        let address = try TestAddress(host: host, port: port)
-        fd = socket(address.family, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket() failed: \(errno)") }
-        let rc = address.withSockAddr { Glibc.connect(fd, $0, $1) }
-        guard rc == 0 else {
-            Glibc.close(fd)
-            throw TestFailure("connect to \(host):\(port) failed: errno \(errno)")
-        }
+        fd = try connectedTestSocket(host: host, port: port)
     }
 
     deinit { Glibc.close(fd) }
