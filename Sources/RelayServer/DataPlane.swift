@@ -227,7 +227,6 @@ final class DataPlane {
         }
         if batch.count + config.maxSessionCapacity > batch.capacity || outbox.byteCount > Self.outboxHandOffBytes { flush() }
         let queued = batch.count
-        streamCopies = 0
         switch decide(header, bytes, source: datagram.source, now: now) {
         case .drop(let reason):
             counters.drop(reason)
@@ -278,6 +277,7 @@ final class DataPlane {
     @inline(__always)
     private func admit(_ header: PacketHeader, _ bytes: UnsafeRawBufferPointer, from sender: Member, now: UInt64) -> Verdict {
         let size = bytes.count
+        streamCopies = 0
         if header.type == PacketType.ping {
             return sender.limiter.admit(bytes: size, nowNanos: now) ? .pong : .drop(.rateLimited)
         }
@@ -291,7 +291,6 @@ final class DataPlane {
         }
         let mark = batch.count
         let outboxMark = outbox.records.count
-        streamCopies = 0
         pendingBacklogDrops = 0
         if header.target == PacketHeader.broadcastTarget {
             for route in session.routes where route.member != senderID {
@@ -306,9 +305,7 @@ final class DataPlane {
             if streamCopies > 0 { outbox.truncate(to: outboxMark) }
             return .drop(.rateLimited)
         }
-        if pendingBacklogDrops > 0 {
-            for _ in 0..<pendingBacklogDrops { counters.drop(.backlog) }
-        }
+        if pendingBacklogDrops > 0 { counters.drop(.backlog, count: pendingBacklogDrops) }
         sender.replay.record(header.sequence)
         if header.isLatest { sender.latest.record(header.sequence) }
         return .forward
@@ -481,12 +478,18 @@ final class DataPlane {
     /// its BIND_ACK or PONG.
     private func answerStream(_ header: PacketHeader, type: UInt8, payload: UnsafeRawBufferPointer,
                               to connection: ConnectionID, kind: StreamBatch.Kind) {
+        if !queueForStream(writeReply(header, type: type, payload: payload), connection: connection, kind: kind) {
+            counters.drop(.backlog)
+        }
+    }
+
+    /// Writes the datagram's own header with a new type, then `payload`, into the reply buffer.
+    private func writeReply(_ header: PacketHeader, type: UInt8, payload: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
         header.replying(as: type).write(to: reply)
         if payload.count > 0 {
             UnsafeMutableRawBufferPointer(rebasing: reply[PacketHeader.size...]).copyMemory(from: payload)
         }
-        let bytes = UnsafeRawBufferPointer(rebasing: reply[..<(PacketHeader.size + payload.count)])
-        if !queueForStream(bytes, connection: connection, kind: kind) { counters.drop(.backlog) }
+        return UnsafeRawBufferPointer(rebasing: reply[..<(PacketHeader.size + payload.count)])
     }
 
     private func handleBind(_ header: PacketHeader, _ datagram: Datagram, now: UInt64) {
@@ -524,11 +527,7 @@ final class DataPlane {
 
     /// Sends the datagram's own header back with a new type and `payload`: BIND_ACK and PONG.
     private func answer(_ header: PacketHeader, type: UInt8, payload: UnsafeRawBufferPointer, to address: SocketAddress) {
-        header.replying(as: type).write(to: reply)
-        if payload.count > 0 {
-            UnsafeMutableRawBufferPointer(rebasing: reply[PacketHeader.size...]).copyMemory(from: payload)
-        }
-        let sent = sendReply(UnsafeRawBufferPointer(rebasing: reply[..<(PacketHeader.size + payload.count)]), address)
+        let sent = sendReply(writeReply(header, type: type, payload: payload), address)
         if !sent {
             counters.sendFailures &+= 1
         } else if type == PacketType.bindAck {

@@ -121,6 +121,9 @@ public struct RelayCounters: Sendable {
     @inline(__always)
     mutating func drop(_ reason: DropReason) { dropCounts[reason.index] &+= 1 }
 
+    /// Counts `count` drops for one reason (the copies of one datagram).
+    mutating func drop(_ reason: DropReason, count: Int) { dropCounts[reason.index] &+= UInt64(count) }
+
     /// Adds another loop's counters to these.
     mutating func add(_ other: RelayCounters) {
         datagramsReceived &+= other.datagramsReceived
