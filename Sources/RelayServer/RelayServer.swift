@@ -656,6 +656,11 @@ public final class RelayServer {
 
     /// The number of open control connections.
     public var controlConnectionCount: Int { connections.count }
+    /// The control connections in each framing: tests wait on it to know the relay has read
+    /// the bytes they sent, not just accepted the connection.
+    func connectionCount(framing: ControlConnection.Framing) -> Int {
+        connections.values.reduce(0) { $0 + ($1.framing == framing ? 1 : 0) }
+    }
     /// The number of live sessions.
     public var sessionCount: Int { directory.count }
     /// The number of members across sessions, as the data-plane loops last published it.

@@ -108,8 +108,10 @@ struct WebSocketMemberTests {
         defer { Task { await relay.stop() } }
         let client = try WebSocketTestClient(host: relay.host, port: relay.controlPort)
         try client.sendRaw(Array("GET /v1/ws HTTP/1.1\r\nHost: x\r\n".utf8))
+        // Accepting the connection is not reading it: wait until the relay has sniffed the
+        // request line, or the drain could find the transport still undecided.
         try await ControlPlaneTests.waitUntil("the relay read the partial head") {
-            try await relay.read { $0.controlConnectionCount } == 1
+            try await relay.read { $0.connectionCount(framing: .httpHead) } == 1
         }
         try await relay.read { $0.beginDrain() }
         let key = "dGhlIHNhbXBsZSBub25jZQ=="
