@@ -259,7 +259,7 @@ describe('against the relay', () => {
 });
 
 describe('connections that fail or end', () => {
-  test('a refused upgrade rejects connect with the close code', async () => {
+  test('a refused upgrade rejects connect with connect_failed; the listed Origin connects', async () => {
     const relay = await startRelay(['--ws-origin', 'https://game.example.com']);
     try {
       await assert.rejects(GameRelay.connect(relay.wsURL, { WebSocket }), (error) => {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Tests gamerelay.js against the real relay binary: the Node tests (node --test, with a node:net
+# WebSocket where Node has none) and the browser test (headless Chromium loading a page over HTTP).
+# The relay is GAMERELAY_BIN when set, else the repository's release build (scripts/release.sh).
+# Installs nodejs, chromium and openssl with apt when they are missing (root or sudo needed then).
+# The browser test's screenshot lands in GAMERELAY_JS_ARTIFACTS (default Clients/js/.artifacts).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+missing=()
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "${CHROMIUM_BIN:-}" ] || missing+=(chromium)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "Clients/js/test.sh: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+        sudo="sudo"
+    fi
+    echo "Clients/js/test.sh: installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 \
+        "${missing[@]}" >/dev/null
+fi
+
+if [ -z "${GAMERELAY_BIN:-}" ]; then
+    GAMERELAY_BIN="$("$repo/scripts/release.sh")"
+fi
+export GAMERELAY_BIN
+echo "Clients/js/test.sh: node $(node --version), relay $GAMERELAY_BIN" >&2
+
+cd "$here"
+# Files by name: `node --test DIR` means different things across Node 18, 20 and 22.
+node --test --test-reporter spec test/client.test.mjs test/browser.test.mjs
