@@ -6,16 +6,20 @@
 #      config and a real Prometheus scrape, and the container runtime proven in
 #      a debootstrap'd Debian root) against the release binary of scripts/release.sh,
 #      the same one scripts/serve.sh and the conformance suite run - these need root
-#      or sudo, like the setup.
+#      or sudo, like the setup;
+#   3. the clients in other languages, each by its own Clients/<language>/test.sh against that
+#      same release binary (GAMERELAY_BIN); each installs its toolchain with apt when missing.
 # Extra arguments go to `swift test`. With --filter (e.g. --filter RelayWireTests) only the
-# Swift tests run: a filter picks Swift tests, so the deployment tests and the release
-# build are skipped. GAMERELAY_SKIP_DEPLOY_TESTS=1 skips them too.
+# Swift tests run: a filter picks Swift tests, so the deployment and client tests and the release
+# build are skipped. GAMERELAY_SKIP_DEPLOY_TESTS=1 skips the deployment tests,
+# GAMERELAY_SKIP_CLIENT_TESTS=1 the clients' tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 skip_deploy="${GAMERELAY_SKIP_DEPLOY_TESTS:-0}"
+skip_clients="${GAMERELAY_SKIP_CLIENT_TESTS:-0}"
 for argument in "$@"; do
     case "$argument" in
-        --filter|--filter=*) skip_deploy=1 ;;
+        --filter|--filter=*) skip_deploy=1; skip_clients=1 ;;
     esac
 done
 scripts/bootstrap.sh
@@ -31,4 +35,11 @@ swift build --build-tests
 swift test --skip-build --no-parallel "$@"
 if [ "$skip_deploy" != "1" ]; then
     GAMERELAY_STATIC_BIN="$(scripts/release.sh)" deploy/tests/run.sh
+fi
+if [ "$skip_clients" != "1" ]; then
+    bin="$(scripts/release.sh)"
+    for client_tests in Clients/*/test.sh; do
+        echo "== $client_tests" >&2
+        GAMERELAY_BIN="$bin" "$client_tests"
+    done
 fi
