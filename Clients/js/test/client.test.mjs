@@ -45,6 +45,82 @@ describe('datagram codec', () => {
   });
 });
 
+// A WebSocket that never connects anywhere: the test plays the relay's side of it.
+class ScriptedWebSocket {
+  constructor() {
+    this.protocol = 'gamerelay.v1';
+    this.readyState = 1;
+    this.bufferedAmount = 0;
+    this.sent = [];
+    ScriptedWebSocket.last = this;
+    queueMicrotask(() => this.onopen?.({}));
+  }
+  send(data) { this.sent.push(data); }
+  close() { this.readyState = 3; }
+  deliver(data) { this.onmessage?.({ data }); }
+}
+
+describe('hostile input from the other end', () => {
+  // A small deterministic generator, so a failure replays.
+  const random = (() => {
+    let state = 0x2545f491;
+    return () => {
+      state ^= state << 13; state ^= state >>> 17; state ^= state << 5;
+      return (state >>> 0) / 0x100000000;
+    };
+  })();
+  const randomBytes = (length) => Uint8Array.from({ length }, () => Math.floor(random() * 256));
+
+  test('random and mutated datagrams never throw, and malformed ones are counted', async () => {
+    const relay = new GameRelay('ws://127.0.0.1:9/v1/ws', { WebSocket: ScriptedWebSocket, keepAliveMs: 0 });
+    await relay.opened;
+    const socket = ScriptedWebSocket.last;
+    let delivered = 0;
+    let notBytes = 0;
+    const errors = [];
+    relay.on('data', (data) => {
+      if (!(data.payload instanceof Uint8Array) || !Number.isInteger(data.from)) notBytes += 1;
+      delivered += 1;
+    });
+    relay.on('error', (error) => errors.push(error));
+    const aggregate = encodeDatagram({ type: PacketType.AGGREGATE, session: 1, member: 0, target: 2, sequence: 9 },
+      new Uint8Array([0, 3, 0, 0, 0, 1, 0, 2, 7, 7, 0, 4, 0, 0, 0, 2, 0, 0]));
+    for (let round = 0; round < 20_000; round++) {
+      let bytes;
+      if (round % 3 === 0) {
+        bytes = randomBytes(Math.floor(random() * 64));
+      } else {
+        // A valid header of a random type, then random or cut or mutated AGGREGATE bytes.
+        bytes = Uint8Array.from(aggregate.subarray(0, Math.floor(random() * (aggregate.length + 1))));
+        if (bytes.length > 2) bytes[2] = 1 + Math.floor(random() * 7);
+        if (bytes.length > 16 && random() < 0.5) bytes[16 + Math.floor(random() * (bytes.length - 16))] ^= 1 << Math.floor(random() * 8);
+      }
+      socket.deliver(round % 2 === 0 ? bytes.buffer : bytes);
+    }
+    assert.deepEqual(errors, []);
+    assert.equal(notBytes, 0);
+    assert.ok(relay.stats.droppedMalformed > 1000, `malformed counted: ${relay.stats.droppedMalformed}`);
+    assert.ok(delivered > 0, 'some mutated datagrams were still valid DATA or AGGREGATE');
+  });
+
+  test('text that is not JSON, not an object, or a stray reply never throws; pending requests keep waiting', async () => {
+    const relay = new GameRelay('ws://127.0.0.1:9/v1/ws', { WebSocket: ScriptedWebSocket, keepAliveMs: 0, requestTimeoutMs: 60_000 });
+    await relay.opened;
+    const socket = ScriptedWebSocket.last;
+    const errors = [];
+    relay.on('error', (error) => errors.push(error));
+    const reply = relay.controlPing();
+    for (const text of ['', 'nul', '[1,2]', '"x"', '5', 'null', '{"id":999,"ok":true}', '{"ok":false}',
+      '{"event":5}', '{"event":"left"}', '{"event":"joined","member":"x"}', '{"id":{},"ok":true}', '{'.repeat(10_000)]) {
+      socket.deliver(text);
+    }
+    assert.equal(errors.filter((error) => error instanceof RelayError).length, 1, 'the reply without an id is reported');
+    socket.deliver(JSON.stringify({ id: JSON.parse(socket.sent[0]).id, ok: true }));
+    await reply;
+    relay.close();
+  });
+});
+
 describe('against the relay', () => {
   let relay;
   const open = [];
