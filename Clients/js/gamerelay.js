@@ -373,6 +373,7 @@ export class GameRelay {
   }
 
   _requireMembership() {
+    if (this._closed) throw new ConnectionError('closed', 'the connection is closed');
     if (!this.membership) throw new ConnectionError('closed', 'not a member of a session: join first');
     return this.membership;
   }
