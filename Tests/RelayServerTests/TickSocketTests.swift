@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import RelayServer
+@testable import RelayServer
 import RelayWire
 import Testing
 import TestSupport
@@ -14,15 +14,8 @@ import UVNet
 struct TickSocketTests {
     /// Creates a tick session of `tick` Hz and joins `count` bound members.
     static func tickMembers(_ relay: TestRelay, _ count: Int, tick: Int) throws -> [TestMember] {
-        try tickMembersCreated(relay, count, tick: tick).members
-    }
-
-    /// ``tickMembers(_:_:tick:)``, and when the `create` reply arrived: just after the session's
-    /// schedule started.
-    static func tickMembersCreated(_ relay: TestRelay, _ count: Int, tick: Int) throws -> (members: [TestMember], created: ContinuousClock.Instant) {
         let client = try relay.connect()
         let reply = try client.request(#"{"op":"create","tick":\#(tick)}"#)
-        let created = ContinuousClock.now
         guard reply["ok"] as? Bool == true, reply["tick"] as? Int == tick else { throw TestFailure("create with tick: \(reply)") }
         let session = reply["session"] as! String
         var members: [TestMember] = []
@@ -32,7 +25,7 @@ struct TickSocketTests {
             members.append(member)
         }
         for member in members { try member.bind() }
-        return (members, created)
+        return members
     }
 
     /// The next AGGREGATE for `member`, skipping nothing: anything else arriving first fails.
@@ -166,44 +159,63 @@ struct TickSocketTests {
     @Test func sessionsCreatedTogetherTickAtDifferentPhases() async throws {
         let relay = try await TestRelay.start()
         defer { Task { await relay.stop() } }
-        // Two 10 Hz sessions, the first and second of the loop: each ticks a whole number of
-        // periods after its creation plus its phase, 0 for the first and 61.8 ms (0.618… of
-        // the period) for the second. Without spreading, both phases would be 0.
-        let (first, firstCreated) = try Self.tickMembersCreated(relay, 2, tick: 10)
-        let (second, secondCreated) = try Self.tickMembersCreated(relay, 2, tick: 10)
-        var arrivals: [[ContinuousClock.Instant]] = [[], []]
+        // Two 10 Hz sessions created in one turn of the relay (both requests in one write): the
+        // first and second tick sessions of its data loop. The second's schedule starts 61.8 ms
+        // (0.618… of the period) after the first's; without spreading, both would tick together.
+        let creator = try relay.connect()
+        try creator.sendRaw(Array(#"{"op":"create","tick":10,"id":1}"#.utf8) + [0] + Array(#"{"op":"create","tick":10,"id":2}"#.utf8) + [0])
+        let sessions = try [creator.readObject(), creator.readObject()].map { reply in
+            guard reply["ok"] as? Bool == true, let session = reply["session"] as? String else { throw TestFailure("create: \(reply)") }
+            return session
+        }
+        let period: UInt64 = 100_000_000
+        // Each session's schedule, read on its owner loop (tick k falls at epoch + k · period, on
+        // the relay's monotonic clock, which the arrivals below are timed with too).
+        let dataLoop = try await relay.read { $0.dataLoops[0] }
+        let epochs = try await dataLoop.loop.submit {
+            sessions.map { dataLoop.plane.value.table.session(SessionID(hex: $0)!)!.tickEpoch }
+        }
+        let spread = Double((epochs[1] &- epochs[0]) % period) / 1e6
+        #expect(abs(spread - 61.8) < 5, "the second session's schedule is \(spread) ms after the first's")
+
+        // On the wire: each session's AGGREGATEs leave on its own schedule, not on the other's.
+        var groups: [[TestMember]] = []
+        for session in sessions {
+            let members = [try relay.join(session, name: "a", bind: false), try relay.join(session, name: "b", bind: false)]
+            _ = try members[0].client.expectEvent("joined")
+            for member in members { try member.bind() }
+            groups.append(members)
+        }
+        // How far from its session's nearest scheduled tick each AGGREGATE arrived, in ms (a tick
+        // may run up to a millisecond early: its timer is armed early, see DataPlane.armTick).
+        var lateness: [[Double]] = [[], []]
         for round in 1...3 {
-            for members in [first, second] {
+            for members in groups {
                 members[0].udp.send(members[0].header(PacketType.data, target: PacketHeader.broadcastTarget, sequence: UInt32(round), flags: PacketFlags.latest), payload: [1])
             }
             // Watch both receivers at once, so each AGGREGATE's arrival is timed as it comes.
-            var arrived: [ContinuousClock.Instant?] = [nil, nil]
+            var arrived: [UInt64?] = [nil, nil]
             let deadline = ContinuousClock.now + .seconds(5)
             while arrived.contains(where: { $0 == nil }) {
                 if ContinuousClock.now >= deadline { throw TestFailure("round \(round): the AGGREGATEs did not arrive") }
-                for (index, members) in [first, second].enumerated() where arrived[index] == nil {
+                for (index, members) in groups.enumerated() where arrived[index] == nil {
                     if let bytes = members[1].udp.receive(timeout: .zero) {
                         _ = try Self.decodedTick(bytes)
-                        arrived[index] = .now
+                        arrived[index] = MonotonicClock.nanoseconds
                     }
                 }
                 usleep(200)
             }
-            for index in 0..<2 { arrivals[index].append(arrived[index]!) }
+            for index in 0..<2 {
+                let sincePeriodStart = Double((arrived[index]! &- epochs[index]) % period) / 1e6
+                lateness[index].append(sincePeriodStart > 50 ? sincePeriodStart - 100 : sincePeriodStart)
+            }
         }
-        // Each tick's place in its session's period, counted from the session's creation.
-        func phase(_ arrival: ContinuousClock.Instant, since created: ContinuousClock.Instant) -> Double {
-            let elapsed = arrival - created
-            let millis = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-            return millis.truncatingRemainder(dividingBy: 100)
+        // The best of three rounds, so one preempted read can't fail it: within 20 ms of its own
+        // schedule, where the other session's ticks are 38.2 or 61.8 ms away.
+        for index in 0..<2 {
+            #expect(lateness[index].contains { abs($0) < 20 }, "session \(index + 1)'s AGGREGATEs arrived \(lateness[index]) ms after its ticks")
         }
-        // The second session's phase less the first's, around the period; the create replies
-        // and the arrivals are each late by about as much, which cancels out.
-        let offsets = zip(arrivals[0], arrivals[1]).map { a, b -> Double in
-            let difference = (phase(b, since: secondCreated) - phase(a, since: firstCreated) + 200).truncatingRemainder(dividingBy: 100)
-            return min(abs(difference - 61.8), 100 - abs(difference - 61.8))
-        }
-        #expect(offsets.contains { $0 < 15 }, "the second session's phase off 61.8 ms by \(offsets) ms")
     }
 
     static func decodedTick(_ bytes: [UInt8]) throws -> UInt32 {
