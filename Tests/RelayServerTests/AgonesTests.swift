@@ -130,9 +130,10 @@ struct AgonesTests {
             _ = release.wait(until: { $0 ? true : nil })
         }
         #expect(stalled.wait(until: { $0 ? true : nil }, timeout: .seconds(10)) == true)
-        try await relay.waitFor("a skipped health round") { $0.stalledHealthRounds >= 1 }
+        // Two skipped rounds: a ping sent just before the stall has reached the gateway's log.
+        try await relay.waitFor("two skipped health rounds") { $0.stalledHealthRounds >= 2 }
         let pingsWhenStuck = gateway.requests.count { $0.path == "/health" }
-        try await relay.waitFor("four skipped health rounds") { $0.stalledHealthRounds >= 4 }
+        try await relay.waitFor("five skipped health rounds") { $0.stalledHealthRounds >= 5 }
         #expect(gateway.requests.count { $0.path == "/health" } == pingsWhenStuck)
 
         // Once the loop runs again, so do the pings.

@@ -77,6 +77,8 @@ struct EndToEndTests {
         let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--drain-timeout", "30"])
         let port = try #require(try relay.waitForListening().control.portSuffix)
         let client = try ControlTestClient(port: port)
+        // A reply proves the relay accepted the connection: a drain with none open ends at once.
+        _ = try client.request(#"{"op":"ping"}"#)
         relay.signal(SIGINT)
         _ = try client.expectEvent("shutdown")
         relay.signal(SIGINT)

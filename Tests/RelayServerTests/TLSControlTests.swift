@@ -117,9 +117,10 @@ struct TLSControlTests {
         defer { files.remove() }
         let relay = try await Self.start(files) { $0.tlsHandshakeTimeout = .milliseconds(300) }
         defer { Task { await relay.stop() } }
+        // Taken before the connect: the relay's accept, which starts its timeout, is later.
+        let started = ContinuousClock.now
         let slow = try ControlTestClient(port: relay.controlPort)
         try slow.sendRaw([0x16, 0x03, 0x01])
-        let started = ContinuousClock.now
         #expect(try slow.waitForClose(timeout: .seconds(10)))
         #expect(ContinuousClock.now - started >= .milliseconds(250))
         let counters = try await relay.waitForCounters("a timed-out handshake") { $0.tlsHandshakeFailures(.timeout) == 1 }

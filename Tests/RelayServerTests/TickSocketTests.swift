@@ -99,15 +99,18 @@ struct TickSocketTests {
         let left = try members[1].client.request(#"{"op":"leave"}"#, events: &events)
         #expect(left["ok"] as? Bool == true)
         try await Self.waitForTickSessions(relay, 0, "the session's timer closed with it")
-        #expect(try await relay.read { $0.sessionCount } == 0)
+        // The owner publishes its gauge before the control loop hears the session is gone.
+        try await ControlPlaneTests.waitUntil("the session gone from the directory") { try await relay.read { $0.sessionCount } == 0 }
     }
 
     @Test func theTickTimerClosesWhenAnUnjoinedSessionExpires() async throws {
-        let relay = try await TestRelay.start { $0.emptySessionTimeout = .milliseconds(200) }
+        let clock = ManualClock()
+        let relay = try await TestRelay.start(clock: clock) { $0.emptySessionTimeout = .milliseconds(200) }
         defer { Task { await relay.stop() } }
         let client = try relay.connect()
         _ = try client.request(#"{"op":"create","tick":10}"#)
         try await Self.waitForTickSessions(relay, 1, "a tick session")
+        clock.advance(by: .milliseconds(201))
         try await Self.waitForTickSessions(relay, 0, "the expired session's timer closed")
     }
 

@@ -53,7 +53,7 @@ final class UDPTestClient {
     }
 
     /// The next datagram; fails the test when none arrives.
-    func expectDatagram(timeout: Duration = .seconds(2), _ what: String = "a datagram") throws -> [UInt8] {
+    func expectDatagram(timeout: Duration = .seconds(10), _ what: String = "a datagram") throws -> [UInt8] {
         guard let datagram = receive(timeout: timeout) else { throw TestFailure("no \(what) arrived within \(timeout)") }
         return datagram
     }

@@ -347,7 +347,8 @@ struct WebSocketMemberTests {
     }
 
     @Test func anIdleWebSocketIsToldClosingThenClosedWith1001() async throws {
-        let relay = try await TestRelay.start { $0.controlIdleTimeout = .milliseconds(300) }
+        // Long enough that the ping is read before the deadline on a loaded machine.
+        let relay = try await TestRelay.start { $0.controlIdleTimeout = .seconds(1) }
         defer { Task { await relay.stop() } }
         let client = try WebSocketTestClient.upgraded(host: relay.host, port: relay.controlPort)
         // A ping frame is activity: the deadline moves.
