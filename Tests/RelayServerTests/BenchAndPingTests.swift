@@ -78,9 +78,10 @@ struct BenchAndPingTests {
     }
 
     /// Segmented sends at 2000/s per member: two messages are due at each 1 ms tick and leave
-    /// as one burst, each counted once. When the generator kept up, every planned delivery
-    /// arrives; a test machine busy with other tests can starve it (the run then says so in a
-    /// generator-bound warning, and its receive queues overflow), so then only the counts hold.
+    /// as one burst, each counted once. When the generator and the relay kept up, every planned
+    /// delivery arrives; a test machine busy with other tests can starve either (the run then
+    /// says so in a generator-bound warning, or the relay's socket counts kernel drops), so then
+    /// only the counts hold.
     @Test func segmentedSendsDeliverEveryPlannedMessage() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-gso-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -95,7 +96,10 @@ struct BenchAndPingTests {
         #expect(expected >= 10_000 && expected <= 14_000, "\(summary)")
         let delivered = try #require(summary["delivered"] as? Int)
         let generatorBound = (summary["warnings"] as? [String] ?? []).contains { $0.hasPrefix("generator-bound") }
-        if generatorBound {
+        // A stall of the relay's thread of 50-100 ms overflows its receive queue at this rate:
+        // the kernel's count of those drops says the machine, not the sends, lost them.
+        let relayQueueOverflowed = (summary["relaySocketDrops"] as? Int ?? 0) > 0
+        if generatorBound || relayQueueOverflowed {
             #expect(delivered > 0 && delivered <= expected, "\(summary)")
         } else {
             #expect(delivered == expected, "\(summary)")
@@ -200,13 +204,11 @@ struct BenchAndPingTests {
     /// A separate relay's superseded count comes from its Prometheus endpoint; without the
     /// endpoint the report says the split between superseded and lost is unknown.
     @Test func benchTickReadsASeparateRelaysSupersededCount() async throws {
-        // The listening line names no metrics port: take one the kernel just handed out.
-        let metricsPort = try LoopbackPorts.unusedTCPPort()
-        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "\(metricsPort)",
+        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0",
                                              "--member-packet-rate", "1000", "--log-level", "warning"])
         defer { relay.signal(SIGKILL) }
         let listening = try relay.waitForListening()
-        let metrics = "127.0.0.1:\(metricsPort)"
+        let metrics = try RelayProcessHarness.metricsAddress(inListeningLine: listening.line)
         for withMetrics in [true, false] {
             let json = FileManager.default.temporaryDirectory.appendingPathComponent("bench-tick-metrics-\(getpid())-\(withMetrics).json").path
             defer { try? FileManager.default.removeItem(atPath: json) }
@@ -230,16 +232,16 @@ struct BenchAndPingTests {
     /// Outside tick runs, a separate relay's Prometheus endpoint gives the datagrams it forwarded
     /// over the window, and with them its CPU per datagram sent.
     @Test func benchReadsASeparateRelaysForwardedCount() async throws {
-        let metricsPort = try LoopbackPorts.unusedTCPPort()
-        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "\(metricsPort)",
+        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0",
                                              "--member-packet-rate", "1000", "--log-level", "warning"])
         defer { relay.signal(SIGKILL) }
         let listening = try relay.waitForListening()
+        let metrics = try RelayProcessHarness.metricsAddress(inListeningLine: listening.line)
         let json = FileManager.default.temporaryDirectory.appendingPathComponent("bench-forwarded-\(getpid()).json").path
         defer { try? FileManager.default.removeItem(atPath: json) }
         let bench = try RelayProcessHarness(["bench", "--relay", listening.control, "--relay-pid", "\(relay.process.processIdentifier)",
                                              "--sessions", "2", "--members", "3", "--rate", "50", "--duration", "1", "--warmup", "0.3",
-                                             "--relay-metrics", "http://127.0.0.1:\(metricsPort)/metrics", "--json", json])
+                                             "--relay-metrics", "http://\(metrics)/metrics", "--json", json])
         #expect(try await bench.waitForExit(timeout: .seconds(60)) == 0, "stderr: \(bench.stderrText())")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
         let expected = try #require(summary["expected"] as? Int, "\(summary)")

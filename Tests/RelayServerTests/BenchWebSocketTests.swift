@@ -38,17 +38,17 @@ struct BenchWebSocketTests {
     /// Against a separate relay, whose forwarded count includes the datagrams it sent as binary
     /// messages, so its CPU per datagram sent covers both paths.
     @Test func benchCountsASeparateRelaysSendsToWebSocketMembers() async throws {
-        let metricsPort = try LoopbackPorts.unusedTCPPort()
-        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "\(metricsPort)",
+        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0",
                                              "--member-packet-rate", "1000", "--log-level", "warning"])
         defer { relay.signal(SIGKILL) }
         let listening = try relay.waitForListening()
+        let metrics = try RelayProcessHarness.metricsAddress(inListeningLine: listening.line)
         let json = FileManager.default.temporaryDirectory.appendingPathComponent("bench-ws-forwarded-\(getpid()).json").path
         defer { try? FileManager.default.removeItem(atPath: json) }
         let bench = try RelayProcessHarness(["bench", "--relay", listening.control, "--relay-pid", "\(relay.process.processIdentifier)",
                                              "--sessions", "2", "--members", "3", "--websocket-members", "3", "--rate", "50",
                                              "--duration", "1", "--warmup", "0.3",
-                                             "--relay-metrics", "http://127.0.0.1:\(metricsPort)/metrics", "--json", json])
+                                             "--relay-metrics", "http://\(metrics)/metrics", "--json", json])
         #expect(try await bench.waitForExit(timeout: .seconds(60)) == 0, "stderr: \(bench.stderrText())")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
         let expected = try #require(summary["expected"] as? Int, "\(summary)")

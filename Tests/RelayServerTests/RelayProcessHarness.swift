@@ -55,6 +55,14 @@ final class RelayProcessHarness {
         return (control, udp, line)
     }
 
+    /// The metrics address a readiness line names (`"metrics":"127.0.0.1:PORT"`, printed when
+    /// `--metrics-port` is given; with port 0 it is the port the kernel chose).
+    static func metricsAddress(inListeningLine line: String) throws -> String {
+        guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let metrics = object["metrics"] as? String else { throw TestFailure("no metrics address in \(line)") }
+        return metrics
+    }
+
     /// Sends a signal to the relay.
     func signal(_ number: Int32) {
         kill(process.processIdentifier, number)
