@@ -13,6 +13,7 @@
 # Each is checked on its own and only the missing ones are installed, so a
 # second run does nothing. Needs root (or sudo) only when something is missing.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 have_pc() { command -v pkg-config >/dev/null 2>&1 && pkg-config --exists "$1" 2>/dev/null; }
 # A header where the compiler looks for it (SwiftPM passes pkg-config's
@@ -36,11 +37,4 @@ if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "bootstrap: need root or sudo to install ${missing[*]}" >&2; exit 1; }
-    sudo="sudo"
-fi
-echo "bootstrap: installing ${missing[*]}" >&2
-$sudo apt-get update -qq
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+scripts/apt-install.sh "${missing[@]}"

@@ -24,11 +24,7 @@ for argument in "$@"; do
 done
 scripts/bootstrap.sh
 # The TURN client's integration tests run against coturn's turnserver.
-if ! command -v turnserver >/dev/null 2>&1; then
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq coturn >/dev/null
-fi
+command -v turnserver >/dev/null 2>&1 || scripts/apt-install.sh coturn
 swift build --build-tests
 # One test at a time (about a minute): many tests wait on real sockets with blocking calls, and
 # run side by side on a 2-core machine they can starve each other's async halves for seconds.

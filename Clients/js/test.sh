@@ -14,17 +14,7 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "${CHROMIUM_BIN:-}" ] || missing+=(chromium)
 command -v tsc >/dev/null 2>&1 || missing+=(node-typescript)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-if [ "${#missing[@]}" -gt 0 ]; then
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null || { echo "Clients/js/test.sh: need root or sudo to install ${missing[*]}" >&2; exit 1; }
-        sudo="sudo"
-    fi
-    echo "Clients/js/test.sh: installing ${missing[*]}" >&2
-    $sudo apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 \
-        "${missing[@]}" >/dev/null
-fi
+"$repo/scripts/apt-install.sh" "${missing[@]}"
 
 if [ -z "${GAMERELAY_BIN:-}" ]; then
     GAMERELAY_BIN="$("$repo/scripts/release.sh")"

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 
 import { Chromium } from './chromium.mjs';
-import { NativeMember, startRelay } from './fixtures.mjs';
+import { NativeMember, startRelay, waitFor } from './fixtures.mjs';
 import { startStaticServer } from './static-server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -78,8 +78,8 @@ test('the demo: two tabs see each other\'s dot where the other\'s mouse is', asy
   const demo = `${server.origin}/demo/index.html?relay=${encodeURIComponent(relay.wsURL)}`;
   const first = await browser.open(`${demo}&name=amber&hue=40`);
   // The first tab creates the session and writes its join code into its own URL.
-  const code = await waitForValue('the first tab\'s join code', () =>
-    browser.evaluate(first, 'new URLSearchParams(location.search).get("code")'));
+  const code = await waitFor('the first tab\'s join code', () =>
+    browser.evaluate(first, 'new URLSearchParams(location.search).get("code")'), 15_000);
   const second = await browser.open(`${demo}&name=teal&hue=180&code=${code}`);
   await browser.moveMouse(first, 200, 240);
   await browser.moveMouse(second, 560, 380);
@@ -89,8 +89,8 @@ test('the demo: two tabs see each other\'s dot where the other\'s mouse is', asy
     return peers.length === 1 && Math.abs(peers[0].x - ${x / size[0]}) < 0.01 && Math.abs(peers[0].y - ${y / size[1]}) < 0.01
       && peers[0].rtt > 0 ? peers[0] : null;
   })()`);
-  const fromSecond = await waitForValue('the first tab showing the second\'s dot', () => sees(first, 560, 380));
-  const fromFirst = await waitForValue('the second tab showing the first\'s dot', () => sees(second, 200, 240));
+  const fromSecond = await waitFor('the first tab showing the second\'s dot', () => sees(first, 560, 380), 15_000);
+  const fromFirst = await waitFor('the second tab showing the first\'s dot', () => sees(second, 200, 240), 15_000);
   assert.equal(fromSecond.name, 'teal');
   assert.equal(fromFirst.name, 'amber');
   for (const [tab, file] of [[first, 'demo-tab-1.png'], [second, 'demo-tab-2.png']]) {
@@ -99,12 +99,3 @@ test('the demo: two tabs see each other\'s dot where the other\'s mouse is', asy
   }
 });
 
-async function waitForValue(what, read, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
