@@ -27,6 +27,20 @@ namespace GameRelay.Tests
             public Pair(string relayArguments = "", int tick = 0, bool bind = true)
             {
                 Relay = new RelayTestProcess(relayArguments);
+                try
+                {
+                    Start(tick, bind);
+                }
+                catch (Exception)
+                {
+                    // A failed set-up never reaches the caller's using: clean up here.
+                    Dispose();
+                    throw;
+                }
+            }
+
+            void Start(int tick, bool bind)
+            {
                 A.DataReceived += d => { AData.Add(d); APayloads.Add(d.ToArray()); };
                 B.DataReceived += d => { BData.Add(d); BPayloads.Add(d.ToArray()); };
                 A.EventReceived += e => AEvents.Add(e);
@@ -310,7 +324,11 @@ namespace GameRelay.Tests
                 // The quiet client is the control: the relay closes it, so the timeout is real.
                 TestSupport.WaitUntil(() => quietEvents.Exists(e => e.Kind == RelayEventKind.Closed), pump, "the quiet client closed by the relay");
                 TestSupport.Check(quietEvents.Exists(e => e.Kind == RelayEventKind.Closing && e.Reason == "idle"), "closing idle before the close");
-                TestSupport.Check(talkative.IsConnected && talkativeEvents.Count == 0, "the talkative client still open");
+                // Three more idle timeouts: without its pings the relay would have closed it twice over.
+                var clock = Stopwatch.StartNew();
+                TestSupport.WaitUntil(() => !talkative.IsConnected || clock.ElapsedMilliseconds >= 3000, pump, "three idle timeouts");
+                TestSupport.Check(talkative.IsConnected && talkativeEvents.Count == 0,
+                                  "the talkative client still open: " + string.Join(", ", talkativeEvents.ConvertAll(e => e.ToString()).ToArray()));
                 TestSupport.Await(talkative.ControlPing(), pump, "control ping");
             }
         }

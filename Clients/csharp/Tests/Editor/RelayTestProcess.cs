@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Text.RegularExpressions;
@@ -12,6 +13,15 @@ namespace GameRelay.Tests
     public sealed class RelayTestProcess : IDisposable
     {
         readonly Process process;
+        static readonly List<RelayTestProcess> Running = new List<RelayTestProcess>();
+
+        /// <summary>Ends every relay a test left running, such as one whose test failed before its <c>using</c>.</summary>
+        public static void KillAll()
+        {
+            List<RelayTestProcess> left;
+            lock (Running) left = new List<RelayTestProcess>(Running);
+            foreach (var relay in left) relay.Dispose();
+        }
 
         /// <summary>The control port.</summary>
         public int ControlPort { get; private set; }
@@ -33,6 +43,7 @@ namespace GameRelay.Tests
             // The relay reads GAMERELAY_* variables as flags; the test's own must not reach it.
             start.EnvironmentVariables.Remove("GAMERELAY_BIN");
             process = Process.Start(start);
+            lock (Running) Running.Add(this);
             // ReadLine blocks; a relay that never prints its line is killed by the watchdog below.
             var readLine = process.StandardOutput.ReadLineAsync();
             if (!readLine.Wait(15000) || readLine.Result == null)
@@ -55,6 +66,10 @@ namespace GameRelay.Tests
         /// <summary>Ends the relay at once.</summary>
         public void Dispose()
         {
+            lock (Running)
+            {
+                if (!Running.Remove(this)) return;
+            }
             try
             {
                 if (!process.HasExited)

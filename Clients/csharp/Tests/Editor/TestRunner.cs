@@ -42,11 +42,13 @@ namespace GameRelay.Tests
                 }
                 catch (TargetInvocationException e)
                 {
+                    RelayTestProcess.KillAll();
                     failed++;
                     var cause = e.InnerException;
                     Console.WriteLine("FAIL " + test.Key + ": " + (cause is TestFailure ? cause.Message : cause.ToString()));
                 }
             }
+            RelayTestProcess.KillAll();
             TestCertificate.Cleanup();
             Console.WriteLine(passed + " passed, " + failed + " failed");
             return failed == 0 && passed > 0 ? 0 : 1;
