@@ -149,5 +149,46 @@ namespace GameRelay.Tests
             buffer[0] = 0x48;
             TestSupport.Equal(-1, RelayPacket.CountAggregateEntries(buffer, 0, 35), "bad magic");
         }
-    }
+    
+        /// <summary>The AGGREGATE check on random bytes never throws, and what it accepts its entries fill exactly.</summary>
+        public static void AggregateReaderSurvivesRandomBytes()
+        {
+            var random = new Random(99);
+            var buffer = new byte[1500];
+            int accepted = 0;
+            for (int round = 0; round < 50000; round++)
+            {
+                random.NextBytes(buffer);
+                RelayPacket.WriteHeader(buffer, 0, RelayPacket.TypeAggregate, 0, 1, 0, 2, (uint)round);
+                // A well-formed AGGREGATE of random entries, then (mostly) cut or with a length byte changed.
+                int count = RelayPacket.HeaderSize;
+                int planned = random.Next(6);
+                for (int e = 0; e < planned; e++)
+                {
+                    int length = random.Next(200);
+                    if (count + RelayPacket.EntryHeaderSize + length > buffer.Length) break;
+                    RelayPacket.WriteUInt16(buffer, count + 6, (ushort)length);
+                    count += RelayPacket.EntryHeaderSize + length;
+                }
+                switch (random.Next(3))
+                {
+                    case 0: break;
+                    case 1: count = random.Next(count + 1); break;
+                    default: buffer[RelayPacket.HeaderSize + random.Next(Math.Max(1, count - RelayPacket.HeaderSize))] = (byte)random.Next(256); break;
+                }
+                int entries = RelayPacket.CountAggregateEntries(buffer, 0, count);
+                if (entries <= 0) continue;
+                accepted++;
+                int position = RelayPacket.HeaderSize, walked = 0;
+                while (position < count)
+                {
+                    position += RelayPacket.EntryHeaderSize + RelayPacket.ReadUInt16(buffer, position + 6);
+                    walked++;
+                }
+                TestSupport.Equal(count, position, "entries fill an accepted AGGREGATE exactly");
+                TestSupport.Equal(entries, walked, "entry count");
+            }
+            TestSupport.Check(accepted > 0, "some AGGREGATEs with entries were accepted");
+        }
+}
 }
