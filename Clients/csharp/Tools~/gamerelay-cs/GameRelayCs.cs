@@ -107,7 +107,8 @@ public static class GameRelayCs
             Console.WriteLine("joined " + membership.Session + " as member " + membership.Member + " with " + membership.Members.Count + " other(s)");
         }
         Wait(client, client.Bind());
-        client.EventReceived += e => Console.WriteLine("event: " + e);
+        Action<RelayEvent> printEvent = e => Console.WriteLine("event: " + e);
+        client.EventReceived += printEvent;
         client.DataReceived += d => Console.WriteLine("DATA from member " + d.Sender + " seq=" + d.Sequence + ": " + Encoding.UTF8.GetString(d.Payload.Array, d.Payload.Offset, d.Payload.Count));
         // Arrival times are taken on the receive thread, so the frame pacing below adds nothing to the RTTs.
         client.StartReceiveThread();
@@ -148,6 +149,8 @@ public static class GameRelayCs
             Thread.Sleep(1);
         }
         client.StopReceiveThread();
+        // The summary is the last output: the close that follows is ours, not news.
+        client.EventReceived -= printEvent;
 
         Console.WriteLine();
         Console.WriteLine("--- " + target + " gamerelay-cs ping statistics ---");
