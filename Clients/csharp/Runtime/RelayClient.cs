@@ -99,6 +99,8 @@ namespace GameRelay
         long nextRequestId = 1;
         readonly Dictionary<long, PendingRequest> pending = new Dictionary<long, PendingRequest>();
         long nextKeepAliveMs;
+        /// <summary>Counts control connections, so bytes read on one are never handled after a handler replaced it.</summary>
+        int connectionGeneration;
 
         volatile Socket udp;
         readonly byte[] sendBuffer = new byte[LargestDatagramIPv4];
@@ -745,6 +747,7 @@ namespace GameRelay
         /// <summary>Splits the bytes just read into messages at each <c>\0</c> or <c>\n</c> (PROTOCOL.md §1.1).</summary>
         bool SplitFrames(int count)
         {
+            int generation = connectionGeneration;
             for (int i = 0; i < count; i++)
             {
                 byte b = readBuffer[i];
@@ -753,7 +756,7 @@ namespace GameRelay
                     int length = frameCount;
                     frameCount = 0;
                     if (length > 0) HandleControlMessage(frame, length);
-                    if (tcp == null) return false;
+                    if (tcp == null || generation != connectionGeneration) return false;
                     continue;
                 }
                 if (frameCount == MaxControlMessage)
@@ -876,6 +879,7 @@ namespace GameRelay
 
         void DropTcp()
         {
+            connectionGeneration++;
             if (tls != null)
             {
                 try { tls.Dispose(); } catch (Exception) { }

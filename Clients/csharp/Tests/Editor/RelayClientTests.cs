@@ -24,9 +24,9 @@ namespace GameRelay.Tests
             public List<RelayEvent> BEvents = new List<RelayEvent>();
             public CreatedSession Session;
 
-            public Pair(string relayArguments = "", int tick = 0, bool bind = true)
+            public Pair(string relayArguments = "", int tick = 0, bool bind = true, string host = "127.0.0.1")
             {
-                Relay = new RelayTestProcess(relayArguments);
+                Relay = new RelayTestProcess(relayArguments, host);
                 try
                 {
                     Start(tick, bind);
@@ -101,6 +101,21 @@ namespace GameRelay.Tests
                 TestSupport.Equal(pair.B.Membership.Member, pair.AData[0].Sender, "unicast sender");
                 TestSupport.Equal(pair.A.Membership.Member, pair.AData[0].Target, "unicast target");
                 TestSupport.Equal("back-to-a", Text(pair.APayloads[0]), "unicast payload");
+            }
+        }
+
+        /// <summary>Over IPv6 (::1): bound addresses in §3's bracketed form, and the IPv6 packet limit.</summary>
+        public static void IPv6Loopback()
+        {
+            using (var pair = new Pair("--max-datagram 1472", host: "::1"))
+            {
+                TestSupport.Equal(RelayClient.LargestDatagramIPv6, pair.A.MaxDatagram, "one IPv6 packet at most, whatever the relay allows");
+                TestSupport.WaitUntil(() => pair.AEvents.Exists(e => e.Kind == RelayEventKind.Bound && e.Address.StartsWith("[::1]:")),
+                                      pair.Pump, "bound event with [::1]");
+                pair.A.Send(new byte[RelayClient.LargestDatagramIPv6 - RelayPacket.HeaderSize]);
+                TestSupport.WaitUntil(() => pair.BData.Count >= 1, pair.Pump, "a full-size datagram over ::1");
+                TestSupport.Check(Catch(() => pair.A.Send(new byte[RelayClient.LargestDatagramIPv6 - RelayPacket.HeaderSize + 1])) != null,
+                                  "one byte more is refused");
             }
         }
 
@@ -386,6 +401,26 @@ namespace GameRelay.Tests
                 wrongPin.PinnedCertificate = new X509Certificate(File.ReadAllBytes(TestCertificate.MakeOther() + ".der"));
                 var error = TestSupport.AwaitFailure(wrongPin.Connect(relay.Host, relay.ControlPort), pump, "connect with a wrong pin");
                 TestSupport.Equal(RelayErrorKind.Tls, error.Kind, "a refused certificate fails as Tls");
+            }
+        }
+
+        /// <summary>A relay under --tls-required refuses a plain client with TlsRequired; WhenOffered moves into TLS.</summary>
+        public static void TlsRequiredRelay()
+        {
+            string certificate, key;
+            TestCertificate.Make(out certificate, out key);
+            using (var relay = new RelayTestProcess("--tls-cert " + certificate + " --tls-key " + key + " --tls-required"))
+            using (var plain = new RelayClient())
+            using (var offered = new RelayClient())
+            {
+                Action pump = () => { plain.Poll(); offered.Poll(); };
+                var error = TestSupport.AwaitFailure(plain.Connect(relay.Host, relay.ControlPort), pump, "plain connect");
+                TestSupport.Equal(RelayErrorCode.TlsRequired, error.Code, "a plain hello is refused");
+                offered.Tls = RelayTlsMode.WhenOffered;
+                offered.PinnedCertificate = new X509Certificate(File.ReadAllBytes(certificate + ".der"));
+                var hello = TestSupport.Await(offered.Connect(relay.Host, relay.ControlPort), pump, "connect when offered");
+                TestSupport.Check(hello.Tls && offered.IsTls, "inside TLS after tls_required");
+                TestSupport.Await(offered.Create(), pump, "create inside TLS");
             }
         }
 

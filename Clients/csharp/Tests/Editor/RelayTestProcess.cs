@@ -27,16 +27,17 @@ namespace GameRelay.Tests
         public int ControlPort { get; private set; }
         /// <summary>The UDP port.</summary>
         public int UdpPort { get; private set; }
-        /// <summary>The relay's address for clients.</summary>
-        public string Host { get { return "127.0.0.1"; } }
+        /// <summary>The relay's address for clients: 127.0.0.1 or ::1.</summary>
+        public string Host { get; private set; }
 
-        /// <summary>Starts a relay with <paramref name="extraArguments"/> and waits (bounded) for its readiness line.</summary>
-        public RelayTestProcess(string extraArguments = "")
+        /// <summary>Starts a relay on <paramref name="host"/> with <paramref name="extraArguments"/> and waits (bounded) for its readiness line.</summary>
+        public RelayTestProcess(string extraArguments = "", string host = "127.0.0.1")
         {
+            Host = host;
             string binary = Environment.GetEnvironmentVariable("GAMERELAY_BIN");
             if (string.IsNullOrEmpty(binary) || !File.Exists(binary))
                 throw new InvalidOperationException("set GAMERELAY_BIN to the gamerelay binary");
-            var start = new ProcessStartInfo(binary, "serve --host 127.0.0.1 --port 0 --log-level error " + extraArguments);
+            var start = new ProcessStartInfo(binary, "serve --host " + host + " --port 0 --log-level error " + extraArguments);
             start.UseShellExecute = false;
             start.RedirectStandardOutput = true;
             start.RedirectStandardError = false;
