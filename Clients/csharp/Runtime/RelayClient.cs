@@ -110,6 +110,10 @@ namespace GameRelay
         BindAttempt bindAttempt;
         long lastDatagramSentMs;
         long nextAddressCheckMs;
+        /// <summary>The local address the routing table picked for the relay when the UDP socket was opened.</summary>
+        IPAddress routeLocalAddress;
+        /// <summary>How the address check asks the routing table; tests stand in a network change here.</summary>
+        internal Func<IPEndPoint, IPAddress> LocalAddressProbe = ProbeLocalAddress;
         int relayMaxDatagram = 1200;
 
         Thread receiveThread;
@@ -958,6 +962,7 @@ namespace GameRelay
                 // Connected, so datagrams from anyone but the relay never reach the game.
                 socket.Connect(new IPEndPoint(relayAddress, udpPort));
                 socket.Blocking = false;
+                routeLocalAddress = LocalAddressProbe((IPEndPoint)socket.RemoteEndPoint);
             }
             catch (SocketException)
             {
@@ -1158,25 +1163,34 @@ namespace GameRelay
         }
 
         /// <summary>
-        /// Whether the routing table now picks another local address to reach the relay than the
-        /// one the UDP socket was opened with: a connect on a throwaway UDP socket sends nothing.
+        /// Whether the routing table now picks another local address to reach the relay than it
+        /// did when the UDP socket was opened; the next socket is opened from that address.
         /// </summary>
         bool LocalAddressChanged()
         {
+            var fresh = LocalAddressProbe((IPEndPoint)udp.RemoteEndPoint);
+            // No route at all: nothing to rebind to yet; the next check tries again.
+            return fresh != null && !fresh.Equals(routeLocalAddress);
+        }
+
+        /// <summary>
+        /// The local address the routing table picks to reach <paramref name="remote"/>, or null
+        /// without a route: a connect on a throwaway UDP socket sends nothing.
+        /// </summary>
+        static IPAddress ProbeLocalAddress(IPEndPoint remote)
+        {
             try
             {
-                var current = udp.LocalEndPoint as IPEndPoint;
-                using (var probe = new Socket(relayAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp))
+                using (var probe = new Socket(remote.AddressFamily, SocketType.Dgram, ProtocolType.Udp))
                 {
-                    probe.Connect(udp.RemoteEndPoint);
-                    var fresh = probe.LocalEndPoint as IPEndPoint;
-                    return current != null && fresh != null && !current.Address.Equals(fresh.Address);
+                    probe.Connect(remote);
+                    var local = probe.LocalEndPoint as IPEndPoint;
+                    return local != null ? local.Address : null;
                 }
             }
             catch (SocketException)
             {
-                // No route at all: nothing to rebind to yet; the next check tries again.
-                return false;
+                return null;
             }
         }
 

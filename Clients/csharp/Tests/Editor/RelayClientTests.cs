@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
+using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
@@ -301,6 +302,29 @@ namespace GameRelay.Tests
                 pair.B.Send(Bytes("to-new-address"));
                 TestSupport.WaitUntil(() => pair.AData.Count >= 1, pair.Pump, "DATA at the new address");
                 TestSupport.Equal("to-new-address", Text(pair.APayloads[0]), "payload");
+            }
+        }
+
+        /// <summary>When the routing table picks another local address, the client rebinds from a new socket on its own.</summary>
+        public static void LocalAddressChangeRebinds()
+        {
+            using (var pair = new Pair())
+            {
+                pair.A.AddressCheckIntervalMs = 50;
+                string before = pair.A.LocalUdpEndPoint.ToString();
+                TestSupport.WaitUntil(() => pair.AEvents.Exists(e => e.Kind == RelayEventKind.Bound), pair.Pump, "first bound event");
+                pair.AEvents.Clear();
+                // The network change: the route to the relay now leaves from another address.
+                pair.A.LocalAddressProbe = remote => IPAddress.Parse("192.0.2.7");
+                TestSupport.WaitUntil(() => pair.A.Rebinds == 1 && pair.A.IsBound && pair.AEvents.Exists(e => e.Kind == RelayEventKind.Bound),
+                                      pair.Pump, "the automatic rebind");
+                TestSupport.Check(pair.A.LocalUdpEndPoint.ToString() != before, "a new socket");
+                pair.B.Send(Bytes("after-move"));
+                TestSupport.WaitUntil(() => pair.AData.Count >= 1, pair.Pump, "DATA at the new socket");
+                // The new route is the recorded one now: no rebind per check.
+                var clock = Stopwatch.StartNew();
+                TestSupport.WaitUntil(() => pair.A.Rebinds > 1 || clock.ElapsedMilliseconds > 300, pair.Pump, "a few more checks");
+                TestSupport.Equal(1, pair.A.Rebinds, "rebinds after the move");
             }
         }
 
