@@ -13,7 +13,7 @@ namespace GameRelay
         public readonly ushort Sender;
         /// <summary>The sender's sequence number for this update.</summary>
         public readonly uint Sequence;
-        /// <summary>The DATA's target: <see cref="RelayPacket.Broadcast"/> or this member's id.</summary>
+        /// <summary>The DATA's target: <see cref="RelayPacket.Broadcast"/> (always for AGGREGATE entries) or this member's id.</summary>
         public readonly ushort Target;
         /// <summary>Whether the sender set LATEST (always for AGGREGATE entries).</summary>
         public readonly bool Latest;

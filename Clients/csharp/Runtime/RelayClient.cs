@@ -1283,7 +1283,6 @@ namespace GameRelay
             var handler = DataReceived;
             if (handler == null) return;
             uint tick = RelayPacket.ReadUInt32(bytes, 12);
-            ushort target = RelayPacket.ReadUInt16(bytes, 10);
             int position = RelayPacket.HeaderSize;
             while (position < count)
             {
@@ -1291,7 +1290,8 @@ namespace GameRelay
                 uint sequence = RelayPacket.ReadUInt32(bytes, position + 2);
                 int length = RelayPacket.ReadUInt16(bytes, position + 6);
                 position += RelayPacket.EntryHeaderSize;
-                handler(new ReceivedData(member, sequence, target, true, true, tick, new ArraySegment<byte>(bytes, position, length)));
+                // Only LATEST broadcasts are aggregated (PROTOCOL.md §8): the entry's DATA had that target.
+                handler(new ReceivedData(member, sequence, RelayPacket.Broadcast, true, true, tick, new ArraySegment<byte>(bytes, position, length)));
                 position += length;
             }
         }

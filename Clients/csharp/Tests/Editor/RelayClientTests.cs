@@ -138,6 +138,7 @@ namespace GameRelay.Tests
                 TestSupport.Equal(pair.A.Membership.Member, entry.Sender, "entry's member");
                 TestSupport.Equal("state-2", Text(pair.BPayloads[index]), "entry's payload");
                 TestSupport.Check(entry.Latest, "entries are LATEST");
+                TestSupport.Equal(RelayPacket.Broadcast, entry.Target, "entries were broadcasts");
                 TestSupport.Check(pair.B.AggregatesReceived >= 1, "AggregatesReceived counts it");
                 TestSupport.WaitUntil(() => pair.AData.Exists(d => d.FromAggregate && d.Sender == pair.B.Membership.Member),
                                       pair.Pump, "A's aggregate entry of B's state");
