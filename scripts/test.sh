@@ -8,7 +8,8 @@
 #      the same one scripts/serve.sh and the conformance suite run - these need root
 #      or sudo, like the setup;
 #   3. the clients in other languages, each by its own Clients/<language>/test.sh against that
-#      same release binary (GAMERELAY_BIN); each installs its toolchain with apt when missing.
+#      same release binary (GAMERELAY_BIN); each installs its toolchain with apt when missing
+#      (Clients/js: nodejs, chromium, node-typescript; Clients/csharp: mono-mcs, mono-runtime).
 # Extra arguments go to `swift test`. With --filter (e.g. --filter RelayWireTests) only the
 # Swift tests run: a filter picks Swift tests, so the deployment and client tests and the release
 # build are skipped. GAMERELAY_SKIP_DEPLOY_TESTS=1 skips the deployment tests,

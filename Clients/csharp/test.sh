@@ -14,16 +14,7 @@ missing=()
 command -v mcs >/dev/null 2>&1 || missing+=(mono-mcs)
 command -v mono >/dev/null 2>&1 || missing+=(mono-runtime)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-if [ "${#missing[@]}" -gt 0 ]; then
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null || { echo "test.sh: need root or sudo to install ${missing[*]}" >&2; exit 1; }
-        sudo="sudo"
-    fi
-    echo "test.sh: installing ${missing[*]}" >&2
-    $sudo apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$repo/scripts/apt-install.sh" "${missing[@]}"
 
 if [ -z "${GAMERELAY_BIN:-}" ]; then
     GAMERELAY_BIN="$("$repo/scripts/release.sh")"
