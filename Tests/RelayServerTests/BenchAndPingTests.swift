@@ -204,11 +204,8 @@ struct BenchAndPingTests {
     /// A separate relay's superseded count comes from its Prometheus endpoint; without the
     /// endpoint the report says the split between superseded and lost is unknown.
     @Test func benchTickReadsASeparateRelaysSupersededCount() async throws {
-        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0",
-                                             "--member-packet-rate", "1000", "--log-level", "warning"])
+        let (relay, listening, metrics) = try RelayProcessHarness.relayForBench()
         defer { relay.signal(SIGKILL) }
-        let listening = try relay.waitForListening()
-        let metrics = try RelayProcessHarness.metricsAddress(inListeningLine: listening.line)
         for withMetrics in [true, false] {
             let json = FileManager.default.temporaryDirectory.appendingPathComponent("bench-tick-metrics-\(getpid())-\(withMetrics).json").path
             defer { try? FileManager.default.removeItem(atPath: json) }
@@ -232,11 +229,8 @@ struct BenchAndPingTests {
     /// Outside tick runs, a separate relay's Prometheus endpoint gives the datagrams it forwarded
     /// over the window, and with them its CPU per datagram sent.
     @Test func benchReadsASeparateRelaysForwardedCount() async throws {
-        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0",
-                                             "--member-packet-rate", "1000", "--log-level", "warning"])
+        let (relay, listening, metrics) = try RelayProcessHarness.relayForBench()
         defer { relay.signal(SIGKILL) }
-        let listening = try relay.waitForListening()
-        let metrics = try RelayProcessHarness.metricsAddress(inListeningLine: listening.line)
         let json = FileManager.default.temporaryDirectory.appendingPathComponent("bench-forwarded-\(getpid()).json").path
         defer { try? FileManager.default.removeItem(atPath: json) }
         let bench = try RelayProcessHarness(["bench", "--relay", listening.control, "--relay-pid", "\(relay.process.processIdentifier)",

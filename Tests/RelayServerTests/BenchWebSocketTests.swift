@@ -38,11 +38,8 @@ struct BenchWebSocketTests {
     /// Against a separate relay, whose forwarded count includes the datagrams it sent as binary
     /// messages, so its CPU per datagram sent covers both paths.
     @Test func benchCountsASeparateRelaysSendsToWebSocketMembers() async throws {
-        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0",
-                                             "--member-packet-rate", "1000", "--log-level", "warning"])
+        let (relay, listening, metrics) = try RelayProcessHarness.relayForBench()
         defer { relay.signal(SIGKILL) }
-        let listening = try relay.waitForListening()
-        let metrics = try RelayProcessHarness.metricsAddress(inListeningLine: listening.line)
         let json = FileManager.default.temporaryDirectory.appendingPathComponent("bench-ws-forwarded-\(getpid()).json").path
         defer { try? FileManager.default.removeItem(atPath: json) }
         let bench = try RelayProcessHarness(["bench", "--relay", listening.control, "--relay-pid", "\(relay.process.processIdentifier)",

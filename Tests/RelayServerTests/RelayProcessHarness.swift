@@ -55,6 +55,20 @@ final class RelayProcessHarness {
         return (control, udp, line)
     }
 
+    /// A separate relay for bench runs against it: loopback, free ports, a metrics endpoint, and
+    /// a packet rate limit above what the runs send. The caller kills it.
+    static func relayForBench() throws -> (relay: RelayProcessHarness, listening: (control: String, udp: String, line: String), metrics: String) {
+        let relay = try RelayProcessHarness(["serve", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0",
+                                             "--member-packet-rate", "1000", "--log-level", "warning"])
+        do {
+            let listening = try relay.waitForListening()
+            return (relay, listening, try metricsAddress(inListeningLine: listening.line))
+        } catch {
+            relay.signal(SIGKILL)
+            throw error
+        }
+    }
+
     /// The metrics address a readiness line names (`"metrics":"127.0.0.1:PORT"`, printed when
     /// `--metrics-port` is given; with port 0 it is the port the kernel chose).
     static func metricsAddress(inListeningLine line: String) throws -> String {
