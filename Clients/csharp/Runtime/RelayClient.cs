@@ -92,6 +92,8 @@ namespace GameRelay
         long phaseDeadlineMs;
         RelayOperation<RelayHello> connectOperation;
         readonly byte[] readBuffer = new byte[16384];
+        /// <summary>The bytes of <see cref="readBuffer"/> read but not parsed yet: from readStart to readEnd.</summary>
+        int readStart, readEnd;
         byte[] frame = new byte[1024];
         int frameCount;
         byte[] output = new byte[4096];
@@ -684,7 +686,6 @@ namespace GameRelay
                     return;
                 }
                 handshake = null;
-                StartTlsRead();
                 SendHello();
                 return;
             }
@@ -707,11 +708,20 @@ namespace GameRelay
 
         void ReadControl()
         {
-            while (tcp != null && (phase == Phase.Hello || phase == Phase.Open))
+            int generation = connectionGeneration;
+            while (tcp != null && generation == connectionGeneration && (phase == Phase.Hello || phase == Phase.Open))
             {
+                if (readStart < readEnd)
+                {
+                    SplitFrames(generation);
+                    continue;
+                }
                 int count;
                 if (tls != null)
                 {
+                    // The next read starts only once every byte of the last one is parsed: it
+                    // fills readBuffer from another thread.
+                    if (tlsRead == null) StartTlsRead();
                     if (tlsRead == null || !tlsRead.IsCompleted) return;
                     try
                     {
@@ -724,7 +734,6 @@ namespace GameRelay
                         return;
                     }
                     tlsRead = null;
-                    if (count > 0) StartTlsRead();
                 }
                 else
                 {
@@ -744,34 +753,37 @@ namespace GameRelay
                     ConnectionEnded(new RelayException(RelayErrorKind.Closed, "the relay closed the control connection"));
                     return;
                 }
-                if (!SplitFrames(count)) return;
+                readStart = 0;
+                readEnd = count;
             }
         }
 
-        /// <summary>Splits the bytes just read into messages at each <c>\0</c> or <c>\n</c> (PROTOCOL.md §1.1).</summary>
-        bool SplitFrames(int count)
+        /// <summary>
+        /// Splits the unparsed bytes of <see cref="readBuffer"/> into messages at each <c>\0</c> or
+        /// <c>\n</c> (PROTOCOL.md §1.1). The cursor moves past each message before it is handled, so
+        /// what a handler does (even replacing the connection) never loses or repeats bytes.
+        /// </summary>
+        void SplitFrames(int generation)
         {
-            int generation = connectionGeneration;
-            for (int i = 0; i < count; i++)
+            while (readStart < readEnd)
             {
-                byte b = readBuffer[i];
+                byte b = readBuffer[readStart++];
                 if (b == 0 || b == (byte)'\n')
                 {
                     int length = frameCount;
                     frameCount = 0;
                     if (length > 0) HandleControlMessage(frame, length);
-                    if (tcp == null || generation != connectionGeneration) return false;
+                    if (tcp == null || generation != connectionGeneration) return;
                     continue;
                 }
                 if (frameCount == MaxControlMessage)
                 {
                     ConnectionEnded(new RelayException(RelayErrorKind.ProtocolViolation, "a control message from the relay exceeds " + MaxControlMessage + " bytes"));
-                    return false;
+                    return;
                 }
                 if (frameCount == frame.Length) Array.Resize(ref frame, Math.Min(frame.Length * 2, MaxControlMessage));
                 frame[frameCount++] = b;
             }
-            return true;
         }
 
         void HandleControlMessage(byte[] bytes, int count)
@@ -898,6 +910,8 @@ namespace GameRelay
             tlsRead = null;
             outputCount = 0;
             frameCount = 0;
+            readStart = 0;
+            readEnd = 0;
         }
 
         void FailPending(RelayException error)
