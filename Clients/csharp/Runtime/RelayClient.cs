@@ -10,6 +10,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Threading;
+using System.Threading.Tasks;
 
 namespace GameRelay
 {
@@ -88,7 +89,7 @@ namespace GameRelay
         SslStream tls;
         bool useTls;
         IAsyncResult handshake;
-        IAsyncResult tlsRead;
+        Task<int> tlsRead;
         long phaseDeadlineMs;
         RelayOperation<RelayHello> connectOperation;
         readonly byte[] readBuffer = new byte[16384];
@@ -98,6 +99,12 @@ namespace GameRelay
         int frameCount;
         byte[] output = new byte[4096];
         int outputCount;
+        /// <summary>Inside TLS: the one write in flight, the buffer it sends from, and its length.</summary>
+        Task tlsWrite;
+        byte[] writing;
+        int writingCount;
+        /// <summary>The bound on unsent control bytes; tests lower it.</summary>
+        internal int ControlBacklogLimit = MaxControlBacklog;
         long nextRequestId = 1;
         readonly Dictionary<long, PendingRequest> pending = new Dictionary<long, PendingRequest>();
         long nextKeepAliveMs;
@@ -165,6 +172,10 @@ namespace GameRelay
         /// </summary>
         public X509Certificate PinnedCertificate;
         /// <summary>A validation callback that replaces the default (a chain the system trusts, with the right name).</summary>
+        /// <remarks>
+        /// SslStream calls it during the handshake on a thread-pool thread, not the thread that
+        /// calls <see cref="Poll"/>: it must not touch the client or the game's objects.
+        /// </remarks>
         public RemoteCertificateValidationCallback CertificateValidation;
 
         /// <summary>Relay events, and <see cref="RelayEventKind.Closed"/> when the control connection ends.</summary>
@@ -285,8 +296,8 @@ namespace GameRelay
                 SendHello();
                 return;
             }
-            // SslStream needs a blocking socket; the handshake and reads run as the stream's own
-            // asynchronous operations, and Poll collects their results on the caller's thread.
+            // SslStream needs a blocking socket; the handshake, reads and writes run as the stream's
+            // own asynchronous operations, and Poll collects their results on the caller's thread.
             tcp.Blocking = true;
             var stream = new NetworkStream(tcp, false);
             tls = new SslStream(stream, false, ValidateCertificate);
@@ -581,24 +592,10 @@ namespace GameRelay
         void WriteControl(byte[] bytes, int count, bool terminate)
         {
             int needed = count + (terminate ? 1 : 0);
-            if (tls != null)
+            if ((long)outputCount + writingCount + needed > ControlBacklogLimit)
             {
-                // Control messages are small and rare: a blocking write inside TLS is short.
-                var message = new byte[needed];
-                Buffer.BlockCopy(bytes, 0, message, 0, count);
-                try
-                {
-                    tls.Write(message, 0, needed);
-                }
-                catch (Exception e)
-                {
-                    ConnectionEnded(new RelayException(RelayErrorKind.Io, "writing to the relay failed: " + e.Message, e));
-                }
-                return;
-            }
-            if (outputCount + needed > MaxControlBacklog)
-            {
-                ConnectionEnded(new RelayException(RelayErrorKind.Io, "the relay stopped reading the control channel"));
+                ConnectionEnded(new RelayException(RelayErrorKind.Io, "the relay stopped reading the control channel: more than " +
+                                                   ControlBacklogLimit + " bytes unsent"));
                 return;
             }
             if (output.Length < outputCount + needed)
@@ -606,12 +603,20 @@ namespace GameRelay
             Buffer.BlockCopy(bytes, 0, output, outputCount, count);
             outputCount += count;
             if (terminate) output[outputCount++] = 0;
+            // Inside TLS a write starts here only when none is in flight; Poll completes it.
+            if (tls != null && tlsWrite != null) return;
             FlushControl();
         }
 
         void FlushControl()
         {
-            if (tcp == null || tls != null || outputCount == 0) return;
+            if (tcp == null) return;
+            if (tls != null)
+            {
+                FlushTls();
+                return;
+            }
+            if (outputCount == 0) return;
             try
             {
                 int sent = tcp.Send(output, 0, outputCount, SocketFlags.None);
@@ -621,6 +626,46 @@ namespace GameRelay
             catch (SocketException e)
             {
                 if (e.SocketErrorCode == SocketError.WouldBlock) return;
+                ConnectionEnded(new RelayException(RelayErrorKind.Io, "writing to the relay failed: " + e.Message, e));
+            }
+        }
+
+        /// <summary>
+        /// Keeps one TLS write in flight: the socket under SslStream blocks, so a synchronous write
+        /// could stall the game's frame for as long as the relay does not read.
+        /// </summary>
+        void FlushTls()
+        {
+            if (tlsWrite != null)
+            {
+                if (!tlsWrite.IsCompleted) return;
+                try
+                {
+                    tlsWrite.Wait();
+                }
+                catch (Exception e)
+                {
+                    tlsWrite = null;
+                    var cause = e.GetBaseException();
+                    ConnectionEnded(new RelayException(RelayErrorKind.Io, "writing to the relay failed: " + cause.Message, cause));
+                    return;
+                }
+                tlsWrite = null;
+                writingCount = 0;
+            }
+            if (outputCount == 0) return;
+            // The stream sends from its buffer on another thread; later messages queue in the other.
+            var spare = writing ?? new byte[4096];
+            writing = output;
+            writingCount = outputCount;
+            output = spare;
+            outputCount = 0;
+            try
+            {
+                tlsWrite = tls.WriteAsync(writing, 0, writingCount, CancellationToken.None);
+            }
+            catch (Exception e)
+            {
                 ConnectionEnded(new RelayException(RelayErrorKind.Io, "writing to the relay failed: " + e.Message, e));
             }
         }
@@ -697,7 +742,9 @@ namespace GameRelay
         {
             try
             {
-                tlsRead = tls.BeginRead(readBuffer, 0, readBuffer.Length, null, null);
+                // ReadAsync and WriteAsync, not BeginRead and BeginWrite: Mono's SslStream inherits
+                // those from Stream, which lets one of them run at a time until its End call.
+                tlsRead = tls.ReadAsync(readBuffer, 0, readBuffer.Length, CancellationToken.None);
             }
             catch (Exception e)
             {
@@ -725,12 +772,13 @@ namespace GameRelay
                     if (tlsRead == null || !tlsRead.IsCompleted) return;
                     try
                     {
-                        count = tls.EndRead(tlsRead);
+                        count = tlsRead.Result;
                     }
                     catch (Exception e)
                     {
                         tlsRead = null;
-                        ConnectionEnded(new RelayException(RelayErrorKind.Io, "reading from the relay failed: " + e.Message, e));
+                        var cause = e.GetBaseException();
+                        ConnectionEnded(new RelayException(RelayErrorKind.Io, "reading from the relay failed: " + cause.Message, cause));
                         return;
                     }
                     tlsRead = null;
@@ -901,6 +949,9 @@ namespace GameRelay
                 try { tls.Dispose(); } catch (Exception) { }
                 tls = null;
             }
+            // A read or write cut off by the close fails later; observe it so nothing reports it as unhandled.
+            Observe(tlsRead);
+            Observe(tlsWrite);
             if (tcp != null)
             {
                 try { tcp.Close(); } catch (Exception) { }
@@ -909,9 +960,18 @@ namespace GameRelay
             handshake = null;
             tlsRead = null;
             outputCount = 0;
+            // A write still in flight may read its buffer until the stream is gone: never reuse it.
+            tlsWrite = null;
+            writing = null;
+            writingCount = 0;
             frameCount = 0;
             readStart = 0;
             readEnd = 0;
+        }
+
+        static void Observe(Task task)
+        {
+            if (task != null) task.ContinueWith(done => { var ignored = done.Exception; }, TaskContinuationOptions.OnlyOnFaulted);
         }
 
         void FailPending(RelayException error)

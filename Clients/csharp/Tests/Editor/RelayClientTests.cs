@@ -474,6 +474,34 @@ namespace GameRelay.Tests
             }
         }
 
+        /// <summary>
+        /// Inside TLS, requests queue behind the write in flight instead of blocking the caller;
+        /// more than the backlog bound unsent ends the connection with a clear error.
+        /// </summary>
+        public static void TlsWritesQueueWithinTheBacklogBound()
+        {
+            string certificate, key;
+            TestCertificate.Make(out certificate, out key);
+            using (var relay = new RelayTestProcess("--tls-cert " + certificate + " --tls-key " + key))
+            using (var client = new RelayClient())
+            {
+                Action pump = client.Poll;
+                client.Tls = RelayTlsMode.Required;
+                client.PinnedCertificate = new X509Certificate(File.ReadAllBytes(certificate + ".der"));
+                TestSupport.Await(client.Connect(relay.Host, relay.ControlPort), pump, "TLS connect");
+                var events = new List<RelayEvent>();
+                client.EventReceived += events.Add;
+                client.ControlBacklogLimit = 4096;
+                // Without a Poll nothing completes the first write, so the rest can only queue.
+                var pings = new List<RelayOperation<double>>();
+                for (int i = 0; i < 1000 && client.IsConnected; i++) pings.Add(client.ControlPing());
+                TestSupport.Check(!client.IsConnected, "the connection ended at the bound");
+                var closed = events.Find(e => e.Kind == RelayEventKind.Closed);
+                TestSupport.Check(closed != null && closed.Reason.Contains("stopped reading"), "a Closed event naming the backlog: " + closed);
+                TestSupport.Check(pings.TrueForAll(o => o.IsDone && o.Error != null && o.Error.Kind == RelayErrorKind.Closed), "every queued ping failed as Closed");
+            }
+        }
+
         static RelayException Catch(Action action)
         {
             try
