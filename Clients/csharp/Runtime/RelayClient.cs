@@ -9,6 +9,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using System.Runtime.ExceptionServices;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -110,6 +111,10 @@ namespace GameRelay
         long nextKeepAliveMs;
         /// <summary>Counts control connections, so bytes read on one are never handled after a handler replaced it.</summary>
         int connectionGeneration;
+        /// <summary>Whether <see cref="Poll"/> is running, so a callback's own Poll is refused.</summary>
+        bool polling;
+        /// <summary>The first exception a game callback threw since it was last rethrown.</summary>
+        Exception callbackError;
 
         volatile Socket udp;
         readonly byte[] sendBuffer = new byte[LargestDatagramIPv4];
@@ -675,7 +680,67 @@ namespace GameRelay
         /// BINDs, sends keep-alives and times out requests. Raises every event and completion on
         /// the calling thread. Call it once per frame; it never blocks.
         /// </summary>
+        /// <remarks>
+        /// An exception thrown by the game's own handler (an event or a <c>Completed</c>) does not
+        /// stop the client: the rest of the work runs first, and then Poll rethrows the first such
+        /// exception. Later exceptions of the same call are dropped.
+        /// </remarks>
+        /// <exception cref="InvalidOperationException">Called from inside one of the client's own events or completions.</exception>
         public void Poll()
+        {
+            if (polling) throw new InvalidOperationException("RelayClient.Poll was called from inside one of its own events or completions");
+            polling = true;
+            try
+            {
+                PollOnce();
+            }
+            finally
+            {
+                polling = false;
+            }
+            RethrowCallbackError();
+        }
+
+        /// <summary>Runs a game handler; what it throws is kept for the end of <see cref="Poll"/> so the client's own work goes on.</summary>
+        void Call<T>(Action<T> handler, T value)
+        {
+            if (handler == null) return;
+            try
+            {
+                handler(value);
+            }
+            catch (Exception e)
+            {
+                Report(e);
+            }
+        }
+
+        void Answer(PendingRequest request, Dictionary<string, object> reply, RelayException error)
+        {
+            try
+            {
+                request.Handler(reply, error);
+            }
+            catch (Exception e)
+            {
+                Report(e);
+            }
+        }
+
+        void Report(Exception e)
+        {
+            if (callbackError == null) callbackError = e;
+        }
+
+        void RethrowCallbackError()
+        {
+            var error = callbackError;
+            if (error == null) return;
+            callbackError = null;
+            ExceptionDispatchInfo.Capture(error).Throw();
+        }
+
+        void PollOnce()
         {
             long now = NowMs;
             if (phase == Phase.Connecting) PollConnect(now);
@@ -858,12 +923,12 @@ namespace GameRelay
             pending.Remove(id.Value);
             if (RelayJson.IsTrue(message, "ok"))
             {
-                request.Handler(message, null);
+                Answer(request, message, null);
             }
             else
             {
                 var error = RelayJson.GetObject(message, "error");
-                request.Handler(null, RelayException.Refused(RelayJson.GetString(error, "code") ?? "unknown",
+                Answer(request, null, RelayException.Refused(RelayJson.GetString(error, "code") ?? "unknown",
                                                              RelayJson.GetString(error, "message") ?? request.Op + " refused"));
             }
         }
@@ -907,8 +972,7 @@ namespace GameRelay
                 default:
                     return;
             }
-            var handler = EventReceived;
-            if (handler != null) handler(relayEvent);
+            Call(EventReceived, relayEvent);
         }
 
         void ExpireRequests(long now)
@@ -927,7 +991,7 @@ namespace GameRelay
                 PendingRequest request;
                 if (!pending.TryGetValue(id, out request)) continue;
                 pending.Remove(id);
-                request.Handler(null, new RelayException(RelayErrorKind.TimedOut, "no reply to " + request.Op + " within " + RequestTimeoutMs + " ms"));
+                Answer(request, null, new RelayException(RelayErrorKind.TimedOut, "no reply to " + request.Op + " within " + RequestTimeoutMs + " ms"));
             }
         }
 
@@ -936,9 +1000,9 @@ namespace GameRelay
             var operation = connectOperation;
             connectOperation = null;
             DropTcp();
-            FailPending(error);
             phase = Phase.Closed;
-            if (operation != null) operation.Fail(error);
+            FailPending(error);
+            if (operation != null) Call(operation.Fail, error);
         }
 
         void DropTcp()
@@ -980,7 +1044,7 @@ namespace GameRelay
             var waiting = new List<PendingRequest>(pending.Values);
             pending.Clear();
             var closed = new RelayException(RelayErrorKind.Closed, "the control connection closed: " + error.Message, error);
-            foreach (var request in waiting) request.Handler(null, closed);
+            foreach (var request in waiting) Answer(request, null, closed);
         }
 
         void ConnectionEnded(RelayException reason)
@@ -996,19 +1060,23 @@ namespace GameRelay
             Membership = null;
             CloseDataChannel("the control connection closed");
             FailPending(reason);
-            var handler = EventReceived;
-            if (handler != null) handler(new RelayEvent(RelayEventKind.Closed, reason: reason.Message));
+            Call(EventReceived, new RelayEvent(RelayEventKind.Closed, reason: reason.Message));
         }
 
         /// <summary>
         /// Closes both channels (closing the control connection is a leave); pending operations
         /// fail with <see cref="RelayErrorKind.Closed"/> and a <see cref="RelayEventKind.Closed"/> event follows.
         /// </summary>
+        /// <remarks>
+        /// Outside <see cref="Poll"/>, rethrows the first exception a handler threw once the client
+        /// is closed; from inside a handler, Poll rethrows it.
+        /// </remarks>
         public void Close()
         {
             StopReceiveThread();
             if (phase == Phase.Idle) phase = Phase.Closed;
             ConnectionEnded(new RelayException(RelayErrorKind.Closed, "closed by the client"));
+            if (!polling) RethrowCallbackError();
         }
 
         /// <summary>Same as <see cref="Close"/>.</summary>
@@ -1048,17 +1116,14 @@ namespace GameRelay
 
         void CloseDataChannel(string why)
         {
-            if (bindAttempt != null)
-            {
-                var attempt = bindAttempt;
-                bindAttempt = null;
-                attempt.Operation.Fail(new RelayException(RelayErrorKind.Closed, "the bind ended: " + why));
-            }
+            var attempt = bindAttempt;
+            bindAttempt = null;
             var socket = udp;
             udp = null;
             IsBound = false;
             if (socket != null) socket.Close();
             lock (received) received.Clear();
+            if (attempt != null) Call(attempt.Operation.Fail, new RelayException(RelayErrorKind.Closed, "the bind ended: " + why));
         }
 
         /// <summary>
@@ -1141,7 +1206,7 @@ namespace GameRelay
             if (attempt.Tries >= BindMaxTries)
             {
                 bindAttempt = null;
-                attempt.Operation.Fail(new RelayException(RelayErrorKind.TimedOut, "no BIND_ACK after " + BindMaxTries + " BINDs"));
+                Call(attempt.Operation.Fail, new RelayException(RelayErrorKind.TimedOut, "no BIND_ACK after " + BindMaxTries + " BINDs"));
                 return;
             }
             attempt.Tries++;
@@ -1304,9 +1369,9 @@ namespace GameRelay
                 {
                     var handler = DataReceived;
                     if (handler == null) return;
-                    handler(new ReceivedData(RelayPacket.ReadUInt16(bytes, 8), RelayPacket.ReadUInt32(bytes, 12),
-                                             RelayPacket.ReadUInt16(bytes, 10), (bytes[3] & RelayPacket.FlagLatest) != 0, false, 0,
-                                             new ArraySegment<byte>(bytes, RelayPacket.HeaderSize, count - RelayPacket.HeaderSize)));
+                    Call(handler, new ReceivedData(RelayPacket.ReadUInt16(bytes, 8), RelayPacket.ReadUInt32(bytes, 12),
+                                                   RelayPacket.ReadUInt16(bytes, 10), (bytes[3] & RelayPacket.FlagLatest) != 0, false, 0,
+                                                   new ArraySegment<byte>(bytes, RelayPacket.HeaderSize, count - RelayPacket.HeaderSize)));
                     return;
                 }
                 case RelayPacket.TypeAggregate:
@@ -1319,7 +1384,14 @@ namespace GameRelay
                     if (handler == null) return;
                     long sentAt = (long)RelayPacket.ReadUInt64(bytes, RelayPacket.HeaderSize);
                     double rtt = Math.Max(0, arrivalTicks - sentAt) * 1000.0 / Stopwatch.Frequency;
-                    handler(RelayPacket.ReadUInt32(bytes, 12), rtt);
+                    try
+                    {
+                        handler(RelayPacket.ReadUInt32(bytes, 12), rtt);
+                    }
+                    catch (Exception e)
+                    {
+                        Report(e);
+                    }
                     return;
                 }
                 case RelayPacket.TypeBindAck:
@@ -1337,7 +1409,7 @@ namespace GameRelay
                     {
                         bindAttempt = null;
                         IsBound = true;
-                        attempt.Operation.Succeed(true);
+                        Call(attempt.Operation.Succeed, true);
                     }
                     return;
                 }
@@ -1365,7 +1437,7 @@ namespace GameRelay
                 int length = RelayPacket.ReadUInt16(bytes, position + 6);
                 position += RelayPacket.EntryHeaderSize;
                 // Only LATEST broadcasts are aggregated (PROTOCOL.md §8): the entry's DATA had that target.
-                handler(new ReceivedData(member, sequence, RelayPacket.Broadcast, true, true, tick, new ArraySegment<byte>(bytes, position, length)));
+                Call(handler, new ReceivedData(member, sequence, RelayPacket.Broadcast, true, true, tick, new ArraySegment<byte>(bytes, position, length)));
                 position += length;
             }
         }

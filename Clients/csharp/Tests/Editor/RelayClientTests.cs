@@ -502,6 +502,96 @@ namespace GameRelay.Tests
             }
         }
 
+        /// <summary>
+        /// A game handler that throws reaches the caller of Poll once, after the client finished
+        /// its own work: replies read in the same go still complete, data keeps arriving, the
+        /// binding stays, and a Poll from inside a handler is refused.
+        /// </summary>
+        public static void ThrowingHandlersLeaveTheClientWorking()
+        {
+            using (var pair = new Pair())
+            {
+                var caught = new List<Exception>();
+                Action pump = () =>
+                {
+                    pair.A.Poll();
+                    try
+                    {
+                        pair.B.Poll();
+                    }
+                    catch (ApplicationException e)
+                    {
+                        caught.Add(e);
+                    }
+                };
+
+                pair.B.RequestTimeoutMs = 3000;
+                var thrown = new ApplicationException("a Completed handler's bug");
+                var first = pair.B.ControlPing();
+                first.Completed += done => { throw thrown; };
+                var rest = new List<RelayOperation<double>>();
+                for (int i = 0; i < 20; i++) rest.Add(pair.B.ControlPing());
+                // Lets the replies arrive together, so the throw happens with more of them unparsed.
+                System.Threading.Thread.Sleep(100);
+                TestSupport.WaitUntil(() => rest.TrueForAll(o => o.IsDone), pump, "the replies after the throwing one");
+                TestSupport.Check(rest.TrueForAll(o => o.Succeeded), "every later reply completed");
+                TestSupport.Check(caught.Count == 1 && caught[0] == thrown, "Poll rethrew the handler's exception once: " + caught.Count);
+
+                caught.Clear();
+                int dataThrows = 0;
+                pair.B.DataReceived += d => { if (dataThrows++ == 0) throw new ApplicationException("a DataReceived handler's bug"); };
+                int eventThrows = 0;
+                pair.B.EventReceived += e => { if (e.Kind == RelayEventKind.Left && eventThrows++ == 0) throw new ApplicationException("an EventReceived handler's bug"); };
+                pair.A.Send(Bytes("one"));
+                pair.A.Send(Bytes("two"));
+                TestSupport.WaitUntil(() => pair.BData.Count >= 2, pump, "both datagrams despite the throw");
+                TestSupport.Check(caught.Count >= 1 && caught[0].Message.Contains("DataReceived"), "the DataReceived exception reached Poll");
+                TestSupport.Check(pair.B.IsBound, "still bound");
+
+                TestSupport.Await(pair.A.Leave(), pump, "A leaves");
+                TestSupport.WaitUntil(() => eventThrows > 0, pump, "B's throwing left handler");
+                TestSupport.Check(caught.Exists(e => e.Message.Contains("EventReceived")), "the EventReceived exception reached Poll");
+                TestSupport.Await(pair.B.ControlPing(), pump, "a control ping after the throws");
+                TestSupport.Check(pair.B.IsBound && pair.B.IsConnected, "B still connected and bound");
+                pair.B.Ping();
+                int pongs = 0;
+                pair.B.PongReceived += (sequence, rtt) => pongs++;
+                pair.B.Ping();
+                TestSupport.WaitUntil(() => pongs > 0, pump, "a PONG after the throws");
+
+                Exception reentrant = null;
+                var ping = pair.B.ControlPing();
+                ping.Completed += done =>
+                {
+                    try
+                    {
+                        pair.B.Poll();
+                    }
+                    catch (InvalidOperationException e)
+                    {
+                        reentrant = e;
+                    }
+                };
+                TestSupport.Await(ping, pump, "a control ping whose handler polls");
+                TestSupport.Check(reentrant != null, "a Poll from inside a handler is refused");
+
+                // Close fails a pending request whose handler throws: the Closed event still follows.
+                var pending = pair.B.ControlPing();
+                pending.Completed += done => { throw new ApplicationException("a handler's bug during Close"); };
+                Exception fromClose = null;
+                try
+                {
+                    pair.B.Close();
+                }
+                catch (ApplicationException e)
+                {
+                    fromClose = e;
+                }
+                TestSupport.Check(fromClose != null, "Close rethrew the handler's exception");
+                TestSupport.Check(!pair.B.IsConnected && pair.BEvents.Exists(e => e.Kind == RelayEventKind.Closed), "closed, with its Closed event");
+            }
+        }
+
         static RelayException Catch(Action action)
         {
             try
