@@ -76,6 +76,10 @@ namespace GameRelay
         public const int MaxControlMessage = 1 << 20;
         /// <summary>The most control bytes the client queues unsent before it gives up on the connection.</summary>
         public const int MaxControlBacklog = 8 << 20;
+        /// <summary>The most control bytes one <see cref="Poll"/> reads; the rest wait for the next, so a burst can't stall a frame.</summary>
+        public const int MaxControlBytesPerPoll = 256 * 1024;
+        /// <summary>The most control messages one <see cref="Poll"/> handles; the rest wait for the next.</summary>
+        public const int MaxControlMessagesPerPoll = 1024;
         /// <summary>How many datagrams the background receive thread holds for <see cref="Poll"/> before it drops.</summary>
         public const int MaxQueuedDatagrams = 4096;
 
@@ -106,6 +110,10 @@ namespace GameRelay
         int writingCount;
         /// <summary>The bound on unsent control bytes; tests lower it.</summary>
         internal int ControlBacklogLimit = MaxControlBacklog;
+        /// <summary>The per-Poll bounds on control input; tests lower them.</summary>
+        internal int ControlBytesPerPoll = MaxControlBytesPerPoll, ControlMessagesPerPoll = MaxControlMessagesPerPoll;
+        /// <summary>What the current Poll has read and handled of the control channel so far.</summary>
+        int bytesThisPoll, messagesThisPoll;
         long nextRequestId = 1;
         readonly Dictionary<long, PendingRequest> pending = new Dictionary<long, PendingRequest>();
         long nextKeepAliveMs;
@@ -821,13 +829,17 @@ namespace GameRelay
         void ReadControl()
         {
             int generation = connectionGeneration;
+            bytesThisPoll = 0;
+            messagesThisPoll = 0;
             while (tcp != null && generation == connectionGeneration && (phase == Phase.Hello || phase == Phase.Open))
             {
                 if (readStart < readEnd)
                 {
+                    if (messagesThisPoll >= ControlMessagesPerPoll) return;
                     SplitFrames(generation);
                     continue;
                 }
+                if (bytesThisPoll >= ControlBytesPerPoll) return;
                 int count;
                 if (tls != null)
                 {
@@ -868,6 +880,7 @@ namespace GameRelay
                 }
                 readStart = 0;
                 readEnd = count;
+                bytesThisPoll += count;
             }
         }
 
@@ -885,8 +898,10 @@ namespace GameRelay
                 {
                     int length = frameCount;
                     frameCount = 0;
-                    if (length > 0) HandleControlMessage(frame, length);
+                    if (length == 0) continue;
+                    HandleControlMessage(frame, length);
                     if (tcp == null || generation != connectionGeneration) return;
+                    if (++messagesThisPoll >= ControlMessagesPerPoll) return;
                     continue;
                 }
                 if (frameCount == MaxControlMessage)

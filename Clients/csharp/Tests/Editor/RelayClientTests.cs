@@ -592,6 +592,32 @@ namespace GameRelay.Tests
             }
         }
 
+        /// <summary>One Poll handles at most the per-Poll number of control messages; the rest wait, none lost.</summary>
+        public static void PollBoundsControlWork()
+        {
+            using (var relay = new RelayTestProcess())
+            using (var client = new RelayClient())
+            {
+                Action pump = client.Poll;
+                TestSupport.Await(client.Connect(relay.Host, relay.ControlPort), pump, "connect");
+                client.ControlMessagesPerPoll = 10;
+                var pings = new List<RelayOperation<double>>();
+                for (int i = 0; i < 100; i++) pings.Add(client.ControlPing());
+                var clock = Stopwatch.StartNew();
+                int most = 0;
+                while (!pings.TrueForAll(o => o.IsDone) && clock.ElapsedMilliseconds < TestSupport.DefaultTimeoutMs)
+                {
+                    int before = pings.FindAll(o => o.IsDone).Count;
+                    client.Poll();
+                    most = Math.Max(most, pings.FindAll(o => o.IsDone).Count - before);
+                    // A pause between polls lets many replies queue up for the next.
+                    System.Threading.Thread.Sleep(20);
+                }
+                TestSupport.Check(pings.TrueForAll(o => o.Succeeded), "every ping answered");
+                TestSupport.Check(most <= 10, "at most 10 messages per Poll: " + most);
+            }
+        }
+
         static RelayException Catch(Action action)
         {
             try
