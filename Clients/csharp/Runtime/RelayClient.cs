@@ -61,6 +61,8 @@ namespace GameRelay
 
         struct QueuedDatagram
         {
+            /// <summary>The socket it arrived on: one a rebind replaced no longer speaks for the member.</summary>
+            public Socket Socket;
             public byte[] Bytes;
             public int Count;
             public long ArrivalTicks;
@@ -143,6 +145,10 @@ namespace GameRelay
         readonly Queue<QueuedDatagram> received = new Queue<QueuedDatagram>();
         readonly Queue<byte[]> spareBuffers = new Queue<byte[]>();
         int queueDrops;
+        /// <summary>The bound on the receive thread's queue; tests lower it.</summary>
+        internal int QueueLimit = MaxQueuedDatagrams;
+        /// <summary>Drops the receive thread counted that <see cref="Poll"/> has not added to <see cref="DatagramsDropped"/> yet.</summary>
+        internal int PendingQueueDrops { get { lock (received) return queueDrops; } }
 
         /// <summary>How long a request waits for its reply, and the connect for each of its steps, in milliseconds.</summary>
         public int RequestTimeoutMs = 10000;
@@ -1486,7 +1492,9 @@ namespace GameRelay
 
         void ReceiveLoop()
         {
-            var buffer = new byte[65536];
+            // One byte more than any valid datagram, so a larger one shows up as too large (or as
+            // an error on systems that report truncation) and is dropped here.
+            var buffer = new byte[LargestDatagramIPv4 + 1];
             while (!receiveThreadStop)
             {
                 // The socket may be replaced by a rebind or closed by a leave at any time.
@@ -1513,15 +1521,22 @@ namespace GameRelay
                 long arrival = Stopwatch.GetTimestamp();
                 lock (received)
                 {
-                    if (received.Count >= MaxQueuedDatagrams)
+                    if (count > LargestDatagramIPv4)
                     {
                         queueDrops++;
                         continue;
                     }
-                    var copy = spareBuffers.Count > 0 ? spareBuffers.Dequeue() : new byte[LargestDatagramIPv4];
-                    if (copy.Length < count) copy = new byte[count];
+                    byte[] copy = null;
+                    if (received.Count >= QueueLimit)
+                    {
+                        // The oldest goes: a late game update is worth less than a fresh one.
+                        copy = received.Dequeue().Bytes;
+                        queueDrops++;
+                    }
+                    if (copy == null) copy = spareBuffers.Count > 0 ? spareBuffers.Dequeue() : new byte[LargestDatagramIPv4];
                     Buffer.BlockCopy(buffer, 0, copy, 0, count);
                     var entry = new QueuedDatagram();
+                    entry.Socket = socket;
                     entry.Bytes = copy;
                     entry.Count = count;
                     entry.ArrivalTicks = arrival;
@@ -1532,7 +1547,10 @@ namespace GameRelay
 
         void DrainQueue()
         {
-            while (true)
+            int left;
+            lock (received) left = received.Count;
+            // Only what was queued when Poll began: a flood arriving meanwhile waits for the next frame.
+            for (; left > 0; left--)
             {
                 QueuedDatagram entry;
                 lock (received)
@@ -1545,11 +1563,17 @@ namespace GameRelay
                     if (received.Count == 0) return;
                     entry = received.Dequeue();
                 }
-                HandleDatagram(entry.Bytes, entry.Count, entry.ArrivalTicks);
+                if (entry.Socket == udp) HandleDatagram(entry.Bytes, entry.Count, entry.ArrivalTicks);
                 lock (received)
                 {
                     if (spareBuffers.Count < 64) spareBuffers.Enqueue(entry.Bytes);
                 }
+                if (udp == null) return;
+            }
+            lock (received)
+            {
+                DatagramsDropped += queueDrops;
+                queueDrops = 0;
             }
         }
     }

@@ -618,6 +618,25 @@ namespace GameRelay.Tests
             }
         }
 
+        /// <summary>The receive thread's full queue drops its oldest datagrams, so Poll delivers the newest.</summary>
+        public static void ReceiveQueueDropsTheOldest()
+        {
+            using (var pair = new Pair())
+            {
+                pair.B.QueueLimit = 4;
+                pair.B.StartReceiveThread();
+                for (int i = 0; i < 10; i++) pair.A.Send(Bytes("update-" + i));
+                uint last = pair.A.LastSequence;
+                TestSupport.WaitUntil(() => pair.B.PendingQueueDrops >= 6, () => pair.A.Poll(), "the receive thread drops six");
+                pair.B.Poll();
+                pair.B.StopReceiveThread();
+                TestSupport.Equal(4, pair.BData.Count, "the queue's four");
+                TestSupport.Equal(last, pair.BData[3].Sequence, "the newest is kept");
+                TestSupport.Equal(last - 3, pair.BData[0].Sequence, "the oldest kept is the fourth newest");
+                TestSupport.Check(pair.B.DatagramsDropped >= 6, "drops counted: " + pair.B.DatagramsDropped);
+            }
+        }
+
         static RelayException Catch(Action action)
         {
             try
