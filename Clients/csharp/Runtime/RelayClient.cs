@@ -74,6 +74,10 @@ namespace GameRelay
         public const int LargestDatagramIPv6 = 1452;
         /// <summary>How many BINDs the client sends in all before giving up (PROTOCOL.md §2.2).</summary>
         public const int BindMaxTries = 10;
+        /// <summary>The longest <c>name</c> in bytes of UTF-8 a join may carry (PROTOCOL.md §1.3).</summary>
+        public const int MaxNameBytes = 64;
+        /// <summary>The largest control message the client sends: the relay's default <c>maxControlMessage</c> (PROTOCOL.md §1.1).</summary>
+        public const int MaxRequestBytes = 16384;
         /// <summary>The largest control message the client accepts from the relay.</summary>
         public const int MaxControlMessage = 1 << 20;
         /// <summary>The most control bytes the client queues unsent before it gives up on the connection.</summary>
@@ -155,12 +159,13 @@ namespace GameRelay
         /// <summary>
         /// How often the client sends <c>ping</c> on the control channel, so the relay's control
         /// idle timeout never closes a member that only streams UDP (PROTOCOL.md §1.1: at least
-        /// every 10 s); 0 sends none.
+        /// every 10 s, so the default leaves room for a late frame); 0 sends none.
         /// </summary>
-        public int KeepAliveIntervalMs = 10000;
+        public int KeepAliveIntervalMs = 8000;
         /// <summary>
         /// How long the data channel may stay silent before the client sends a PING to keep its
-        /// binding (PROTOCOL.md §2.4: PING or DATA at least every 2 s); 0 sends none.
+        /// binding (PROTOCOL.md §2.4: PING or DATA at least every 2 s); 0 sends none. Never longer
+        /// than a third of the relay's <c>idleTimeoutMs</c> from <c>hello</c>.
         /// </summary>
         public int DataKeepAliveIntervalMs = 1500;
         /// <summary>The pause between BINDs (PROTOCOL.md §2.2).</summary>
@@ -279,7 +284,7 @@ namespace GameRelay
                 }
                 relayAddress = address;
             }
-            catch (SocketException e)
+            catch (Exception e)
             {
                 FailConnect(new RelayException(RelayErrorKind.Io, "cannot resolve " + host + ": " + e.Message, e));
                 return operation;
@@ -291,21 +296,27 @@ namespace GameRelay
         void StartTcp(bool withTls)
         {
             useTls = withTls;
-            tcp = new Socket(relayAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            tcp.NoDelay = true;
-            tcp.Blocking = false;
             phase = Phase.Connecting;
             phaseDeadlineMs = NowMs + RequestTimeoutMs;
             try
             {
+                tcp = new Socket(relayAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                tcp.NoDelay = true;
+                tcp.Blocking = false;
                 tcp.Connect(new IPEndPoint(relayAddress, port));
-                TcpConnected();
             }
             catch (SocketException e)
             {
                 if (e.SocketErrorCode != SocketError.WouldBlock && e.SocketErrorCode != SocketError.InProgress)
                     FailConnect(new RelayException(RelayErrorKind.Io, "cannot connect to " + host + ":" + port + ": " + e.Message, e));
+                return;
             }
+            catch (Exception e)
+            {
+                FailConnect(new RelayException(RelayErrorKind.Io, "cannot connect to " + host + ":" + port + ": " + e.Message, e));
+                return;
+            }
+            TcpConnected();
         }
 
         void TcpConnected()
@@ -317,13 +328,13 @@ namespace GameRelay
             }
             // SslStream needs a blocking socket; the handshake, reads and writes run as the stream's
             // own asynchronous operations, and Poll collects their results on the caller's thread.
-            tcp.Blocking = true;
-            var stream = new NetworkStream(tcp, false);
-            tls = new SslStream(stream, false, ValidateCertificate);
             phase = Phase.Handshaking;
             phaseDeadlineMs = NowMs + RequestTimeoutMs;
             try
             {
+                tcp.Blocking = true;
+                var stream = new NetworkStream(tcp, false);
+                tls = new SslStream(stream, false, ValidateCertificate);
                 handshake = tls.BeginAuthenticateAsClient(TlsServerName ?? host.Trim('[', ']'), null, TlsProtocols, false, null, null);
             }
             catch (Exception e)
@@ -448,13 +459,21 @@ namespace GameRelay
             return operation;
         }
 
-        /// <summary>Joins a session by its 6-character join code (<c>join</c>) and opens the UDP socket; then call <see cref="Bind"/>.</summary>
+        /// <summary>
+        /// Joins a session by its 6-character join code (<c>join</c>) and opens the UDP socket; then
+        /// call <see cref="Bind"/>. A <paramref name="name"/> over 64 bytes of UTF-8 fails with
+        /// <see cref="RelayErrorKind.InvalidRequest"/>.
+        /// </summary>
         public RelayOperation<Membership> JoinByCode(string code, string name = "")
         {
             return Join("code", code, name);
         }
 
-        /// <summary>Joins a session by its 16-hex-digit id (<c>join</c>) and opens the UDP socket; then call <see cref="Bind"/>.</summary>
+        /// <summary>
+        /// Joins a session by its 16-hex-digit id (<c>join</c>) and opens the UDP socket; then call
+        /// <see cref="Bind"/>. A <paramref name="name"/> over 64 bytes of UTF-8 fails with
+        /// <see cref="RelayErrorKind.InvalidRequest"/>.
+        /// </summary>
         public RelayOperation<Membership> JoinById(string session, string name = "")
         {
             return Join("session", session, name);
@@ -463,6 +482,12 @@ namespace GameRelay
         RelayOperation<Membership> Join(string key, string value, string name)
         {
             var operation = new RelayOperation<Membership>();
+            if (name != null && Encoding.UTF8.GetByteCount(name) > MaxNameBytes)
+            {
+                operation.Fail(new RelayException(RelayErrorKind.InvalidRequest, "a name is at most " + MaxNameBytes + " bytes of UTF-8; this one has " +
+                                                  Encoding.UTF8.GetByteCount(name)));
+                return operation;
+            }
             var fields = new StringBuilder();
             fields.Append(",\"").Append(key).Append("\":");
             RelayJson.WriteString(fields, value ?? "");
@@ -511,6 +536,8 @@ namespace GameRelay
             membership.Token = ParseHex(token);
             if (membership.Token == null || membership.Token.Length != RelayPacket.TokenSize) return "join reply has a malformed token";
             if (udpPort.Value < 1 || udpPort.Value > 65535) return "join reply names UDP port " + udpPort.Value;
+            if (!IsMemberId(member.Value)) return "join reply names member " + member.Value;
+            if (!IsMemberId(owner.Value)) return "join reply names owner " + owner.Value;
             membership.SessionLow = low;
             membership.Member = (ushort)member.Value;
             membership.UdpPort = (int)udpPort.Value;
@@ -519,13 +546,19 @@ namespace GameRelay
             {
                 var obj = entry as Dictionary<string, object>;
                 long? id = RelayJson.GetInteger(obj, "member");
-                if (id == null) continue;
+                if (id == null || !IsMemberId(id.Value)) continue;
                 var info = new MemberInfo();
                 info.Member = (ushort)id.Value;
                 info.Name = RelayJson.GetString(obj, "name") ?? "";
                 membership.Members.Add(info);
             }
             return null;
+        }
+
+        /// <summary>Member ids run 1…0xFFFE: 0 is the relay's own and 0xFFFF means broadcast (PROTOCOL.md §2.1).</summary>
+        static bool IsMemberId(long id)
+        {
+            return id >= 1 && id < RelayPacket.Broadcast;
         }
 
         static byte[] ParseHex(string hex)
@@ -599,12 +632,19 @@ namespace GameRelay
             var text = new StringBuilder();
             text.Append("{\"op\":\"").Append(op).Append("\",\"id\":").Append(id.ToString(CultureInfo.InvariantCulture));
             text.Append(fields).Append('}');
+            byte[] json = Encoding.UTF8.GetBytes(text.ToString());
+            if (json.Length > MaxRequestBytes)
+            {
+                // The relay would answer message_too_large and close the connection.
+                handler(null, new RelayException(RelayErrorKind.InvalidRequest, "a " + op + " request of " + json.Length +
+                                                 " bytes exceeds the relay's " + MaxRequestBytes + "-byte message limit"));
+                return;
+            }
             var request = new PendingRequest();
             request.Op = op;
             request.DeadlineMs = NowMs + RequestTimeoutMs;
             request.Handler = handler;
             pending[id] = request;
-            byte[] json = Encoding.UTF8.GetBytes(text.ToString());
             WriteControl(json, json.Length, true);
         }
 
@@ -1096,7 +1136,11 @@ namespace GameRelay
         {
             StopReceiveThread();
             if (phase == Phase.Idle) phase = Phase.Closed;
-            ConnectionEnded(new RelayException(RelayErrorKind.Closed, "closed by the client"));
+            var reason = new RelayException(RelayErrorKind.Closed, "closed by the client");
+            bool connecting = connectOperation != null && phase != Phase.Closed;
+            ConnectionEnded(reason);
+            // A connect cut short fails its operation; the Closed event follows as for an open connection.
+            if (connecting) Call(EventReceived, new RelayEvent(RelayEventKind.Closed, reason: reason.Message));
             if (!polling) RethrowCallbackError();
         }
 
@@ -1244,6 +1288,7 @@ namespace GameRelay
         /// <exception cref="RelayException"><see cref="RelayErrorKind.NotJoined"/>, or <see cref="RelayErrorKind.DatagramTooLarge"/> (nothing sent).</exception>
         public void Send(byte[] payload, bool latest = false)
         {
+            if (payload == null) throw new ArgumentNullException("payload");
             Send(payload, 0, payload.Length, -1, latest);
         }
 
@@ -1260,7 +1305,8 @@ namespace GameRelay
         public void Send(byte[] payload, int offset, int count, int target = -1, bool latest = false)
         {
             if (payload == null) throw new ArgumentNullException("payload");
-            if (offset < 0 || count < 0 || offset + count > payload.Length) throw new ArgumentOutOfRangeException("count");
+            if (offset < 0 || offset > payload.Length) throw new ArgumentOutOfRangeException("offset");
+            if (count < 0 || count > payload.Length - offset) throw new ArgumentOutOfRangeException("count");
             if (target < -1 || target >= RelayPacket.Broadcast) throw new ArgumentOutOfRangeException("target");
             if (Membership == null || udp == null) throw new RelayException(RelayErrorKind.NotJoined, "join a session before sending");
             int size = RelayPacket.HeaderSize + count;
@@ -1305,12 +1351,23 @@ namespace GameRelay
             }
         }
 
+        /// <summary>The configured data keep-alive, shortened to a third of the relay's idle timeout so a lost PING or two can't unbind.</summary>
+        long DataKeepAliveMs
+        {
+            get
+            {
+                long interval = DataKeepAliveIntervalMs;
+                if (Hello != null && Hello.IdleTimeoutMs > 0) interval = Math.Min(interval, Math.Max(1, Hello.IdleTimeoutMs / 3));
+                return interval;
+            }
+        }
+
         void PollData(long now)
         {
             if (receiveThread != null) DrainQueue();
             else ReceiveDatagrams();
             if (bindAttempt != null && now >= bindAttempt.NextAtMs) SendBind();
-            if (IsBound && DataKeepAliveIntervalMs > 0 && now - lastDatagramSentMs >= DataKeepAliveIntervalMs)
+            if (IsBound && DataKeepAliveIntervalMs > 0 && now - lastDatagramSentMs >= DataKeepAliveMs)
             {
                 // An empty PING keeps the binding alive; its PONG carries no send time and raises nothing.
                 SendDatagram(RelayPacket.TypePing, 0, 0, 0, sendBuffer, 0, 0);

@@ -637,6 +637,76 @@ namespace GameRelay.Tests
             }
         }
 
+        /// <summary>
+        /// Requests the relay would refuse fail before sending, and the connection stays open; bad
+        /// Send arguments throw; member ids stay in range.
+        /// </summary>
+        public static void InvalidRequestsFailLocally()
+        {
+            using (var relay = new RelayTestProcess())
+            using (var client = new RelayClient())
+            {
+                Action pump = client.Poll;
+                TestSupport.Await(client.Connect(relay.Host, relay.ControlPort), pump, "connect");
+                var session = TestSupport.Await(client.Create(), pump, "create");
+                var tooLong = TestSupport.AwaitFailure(client.JoinById(session.Session, new string('\u00e9', 33)), pump, "a 66-byte name");
+                TestSupport.Equal(RelayErrorKind.InvalidRequest, tooLong.Kind, "kind for a long name");
+                var huge = TestSupport.AwaitFailure(client.JoinByCode(new string('x', 20000)), pump, "a 20000-byte join");
+                TestSupport.Equal(RelayErrorKind.InvalidRequest, huge.Kind, "kind for a huge message");
+                TestSupport.Check(client.IsConnected, "nothing reached the relay, so it kept the connection");
+                var membership = TestSupport.Await(client.JoinById(session.Session, new string('\u00e9', 32)), pump, "a 64-byte name");
+                TestSupport.Check(membership.Member >= 1 && membership.Member < RelayPacket.Broadcast, "member id in range");
+                TestSupport.Check(ThrowsArgument(() => client.Send(null)), "Send(null)");
+                TestSupport.Check(ThrowsArgument(() => client.Send(new byte[8], 4, int.MaxValue)), "an offset and count that overflow");
+                TestSupport.Check(ThrowsArgument(() => client.Send(new byte[8], 9, 0)), "an offset past the end");
+            }
+        }
+
+        /// <summary>Close during the connect fails the connect and raises Closed, as for an open connection.</summary>
+        public static void CloseDuringConnectRaisesClosed()
+        {
+            using (var relay = new RelayTestProcess())
+            using (var client = new RelayClient())
+            {
+                var events = new List<RelayEvent>();
+                client.EventReceived += events.Add;
+                var connect = client.Connect(relay.Host, relay.ControlPort);
+                client.Close();
+                TestSupport.Check(connect.IsDone && connect.Error != null && connect.Error.Kind == RelayErrorKind.Closed, "the connect failed as Closed");
+                TestSupport.Check(events.Exists(e => e.Kind == RelayEventKind.Closed), "a Closed event");
+            }
+        }
+
+        /// <summary>The data keep-alive follows the relay's idle timeout from hello when that is shorter than configured.</summary>
+        public static void DataKeepAliveFollowsTheRelaysIdleTimeout()
+        {
+            using (var pair = new Pair("--idle-timeout 0.6"))
+            {
+                TestSupport.Equal(600L, pair.B.Hello.IdleTimeoutMs, "idleTimeoutMs from hello");
+                pair.A.DataKeepAliveIntervalMs = 0;
+                pair.A.AutoRebind = false;
+                TestSupport.Check(pair.B.DataKeepAliveIntervalMs > 600, "B's configured interval is longer than the timeout");
+                // A sends nothing, so its binding idles out: the timeout is real.
+                TestSupport.WaitUntil(() => pair.AEvents.Exists(e => e.Kind == RelayEventKind.Unbound), pair.Pump, "A's unbound event");
+                var clock = Stopwatch.StartNew();
+                TestSupport.WaitUntil(() => !pair.B.IsBound || clock.ElapsedMilliseconds >= 2000, pair.Pump, "three idle timeouts");
+                TestSupport.Check(pair.B.IsBound && !pair.BEvents.Exists(e => e.Kind == RelayEventKind.Unbound), "B's keep-alive held its binding");
+            }
+        }
+
+        static bool ThrowsArgument(Action action)
+        {
+            try
+            {
+                action();
+                return false;
+            }
+            catch (ArgumentException)
+            {
+                return true;
+            }
+        }
+
         static RelayException Catch(Action action)
         {
             try
