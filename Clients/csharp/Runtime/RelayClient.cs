@@ -55,6 +55,8 @@ namespace GameRelay
         {
             public int Tries;
             public long NextAtMs;
+            /// <summary>The sequence of this attempt's first BIND: acks to older BINDs carry earlier ones.</summary>
+            public uint FirstSequence;
             public byte[] Cookie = new byte[0];
             public RelayOperation<bool> Operation;
         }
@@ -135,6 +137,10 @@ namespace GameRelay
         readonly byte[] receiveBuffer = new byte[65536];
         uint dataSequence;
         uint pingSequence;
+        /// <summary>Counts BINDs; each carries its own in the sequence field, which the BIND_ACK copies back.</summary>
+        uint bindSequence;
+        /// <summary>The round-trip time of the last PONG, in milliseconds; 0 before any.</summary>
+        double lastRttMs;
         BindAttempt bindAttempt;
         long lastDatagramSentMs;
         long nextAddressCheckMs;
@@ -170,6 +176,11 @@ namespace GameRelay
         public int DataKeepAliveIntervalMs = 1500;
         /// <summary>The pause between BINDs (PROTOCOL.md §2.2).</summary>
         public int BindRetryIntervalMs = 250;
+        /// <summary>
+        /// How long the client waits after its 10th BIND for a late BIND_ACK or <c>bound</c> event
+        /// before it fails the bind; twice the last PING round trip when that is longer.
+        /// </summary>
+        public int BindFinalWaitMs = 1000;
         /// <summary>
         /// How often <see cref="Poll"/> asks the routing table which local address reaches the
         /// relay, and rebinds from a new socket when it changed (a Wi-Fi to mobile handover); 0 never.
@@ -1012,6 +1023,9 @@ namespace GameRelay
                     break;
                 case "bound":
                     relayEvent = new RelayEvent(RelayEventKind.Bound, address: RelayJson.GetString(message, "address"));
+                    // The relay bound the member to the address that proved its cookie: the attempt
+                    // succeeded even if every empty BIND_ACK was lost.
+                    if (bindAttempt != null) BindSucceeded();
                     break;
                 case "unbound":
                     IsBound = false;
@@ -1194,7 +1208,8 @@ namespace GameRelay
         /// <summary>
         /// Proves this client's UDP address to the relay (PROTOCOL.md §2.2): BIND every
         /// <see cref="BindRetryIntervalMs"/>, with the relay's cookie once it arrives, until an
-        /// empty BIND_ACK; fails with <see cref="RelayErrorKind.TimedOut"/> after 10 BINDs.
+        /// empty BIND_ACK or the <c>bound</c> event; fails with <see cref="RelayErrorKind.TimedOut"/>
+        /// when neither arrives within <see cref="BindFinalWaitMs"/> of the 10th BIND.
         /// </summary>
         public RelayOperation<bool> Bind()
         {
@@ -1241,6 +1256,14 @@ namespace GameRelay
             return operation;
         }
 
+        void BindSucceeded()
+        {
+            var attempt = bindAttempt;
+            bindAttempt = null;
+            IsBound = true;
+            Call(attempt.Operation.Succeed, true);
+        }
+
         void StartBind(RelayOperation<bool> operation)
         {
             if (bindAttempt != null)
@@ -1254,6 +1277,7 @@ namespace GameRelay
                     else previous.Succeed(true);
                 };
                 bindAttempt.Tries = 0;
+                bindAttempt.FirstSequence = unchecked(bindSequence + 1);
                 bindAttempt.Cookie = new byte[0];
                 bindAttempt.NextAtMs = NowMs;
                 SendBind();
@@ -1261,6 +1285,7 @@ namespace GameRelay
             }
             bindAttempt = new BindAttempt();
             bindAttempt.Operation = operation;
+            bindAttempt.FirstSequence = unchecked(bindSequence + 1);
             SendBind();
         }
 
@@ -1270,16 +1295,20 @@ namespace GameRelay
             if (attempt == null || Membership == null || udp == null) return;
             if (attempt.Tries >= BindMaxTries)
             {
+                // The final wait after the 10th BIND is over.
                 bindAttempt = null;
                 Call(attempt.Operation.Fail, new RelayException(RelayErrorKind.TimedOut, "no BIND_ACK after " + BindMaxTries + " BINDs"));
                 return;
             }
             attempt.Tries++;
-            attempt.NextAtMs = NowMs + BindRetryIntervalMs;
+            // After the last BIND, its answer gets a round trip's grace rather than one retry interval.
+            long wait = attempt.Tries < BindMaxTries ? BindRetryIntervalMs : Math.Max(BindRetryIntervalMs, Math.Max(BindFinalWaitMs, (long)(2 * lastRttMs)));
+            attempt.NextAtMs = NowMs + wait;
             var payload = new byte[RelayPacket.TokenSize + attempt.Cookie.Length];
             Buffer.BlockCopy(Membership.Token, 0, payload, 0, RelayPacket.TokenSize);
             Buffer.BlockCopy(attempt.Cookie, 0, payload, RelayPacket.TokenSize, attempt.Cookie.Length);
-            SendDatagram(RelayPacket.TypeBind, 0, 0, 0, payload, 0, payload.Length);
+            bindSequence = unchecked(bindSequence + 1);
+            SendDatagram(RelayPacket.TypeBind, 0, 0, bindSequence, payload, 0, payload.Length);
         }
 
         /// <summary>Sends <paramref name="payload"/> as one DATA datagram to every other member.</summary>
@@ -1462,6 +1491,7 @@ namespace GameRelay
                     if (handler == null) return;
                     long sentAt = (long)RelayPacket.ReadUInt64(bytes, RelayPacket.HeaderSize);
                     double rtt = Math.Max(0, arrivalTicks - sentAt) * 1000.0 / Stopwatch.Frequency;
+                    lastRttMs = rtt;
                     try
                     {
                         handler(RelayPacket.ReadUInt32(bytes, 12), rtt);
@@ -1475,19 +1505,24 @@ namespace GameRelay
                 case RelayPacket.TypeBindAck:
                 {
                     var attempt = bindAttempt;
-                    if (attempt == null) return;
+                    var membership = Membership;
+                    if (attempt == null || membership == null) return;
+                    // Only an answer to one of this attempt's BINDs: the relay copies their header back.
+                    uint sequence = RelayPacket.ReadUInt32(bytes, 12);
+                    if (RelayPacket.ReadUInt32(bytes, 4) != membership.SessionLow || RelayPacket.ReadUInt16(bytes, 8) != membership.Member ||
+                        unchecked(sequence - attempt.FirstSequence) >= (uint)attempt.Tries)
+                        return;
                     int payload = count - RelayPacket.HeaderSize;
                     if (payload == RelayPacket.CookieSize)
                     {
                         attempt.Cookie = new byte[RelayPacket.CookieSize];
                         Buffer.BlockCopy(bytes, RelayPacket.HeaderSize, attempt.Cookie, 0, RelayPacket.CookieSize);
-                        SendBind();
+                        // After the 10th BIND no other goes out; only an empty BIND_ACK or `bound` can still succeed.
+                        if (attempt.Tries < BindMaxTries) SendBind();
                     }
                     else if (payload == 0)
                     {
-                        bindAttempt = null;
-                        IsBound = true;
-                        Call(attempt.Operation.Succeed, true);
+                        BindSucceeded();
                     }
                     return;
                 }

@@ -17,6 +17,8 @@ namespace GameRelay.Tests
 
         /// <summary>How many more BIND_ACKs to drop.</summary>
         public int DropsLeft;
+        /// <summary>Whether only empty BIND_ACKs (bound) are dropped, and those with a cookie pass.</summary>
+        public bool EmptyOnly;
         /// <summary>BIND_ACKs dropped so far.</summary>
         public int Dropped { get; private set; }
         /// <summary>BINDs the client sent through the proxy.</summary>
@@ -58,7 +60,7 @@ namespace GameRelay.Tests
                 {
                     continue;
                 }
-                if (count >= 16 && buffer[2] == RelayPacket.TypeBindAck && DropsLeft > 0)
+                if (count >= 16 && buffer[2] == RelayPacket.TypeBindAck && DropsLeft > 0 && (!EmptyOnly || count == 16))
                 {
                     DropsLeft--;
                     Dropped++;
