@@ -42,7 +42,7 @@ namespace GameRelay
     /// </remarks>
     public sealed class RelayClient : IDisposable
     {
-        enum Phase { Idle, Connecting, Handshaking, Hello, Open, Closed }
+        enum Phase { Idle, Resolving, Connecting, Handshaking, Hello, Open, Closed }
 
         sealed class PendingRequest
         {
@@ -98,6 +98,12 @@ namespace GameRelay
         string host;
         int port;
         IPAddress relayAddress;
+        /// <summary>The host name's addresses, tried in turn until one accepts the TCP connection.</summary>
+        IPAddress[] addresses;
+        int addressIndex;
+        Task<IPAddress[]> lookup;
+        /// <summary>How the client resolves a host name; tests stand in other answers here.</summary>
+        internal Func<string, Task<IPAddress[]>> Resolve = Dns.GetHostAddressesAsync;
         Socket tcp;
         SslStream tls;
         bool useTls;
@@ -270,8 +276,10 @@ namespace GameRelay
         /// <c>hello</c>; completes with the relay's answer. Adopts the relay's <c>maxDatagram</c>.
         /// </summary>
         /// <remarks>
-        /// A host name is resolved here, which blocks; pass an IP address to keep the frame
-        /// short. Each step (TCP, TLS, hello) has <see cref="RequestTimeoutMs"/>.
+        /// Never blocks: a host name is resolved in the background and <see cref="Poll"/> picks up
+        /// the answer, then tries each of its addresses in turn until one accepts the TCP
+        /// connection. The lookup, each TCP attempt, the TLS handshake and <c>hello</c> each have
+        /// <see cref="RequestTimeoutMs"/>.
         /// </remarks>
         public RelayOperation<RelayHello> Connect(string host, int port)
         {
@@ -281,28 +289,83 @@ namespace GameRelay
                 operation.Fail(new RelayException(RelayErrorKind.Closed, "a client connects once; make a new one"));
                 return operation;
             }
-            this.host = host;
+            this.host = host ?? "";
             this.port = port;
             connectOperation = operation;
+            IPAddress address;
+            if (IPAddress.TryParse(this.host.Trim('[', ']'), out address))
+            {
+                addresses = new[] { address };
+                StartAddress(0);
+                return operation;
+            }
+            phase = Phase.Resolving;
+            phaseDeadlineMs = NowMs + RequestTimeoutMs;
             try
             {
-                IPAddress address;
-                if (!IPAddress.TryParse(host.Trim('[', ']'), out address))
-                {
-                    var addresses = Dns.GetHostAddresses(host);
-                    if (addresses.Length == 0) throw new SocketException((int)SocketError.HostNotFound);
-                    address = addresses[0];
-                }
-                relayAddress = address;
+                lookup = Resolve(this.host);
             }
             catch (Exception e)
             {
-                FailConnect(new RelayException(RelayErrorKind.Io, "cannot resolve " + host + ": " + e.Message, e));
-                return operation;
+                FailConnect(new RelayException(RelayErrorKind.Io, "cannot resolve " + this.host + ": " + e.Message, e));
             }
-            StartTcp(Tls == RelayTlsMode.Required);
             return operation;
         }
+
+        void PollResolve(long now)
+        {
+            if (lookup.IsCompleted)
+            {
+                var done = lookup;
+                lookup = null;
+                IPAddress[] found;
+                try
+                {
+                    found = done.Result;
+                }
+                catch (Exception e)
+                {
+                    var cause = e.GetBaseException();
+                    FailConnect(new RelayException(RelayErrorKind.Io, "cannot resolve " + host + ": " + cause.Message, cause));
+                    return;
+                }
+                if (found == null || found.Length == 0)
+                {
+                    FailConnect(new RelayException(RelayErrorKind.Io, "cannot resolve " + host + ": no address"));
+                    return;
+                }
+                addresses = found;
+                StartAddress(0);
+                return;
+            }
+            if (now >= phaseDeadlineMs)
+            {
+                Observe(lookup);
+                lookup = null;
+                FailConnect(new RelayException(RelayErrorKind.TimedOut, "no address for " + host + " within " + RequestTimeoutMs + " ms"));
+            }
+        }
+
+        void StartAddress(int index)
+        {
+            addressIndex = index;
+            relayAddress = addresses[index];
+            StartTcp(Tls == RelayTlsMode.Required);
+        }
+
+        /// <summary>A TCP connect failed: the next address of the host name, or the connect fails.</summary>
+        void TcpFailed(RelayException error)
+        {
+            if (addresses != null && addressIndex + 1 < addresses.Length)
+            {
+                DropTcp();
+                StartAddress(addressIndex + 1);
+                return;
+            }
+            FailConnect(error);
+        }
+
+        string Target { get { return host + ":" + port + (relayAddress != null && relayAddress.ToString() != host.Trim('[', ']') ? " (" + relayAddress + ")" : ""); } }
 
         void StartTcp(bool withTls)
         {
@@ -319,12 +382,12 @@ namespace GameRelay
             catch (SocketException e)
             {
                 if (e.SocketErrorCode != SocketError.WouldBlock && e.SocketErrorCode != SocketError.InProgress)
-                    FailConnect(new RelayException(RelayErrorKind.Io, "cannot connect to " + host + ":" + port + ": " + e.Message, e));
+                    TcpFailed(new RelayException(RelayErrorKind.Io, "cannot connect to " + Target + ": " + e.Message, e));
                 return;
             }
             catch (Exception e)
             {
-                FailConnect(new RelayException(RelayErrorKind.Io, "cannot connect to " + host + ":" + port + ": " + e.Message, e));
+                TcpFailed(new RelayException(RelayErrorKind.Io, "cannot connect to " + Target + ": " + e.Message, e));
                 return;
             }
             TcpConnected();
@@ -808,6 +871,7 @@ namespace GameRelay
         void PollOnce()
         {
             long now = NowMs;
+            if (phase == Phase.Resolving) PollResolve(now);
             if (phase == Phase.Connecting) PollConnect(now);
             if (phase == Phase.Handshaking) PollHandshake(now);
             if (phase == Phase.Hello || phase == Phase.Open)
@@ -838,11 +902,11 @@ namespace GameRelay
             }
             catch (SocketException e)
             {
-                FailConnect(new RelayException(RelayErrorKind.Io, "cannot connect to " + host + ":" + port + ": " + e.Message, e));
+                TcpFailed(new RelayException(RelayErrorKind.Io, "cannot connect to " + Target + ": " + e.Message, e));
                 return;
             }
             if (now >= phaseDeadlineMs)
-                FailConnect(new RelayException(RelayErrorKind.TimedOut, "no connection to " + host + ":" + port + " within " + RequestTimeoutMs + " ms"));
+                TcpFailed(new RelayException(RelayErrorKind.TimedOut, "no connection to " + Target + " within " + RequestTimeoutMs + " ms"));
         }
 
         void PollHandshake(long now)
@@ -1074,6 +1138,8 @@ namespace GameRelay
         {
             var operation = connectOperation;
             connectOperation = null;
+            Observe(lookup);
+            lookup = null;
             DropTcp();
             phase = Phase.Closed;
             FailPending(error);

@@ -726,6 +726,22 @@ namespace GameRelay.Tests
             }
         }
 
+        /// <summary>A host name resolves without blocking, and each of its addresses is tried in turn.</summary>
+        public static void HostNamesResolveAndFallThrough()
+        {
+            using (var relay = new RelayTestProcess())
+            using (var named = new RelayClient())
+            using (var fallback = new RelayClient())
+            {
+                Action pump = () => { named.Poll(); fallback.Poll(); };
+                TestSupport.Await(named.Connect("localhost", relay.ControlPort), pump, "connect to localhost");
+                // The first address has no relay on that port: the connect moves on to the second.
+                fallback.Resolve = name => System.Threading.Tasks.Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback });
+                TestSupport.Await(fallback.Connect("relay.test", relay.ControlPort), pump, "connect through the second address");
+                TestSupport.Await(fallback.ControlPing(), pump, "control ping");
+            }
+        }
+
         static RelayException Catch(Action action)
         {
             try
