@@ -35,10 +35,11 @@ namespace GameRelay
     /// kick, events) over TCP or TLS, and the data channel (BIND, DATA, PING, AGGREGATE) over UDP.
     /// </summary>
     /// <remarks>
-    /// Single-threaded by design: every socket is non-blocking, and <see cref="Poll"/>, called
-    /// once per frame (a MonoBehaviour's <c>Update</c>), does all the I/O and raises every event
-    /// and completion on the caller's thread. Call every method from that one thread. The client
-    /// starts no thread of its own unless <see cref="StartReceiveThread"/> is called.
+    /// Single-threaded by design: <see cref="Poll"/>, called once per frame (a MonoBehaviour's
+    /// <c>Update</c>), does all the I/O and raises every event and completion on the caller's
+    /// thread, without waiting on the network (non-blocking sockets; DNS and TLS run as
+    /// asynchronous operations that Poll collects). Call every method from that one thread. The
+    /// client starts no thread of its own unless <see cref="StartReceiveThread"/> is called.
     /// </remarks>
     public sealed class RelayClient : IDisposable
     {
