@@ -271,6 +271,32 @@ namespace GameRelay.Tests
             }
         }
 
+        /// <summary>
+        /// The answer to the 10th BIND arrives late, after the retry interval: the client still
+        /// waits for it and binds.
+        /// </summary>
+        public static void BindAcceptsALateAckToTheLastBind()
+        {
+            using (var relay = new RelayTestProcess())
+            using (var proxy = new BindAckDropProxy(relay.UdpPort, 0))
+            using (var client = new RelayClient())
+            {
+                client.DataPortOverride = proxy.Port;
+                Action pump = () => { client.Poll(); proxy.Pump(); };
+                TestSupport.Await(client.Connect(relay.Host, relay.ControlPort), pump, "connect");
+                var session = TestSupport.Await(client.Create(), pump, "create");
+                TestSupport.Await(client.JoinById(session.Session), pump, "join");
+                TestSupport.Await(client.Bind(), pump, "first bind");
+                // From the bound address every BIND gets an empty BIND_ACK: lose nine, delay the tenth.
+                int before = proxy.Binds;
+                proxy.DropsLeft = RelayClient.BindMaxTries - 1;
+                proxy.DelayMs = 500;
+                TestSupport.Await(client.Bind(), pump, "a bind whose only answer comes after the 10th BIND");
+                TestSupport.Equal(RelayClient.BindMaxTries, proxy.Binds - before, "BINDs sent");
+                TestSupport.Check(client.IsBound, "bound");
+            }
+        }
+
         /// <summary>A payload over the relay's maxDatagram is refused before sending; one at the limit goes through.</summary>
         public static void OversizeSendIsRefused()
         {
