@@ -9,7 +9,9 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using System.Runtime.ExceptionServices;
 using System.Threading;
+using System.Threading.Tasks;
 
 namespace GameRelay
 {
@@ -33,14 +35,15 @@ namespace GameRelay
     /// kick, events) over TCP or TLS, and the data channel (BIND, DATA, PING, AGGREGATE) over UDP.
     /// </summary>
     /// <remarks>
-    /// Single-threaded by design: every socket is non-blocking, and <see cref="Poll"/>, called
-    /// once per frame (a MonoBehaviour's <c>Update</c>), does all the I/O and raises every event
-    /// and completion on the caller's thread. Call every method from that one thread. The client
-    /// starts no thread of its own unless <see cref="StartReceiveThread"/> is called.
+    /// Single-threaded by design: <see cref="Poll"/>, called once per frame (a MonoBehaviour's
+    /// <c>Update</c>), does all the I/O and raises every event and completion on the caller's
+    /// thread, without waiting on the network (non-blocking sockets; DNS and TLS run as
+    /// asynchronous operations that Poll collects). Call every method from that one thread. The
+    /// client starts no thread of its own unless <see cref="StartReceiveThread"/> is called.
     /// </remarks>
     public sealed class RelayClient : IDisposable
     {
-        enum Phase { Idle, Connecting, Handshaking, Hello, Open, Closed }
+        enum Phase { Idle, Resolving, Connecting, Handshaking, Hello, Open, Closed }
 
         sealed class PendingRequest
         {
@@ -53,12 +56,16 @@ namespace GameRelay
         {
             public int Tries;
             public long NextAtMs;
+            /// <summary>The sequence of this attempt's first BIND: acks to older BINDs carry earlier ones.</summary>
+            public uint FirstSequence;
             public byte[] Cookie = new byte[0];
             public RelayOperation<bool> Operation;
         }
 
         struct QueuedDatagram
         {
+            /// <summary>The socket it arrived on: one a rebind replaced no longer speaks for the member.</summary>
+            public Socket Socket;
             public byte[] Bytes;
             public int Count;
             public long ArrivalTicks;
@@ -70,10 +77,18 @@ namespace GameRelay
         public const int LargestDatagramIPv6 = 1452;
         /// <summary>How many BINDs the client sends in all before giving up (PROTOCOL.md §2.2).</summary>
         public const int BindMaxTries = 10;
+        /// <summary>The longest <c>name</c> in bytes of UTF-8 a join may carry (PROTOCOL.md §1.3).</summary>
+        public const int MaxNameBytes = 64;
+        /// <summary>The largest control message the client sends: the relay's default <c>maxControlMessage</c> (PROTOCOL.md §1.1).</summary>
+        public const int MaxRequestBytes = 16384;
         /// <summary>The largest control message the client accepts from the relay.</summary>
         public const int MaxControlMessage = 1 << 20;
         /// <summary>The most control bytes the client queues unsent before it gives up on the connection.</summary>
         public const int MaxControlBacklog = 8 << 20;
+        /// <summary>The most control bytes one <see cref="Poll"/> reads; the rest wait for the next, so a burst can't stall a frame.</summary>
+        public const int MaxControlBytesPerPoll = 256 * 1024;
+        /// <summary>The most control messages one <see cref="Poll"/> handles; the rest wait for the next.</summary>
+        public const int MaxControlMessagesPerPoll = 1024;
         /// <summary>How many datagrams the background receive thread holds for <see cref="Poll"/> before it drops.</summary>
         public const int MaxQueuedDatagrams = 4096;
 
@@ -84,29 +99,55 @@ namespace GameRelay
         string host;
         int port;
         IPAddress relayAddress;
+        /// <summary>The host name's addresses, tried in turn until one accepts the TCP connection.</summary>
+        IPAddress[] addresses;
+        int addressIndex;
+        Task<IPAddress[]> lookup;
+        /// <summary>How the client resolves a host name; tests stand in other answers here.</summary>
+        internal Func<string, Task<IPAddress[]>> Resolve = Dns.GetHostAddressesAsync;
         Socket tcp;
         SslStream tls;
         bool useTls;
         IAsyncResult handshake;
-        IAsyncResult tlsRead;
+        Task<int> tlsRead;
         long phaseDeadlineMs;
         RelayOperation<RelayHello> connectOperation;
         readonly byte[] readBuffer = new byte[16384];
+        /// <summary>The bytes of <see cref="readBuffer"/> read but not parsed yet: from readStart to readEnd.</summary>
+        int readStart, readEnd;
         byte[] frame = new byte[1024];
         int frameCount;
         byte[] output = new byte[4096];
         int outputCount;
+        /// <summary>Inside TLS: the one write in flight, the buffer it sends from, and its length.</summary>
+        Task tlsWrite;
+        byte[] writing;
+        int writingCount;
+        /// <summary>The bound on unsent control bytes; tests lower it.</summary>
+        internal int ControlBacklogLimit = MaxControlBacklog;
+        /// <summary>The per-Poll bounds on control input; tests lower them.</summary>
+        internal int ControlBytesPerPoll = MaxControlBytesPerPoll, ControlMessagesPerPoll = MaxControlMessagesPerPoll;
+        /// <summary>What the current Poll has read and handled of the control channel so far.</summary>
+        int bytesThisPoll, messagesThisPoll;
         long nextRequestId = 1;
         readonly Dictionary<long, PendingRequest> pending = new Dictionary<long, PendingRequest>();
         long nextKeepAliveMs;
         /// <summary>Counts control connections, so bytes read on one are never handled after a handler replaced it.</summary>
         int connectionGeneration;
+        /// <summary>Whether <see cref="Poll"/> is running, so a callback's own Poll is refused.</summary>
+        bool polling;
+        /// <summary>The first exception a game callback threw since it was last rethrown.</summary>
+        Exception callbackError;
 
         volatile Socket udp;
         readonly byte[] sendBuffer = new byte[LargestDatagramIPv4];
         readonly byte[] receiveBuffer = new byte[65536];
         uint dataSequence;
         uint pingSequence;
+        /// <summary>Counts BINDs; each carries its own in the sequence field, which the BIND_ACK copies back.</summary>
+        uint bindSequence;
+        /// <summary>The round-trip time of the last PONG, in milliseconds; 0 before any.</summary>
+        double lastRttMs;
         BindAttempt bindAttempt;
         long lastDatagramSentMs;
         long nextAddressCheckMs;
@@ -121,22 +162,32 @@ namespace GameRelay
         readonly Queue<QueuedDatagram> received = new Queue<QueuedDatagram>();
         readonly Queue<byte[]> spareBuffers = new Queue<byte[]>();
         int queueDrops;
+        /// <summary>The bound on the receive thread's queue; tests lower it.</summary>
+        internal int QueueLimit = MaxQueuedDatagrams;
+        /// <summary>Drops the receive thread counted that <see cref="Poll"/> has not added to <see cref="DatagramsDropped"/> yet.</summary>
+        internal int PendingQueueDrops { get { lock (received) return queueDrops; } }
 
         /// <summary>How long a request waits for its reply, and the connect for each of its steps, in milliseconds.</summary>
         public int RequestTimeoutMs = 10000;
         /// <summary>
         /// How often the client sends <c>ping</c> on the control channel, so the relay's control
         /// idle timeout never closes a member that only streams UDP (PROTOCOL.md §1.1: at least
-        /// every 10 s); 0 sends none.
+        /// every 10 s, so the default leaves room for a late frame); 0 sends none.
         /// </summary>
-        public int KeepAliveIntervalMs = 10000;
+        public int KeepAliveIntervalMs = 8000;
         /// <summary>
         /// How long the data channel may stay silent before the client sends a PING to keep its
-        /// binding (PROTOCOL.md §2.4: PING or DATA at least every 2 s); 0 sends none.
+        /// binding (PROTOCOL.md §2.4: PING or DATA at least every 2 s); 0 sends none. Never longer
+        /// than a third of the relay's <c>idleTimeoutMs</c> from <c>hello</c>.
         /// </summary>
         public int DataKeepAliveIntervalMs = 1500;
         /// <summary>The pause between BINDs (PROTOCOL.md §2.2).</summary>
         public int BindRetryIntervalMs = 250;
+        /// <summary>
+        /// How long the client waits after its 10th BIND for a late BIND_ACK or <c>bound</c> event
+        /// before it fails the bind; twice the last PING round trip when that is longer.
+        /// </summary>
+        public int BindFinalWaitMs = 1000;
         /// <summary>
         /// How often <see cref="Poll"/> asks the routing table which local address reaches the
         /// relay, and rebinds from a new socket when it changed (a Wi-Fi to mobile handover); 0 never.
@@ -163,6 +214,10 @@ namespace GameRelay
         /// </summary>
         public X509Certificate PinnedCertificate;
         /// <summary>A validation callback that replaces the default (a chain the system trusts, with the right name).</summary>
+        /// <remarks>
+        /// SslStream calls it during the handshake on a thread-pool thread, not the thread that
+        /// calls <see cref="Poll"/>: it must not touch the client or the game's objects.
+        /// </remarks>
         public RemoteCertificateValidationCallback CertificateValidation;
 
         /// <summary>Relay events, and <see cref="RelayEventKind.Closed"/> when the control connection ends.</summary>
@@ -222,8 +277,10 @@ namespace GameRelay
         /// <c>hello</c>; completes with the relay's answer. Adopts the relay's <c>maxDatagram</c>.
         /// </summary>
         /// <remarks>
-        /// A host name is resolved here, which blocks; pass an IP address to keep the frame
-        /// short. Each step (TCP, TLS, hello) has <see cref="RequestTimeoutMs"/>.
+        /// Never blocks: a host name is resolved in the background and <see cref="Poll"/> picks up
+        /// the answer, then tries each of its addresses in turn until one accepts the TCP
+        /// connection. The lookup, each TCP attempt, the TLS handshake and <c>hello</c> each have
+        /// <see cref="RequestTimeoutMs"/>.
         /// </remarks>
         public RelayOperation<RelayHello> Connect(string host, int port)
         {
@@ -233,47 +290,108 @@ namespace GameRelay
                 operation.Fail(new RelayException(RelayErrorKind.Closed, "a client connects once; make a new one"));
                 return operation;
             }
-            this.host = host;
+            this.host = host ?? "";
             this.port = port;
             connectOperation = operation;
-            try
+            IPAddress address;
+            if (IPAddress.TryParse(this.host.Trim('[', ']'), out address))
             {
-                IPAddress address;
-                if (!IPAddress.TryParse(host.Trim('[', ']'), out address))
-                {
-                    var addresses = Dns.GetHostAddresses(host);
-                    if (addresses.Length == 0) throw new SocketException((int)SocketError.HostNotFound);
-                    address = addresses[0];
-                }
-                relayAddress = address;
-            }
-            catch (SocketException e)
-            {
-                FailConnect(new RelayException(RelayErrorKind.Io, "cannot resolve " + host + ": " + e.Message, e));
+                addresses = new[] { address };
+                StartAddress(0);
                 return operation;
             }
-            StartTcp(Tls == RelayTlsMode.Required);
+            phase = Phase.Resolving;
+            phaseDeadlineMs = NowMs + RequestTimeoutMs;
+            try
+            {
+                lookup = Resolve(this.host);
+            }
+            catch (Exception e)
+            {
+                FailConnect(new RelayException(RelayErrorKind.Io, "cannot resolve " + this.host + ": " + e.Message, e));
+            }
             return operation;
         }
+
+        void PollResolve(long now)
+        {
+            if (lookup.IsCompleted)
+            {
+                var done = lookup;
+                lookup = null;
+                IPAddress[] found;
+                try
+                {
+                    found = done.Result;
+                }
+                catch (Exception e)
+                {
+                    var cause = e.GetBaseException();
+                    FailConnect(new RelayException(RelayErrorKind.Io, "cannot resolve " + host + ": " + cause.Message, cause));
+                    return;
+                }
+                if (found == null || found.Length == 0)
+                {
+                    FailConnect(new RelayException(RelayErrorKind.Io, "cannot resolve " + host + ": no address"));
+                    return;
+                }
+                addresses = found;
+                StartAddress(0);
+                return;
+            }
+            if (now >= phaseDeadlineMs)
+            {
+                Observe(lookup);
+                lookup = null;
+                FailConnect(new RelayException(RelayErrorKind.TimedOut, "no address for " + host + " within " + RequestTimeoutMs + " ms"));
+            }
+        }
+
+        void StartAddress(int index)
+        {
+            addressIndex = index;
+            relayAddress = addresses[index];
+            StartTcp(Tls == RelayTlsMode.Required);
+        }
+
+        /// <summary>A TCP connect failed: the next address of the host name, or the connect fails.</summary>
+        void TcpFailed(RelayException error)
+        {
+            if (addresses != null && addressIndex + 1 < addresses.Length)
+            {
+                DropTcp();
+                StartAddress(addressIndex + 1);
+                return;
+            }
+            FailConnect(error);
+        }
+
+        string Target { get { return host + ":" + port + (relayAddress != null && relayAddress.ToString() != host.Trim('[', ']') ? " (" + relayAddress + ")" : ""); } }
 
         void StartTcp(bool withTls)
         {
             useTls = withTls;
-            tcp = new Socket(relayAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            tcp.NoDelay = true;
-            tcp.Blocking = false;
             phase = Phase.Connecting;
             phaseDeadlineMs = NowMs + RequestTimeoutMs;
             try
             {
+                tcp = new Socket(relayAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                tcp.NoDelay = true;
+                tcp.Blocking = false;
                 tcp.Connect(new IPEndPoint(relayAddress, port));
-                TcpConnected();
             }
             catch (SocketException e)
             {
                 if (e.SocketErrorCode != SocketError.WouldBlock && e.SocketErrorCode != SocketError.InProgress)
-                    FailConnect(new RelayException(RelayErrorKind.Io, "cannot connect to " + host + ":" + port + ": " + e.Message, e));
+                    TcpFailed(new RelayException(RelayErrorKind.Io, "cannot connect to " + Target + ": " + e.Message, e));
+                return;
             }
+            catch (Exception e)
+            {
+                TcpFailed(new RelayException(RelayErrorKind.Io, "cannot connect to " + Target + ": " + e.Message, e));
+                return;
+            }
+            TcpConnected();
         }
 
         void TcpConnected()
@@ -283,15 +401,15 @@ namespace GameRelay
                 SendHello();
                 return;
             }
-            // SslStream needs a blocking socket; the handshake and reads run as the stream's own
-            // asynchronous operations, and Poll collects their results on the caller's thread.
-            tcp.Blocking = true;
-            var stream = new NetworkStream(tcp, false);
-            tls = new SslStream(stream, false, ValidateCertificate);
+            // SslStream needs a blocking socket; the handshake, reads and writes run as the stream's
+            // own asynchronous operations, and Poll collects their results on the caller's thread.
             phase = Phase.Handshaking;
             phaseDeadlineMs = NowMs + RequestTimeoutMs;
             try
             {
+                tcp.Blocking = true;
+                var stream = new NetworkStream(tcp, false);
+                tls = new SslStream(stream, false, ValidateCertificate);
                 handshake = tls.BeginAuthenticateAsClient(TlsServerName ?? host.Trim('[', ']'), null, TlsProtocols, false, null, null);
             }
             catch (Exception e)
@@ -416,13 +534,21 @@ namespace GameRelay
             return operation;
         }
 
-        /// <summary>Joins a session by its 6-character join code (<c>join</c>) and opens the UDP socket; then call <see cref="Bind"/>.</summary>
+        /// <summary>
+        /// Joins a session by its 6-character join code (<c>join</c>) and opens the UDP socket; then
+        /// call <see cref="Bind"/>. A <paramref name="name"/> over 64 bytes of UTF-8 fails with
+        /// <see cref="RelayErrorKind.InvalidRequest"/>.
+        /// </summary>
         public RelayOperation<Membership> JoinByCode(string code, string name = "")
         {
             return Join("code", code, name);
         }
 
-        /// <summary>Joins a session by its 16-hex-digit id (<c>join</c>) and opens the UDP socket; then call <see cref="Bind"/>.</summary>
+        /// <summary>
+        /// Joins a session by its 16-hex-digit id (<c>join</c>) and opens the UDP socket; then call
+        /// <see cref="Bind"/>. A <paramref name="name"/> over 64 bytes of UTF-8 fails with
+        /// <see cref="RelayErrorKind.InvalidRequest"/>.
+        /// </summary>
         public RelayOperation<Membership> JoinById(string session, string name = "")
         {
             return Join("session", session, name);
@@ -431,6 +557,12 @@ namespace GameRelay
         RelayOperation<Membership> Join(string key, string value, string name)
         {
             var operation = new RelayOperation<Membership>();
+            if (name != null && Encoding.UTF8.GetByteCount(name) > MaxNameBytes)
+            {
+                operation.Fail(new RelayException(RelayErrorKind.InvalidRequest, "a name is at most " + MaxNameBytes + " bytes of UTF-8; this one has " +
+                                                  Encoding.UTF8.GetByteCount(name)));
+                return operation;
+            }
             var fields = new StringBuilder();
             fields.Append(",\"").Append(key).Append("\":");
             RelayJson.WriteString(fields, value ?? "");
@@ -479,6 +611,8 @@ namespace GameRelay
             membership.Token = ParseHex(token);
             if (membership.Token == null || membership.Token.Length != RelayPacket.TokenSize) return "join reply has a malformed token";
             if (udpPort.Value < 1 || udpPort.Value > 65535) return "join reply names UDP port " + udpPort.Value;
+            if (!IsMemberId(member.Value)) return "join reply names member " + member.Value;
+            if (!IsMemberId(owner.Value)) return "join reply names owner " + owner.Value;
             membership.SessionLow = low;
             membership.Member = (ushort)member.Value;
             membership.UdpPort = (int)udpPort.Value;
@@ -487,13 +621,19 @@ namespace GameRelay
             {
                 var obj = entry as Dictionary<string, object>;
                 long? id = RelayJson.GetInteger(obj, "member");
-                if (id == null) continue;
+                if (id == null || !IsMemberId(id.Value)) continue;
                 var info = new MemberInfo();
                 info.Member = (ushort)id.Value;
                 info.Name = RelayJson.GetString(obj, "name") ?? "";
                 membership.Members.Add(info);
             }
             return null;
+        }
+
+        /// <summary>Member ids run 1…0xFFFE: 0 is the relay's own and 0xFFFF means broadcast (PROTOCOL.md §2.1).</summary>
+        static bool IsMemberId(long id)
+        {
+            return id >= 1 && id < RelayPacket.Broadcast;
         }
 
         static byte[] ParseHex(string hex)
@@ -567,36 +707,29 @@ namespace GameRelay
             var text = new StringBuilder();
             text.Append("{\"op\":\"").Append(op).Append("\",\"id\":").Append(id.ToString(CultureInfo.InvariantCulture));
             text.Append(fields).Append('}');
+            byte[] json = Encoding.UTF8.GetBytes(text.ToString());
+            if (json.Length > MaxRequestBytes)
+            {
+                // The relay would answer message_too_large and close the connection.
+                handler(null, new RelayException(RelayErrorKind.InvalidRequest, "a " + op + " request of " + json.Length +
+                                                 " bytes exceeds the relay's " + MaxRequestBytes + "-byte message limit"));
+                return;
+            }
             var request = new PendingRequest();
             request.Op = op;
             request.DeadlineMs = NowMs + RequestTimeoutMs;
             request.Handler = handler;
             pending[id] = request;
-            byte[] json = Encoding.UTF8.GetBytes(text.ToString());
             WriteControl(json, json.Length, true);
         }
 
         void WriteControl(byte[] bytes, int count, bool terminate)
         {
             int needed = count + (terminate ? 1 : 0);
-            if (tls != null)
+            if ((long)outputCount + writingCount + needed > ControlBacklogLimit)
             {
-                // Control messages are small and rare: a blocking write inside TLS is short.
-                var message = new byte[needed];
-                Buffer.BlockCopy(bytes, 0, message, 0, count);
-                try
-                {
-                    tls.Write(message, 0, needed);
-                }
-                catch (Exception e)
-                {
-                    ConnectionEnded(new RelayException(RelayErrorKind.Io, "writing to the relay failed: " + e.Message, e));
-                }
-                return;
-            }
-            if (outputCount + needed > MaxControlBacklog)
-            {
-                ConnectionEnded(new RelayException(RelayErrorKind.Io, "the relay stopped reading the control channel"));
+                ConnectionEnded(new RelayException(RelayErrorKind.Io, "the relay stopped reading the control channel: more than " +
+                                                   ControlBacklogLimit + " bytes unsent"));
                 return;
             }
             if (output.Length < outputCount + needed)
@@ -604,12 +737,20 @@ namespace GameRelay
             Buffer.BlockCopy(bytes, 0, output, outputCount, count);
             outputCount += count;
             if (terminate) output[outputCount++] = 0;
+            // Inside TLS a write starts here only when none is in flight; Poll completes it.
+            if (tls != null && tlsWrite != null) return;
             FlushControl();
         }
 
         void FlushControl()
         {
-            if (tcp == null || tls != null || outputCount == 0) return;
+            if (tcp == null) return;
+            if (tls != null)
+            {
+                FlushTls();
+                return;
+            }
+            if (outputCount == 0) return;
             try
             {
                 int sent = tcp.Send(output, 0, outputCount, SocketFlags.None);
@@ -624,13 +765,114 @@ namespace GameRelay
         }
 
         /// <summary>
+        /// Keeps one TLS write in flight: the socket under SslStream blocks, so a synchronous write
+        /// could stall the game's frame for as long as the relay does not read.
+        /// </summary>
+        void FlushTls()
+        {
+            if (tlsWrite != null)
+            {
+                if (!tlsWrite.IsCompleted) return;
+                try
+                {
+                    tlsWrite.Wait();
+                }
+                catch (Exception e)
+                {
+                    tlsWrite = null;
+                    var cause = e.GetBaseException();
+                    ConnectionEnded(new RelayException(RelayErrorKind.Io, "writing to the relay failed: " + cause.Message, cause));
+                    return;
+                }
+                tlsWrite = null;
+                writingCount = 0;
+            }
+            if (outputCount == 0) return;
+            // The stream sends from its buffer on another thread; later messages queue in the other.
+            var spare = writing ?? new byte[4096];
+            writing = output;
+            writingCount = outputCount;
+            output = spare;
+            outputCount = 0;
+            try
+            {
+                tlsWrite = tls.WriteAsync(writing, 0, writingCount, CancellationToken.None);
+            }
+            catch (Exception e)
+            {
+                ConnectionEnded(new RelayException(RelayErrorKind.Io, "writing to the relay failed: " + e.Message, e));
+            }
+        }
+
+        /// <summary>
         /// Does all pending I/O: connects, reads replies and events, receives datagrams, resends
         /// BINDs, sends keep-alives and times out requests. Raises every event and completion on
         /// the calling thread. Call it once per frame; it never blocks.
         /// </summary>
+        /// <remarks>
+        /// An exception thrown by the game's own handler (an event or a <c>Completed</c>) does not
+        /// stop the client: the rest of the work runs first, and then Poll rethrows the first such
+        /// exception. Later exceptions of the same call are dropped.
+        /// </remarks>
+        /// <exception cref="InvalidOperationException">Called from inside one of the client's own events or completions.</exception>
         public void Poll()
         {
+            if (polling) throw new InvalidOperationException("RelayClient.Poll was called from inside one of its own events or completions");
+            polling = true;
+            try
+            {
+                PollOnce();
+            }
+            finally
+            {
+                polling = false;
+            }
+            RethrowCallbackError();
+        }
+
+        /// <summary>Runs a game handler; what it throws is kept for the end of <see cref="Poll"/> so the client's own work goes on.</summary>
+        void Call<T>(Action<T> handler, T value)
+        {
+            if (handler == null) return;
+            try
+            {
+                handler(value);
+            }
+            catch (Exception e)
+            {
+                Report(e);
+            }
+        }
+
+        void Answer(PendingRequest request, Dictionary<string, object> reply, RelayException error)
+        {
+            try
+            {
+                request.Handler(reply, error);
+            }
+            catch (Exception e)
+            {
+                Report(e);
+            }
+        }
+
+        void Report(Exception e)
+        {
+            if (callbackError == null) callbackError = e;
+        }
+
+        void RethrowCallbackError()
+        {
+            var error = callbackError;
+            if (error == null) return;
+            callbackError = null;
+            ExceptionDispatchInfo.Capture(error).Throw();
+        }
+
+        void PollOnce()
+        {
             long now = NowMs;
+            if (phase == Phase.Resolving) PollResolve(now);
             if (phase == Phase.Connecting) PollConnect(now);
             if (phase == Phase.Handshaking) PollHandshake(now);
             if (phase == Phase.Hello || phase == Phase.Open)
@@ -661,11 +903,11 @@ namespace GameRelay
             }
             catch (SocketException e)
             {
-                FailConnect(new RelayException(RelayErrorKind.Io, "cannot connect to " + host + ":" + port + ": " + e.Message, e));
+                TcpFailed(new RelayException(RelayErrorKind.Io, "cannot connect to " + Target + ": " + e.Message, e));
                 return;
             }
             if (now >= phaseDeadlineMs)
-                FailConnect(new RelayException(RelayErrorKind.TimedOut, "no connection to " + host + ":" + port + " within " + RequestTimeoutMs + " ms"));
+                TcpFailed(new RelayException(RelayErrorKind.TimedOut, "no connection to " + Target + " within " + RequestTimeoutMs + " ms"));
         }
 
         void PollHandshake(long now)
@@ -684,7 +926,6 @@ namespace GameRelay
                     return;
                 }
                 handshake = null;
-                StartTlsRead();
                 SendHello();
                 return;
             }
@@ -696,7 +937,9 @@ namespace GameRelay
         {
             try
             {
-                tlsRead = tls.BeginRead(readBuffer, 0, readBuffer.Length, null, null);
+                // ReadAsync and WriteAsync, not BeginRead and BeginWrite: Mono's SslStream inherits
+                // those from Stream, which lets one of them run at a time until its End call.
+                tlsRead = tls.ReadAsync(readBuffer, 0, readBuffer.Length, CancellationToken.None);
             }
             catch (Exception e)
             {
@@ -707,24 +950,37 @@ namespace GameRelay
 
         void ReadControl()
         {
-            while (tcp != null && (phase == Phase.Hello || phase == Phase.Open))
+            int generation = connectionGeneration;
+            bytesThisPoll = 0;
+            messagesThisPoll = 0;
+            while (tcp != null && generation == connectionGeneration && (phase == Phase.Hello || phase == Phase.Open))
             {
+                if (readStart < readEnd)
+                {
+                    if (messagesThisPoll >= ControlMessagesPerPoll) return;
+                    SplitFrames(generation);
+                    continue;
+                }
+                if (bytesThisPoll >= ControlBytesPerPoll) return;
                 int count;
                 if (tls != null)
                 {
+                    // The next read starts only once every byte of the last one is parsed: it
+                    // fills readBuffer from another thread.
+                    if (tlsRead == null) StartTlsRead();
                     if (tlsRead == null || !tlsRead.IsCompleted) return;
                     try
                     {
-                        count = tls.EndRead(tlsRead);
+                        count = tlsRead.Result;
                     }
                     catch (Exception e)
                     {
                         tlsRead = null;
-                        ConnectionEnded(new RelayException(RelayErrorKind.Io, "reading from the relay failed: " + e.Message, e));
+                        var cause = e.GetBaseException();
+                        ConnectionEnded(new RelayException(RelayErrorKind.Io, "reading from the relay failed: " + cause.Message, cause));
                         return;
                     }
                     tlsRead = null;
-                    if (count > 0) StartTlsRead();
                 }
                 else
                 {
@@ -744,34 +1000,40 @@ namespace GameRelay
                     ConnectionEnded(new RelayException(RelayErrorKind.Closed, "the relay closed the control connection"));
                     return;
                 }
-                if (!SplitFrames(count)) return;
+                readStart = 0;
+                readEnd = count;
+                bytesThisPoll += count;
             }
         }
 
-        /// <summary>Splits the bytes just read into messages at each <c>\0</c> or <c>\n</c> (PROTOCOL.md §1.1).</summary>
-        bool SplitFrames(int count)
+        /// <summary>
+        /// Splits the unparsed bytes of <see cref="readBuffer"/> into messages at each <c>\0</c> or
+        /// <c>\n</c> (PROTOCOL.md §1.1). The cursor moves past each message before it is handled, so
+        /// what a handler does (even replacing the connection) never loses or repeats bytes.
+        /// </summary>
+        void SplitFrames(int generation)
         {
-            int generation = connectionGeneration;
-            for (int i = 0; i < count; i++)
+            while (readStart < readEnd)
             {
-                byte b = readBuffer[i];
+                byte b = readBuffer[readStart++];
                 if (b == 0 || b == (byte)'\n')
                 {
                     int length = frameCount;
                     frameCount = 0;
-                    if (length > 0) HandleControlMessage(frame, length);
-                    if (tcp == null || generation != connectionGeneration) return false;
+                    if (length == 0) continue;
+                    HandleControlMessage(frame, length);
+                    if (tcp == null || generation != connectionGeneration) return;
+                    if (++messagesThisPoll >= ControlMessagesPerPoll) return;
                     continue;
                 }
                 if (frameCount == MaxControlMessage)
                 {
                     ConnectionEnded(new RelayException(RelayErrorKind.ProtocolViolation, "a control message from the relay exceeds " + MaxControlMessage + " bytes"));
-                    return false;
+                    return;
                 }
                 if (frameCount == frame.Length) Array.Resize(ref frame, Math.Min(frame.Length * 2, MaxControlMessage));
                 frame[frameCount++] = b;
             }
-            return true;
         }
 
         void HandleControlMessage(byte[] bytes, int count)
@@ -798,12 +1060,12 @@ namespace GameRelay
             pending.Remove(id.Value);
             if (RelayJson.IsTrue(message, "ok"))
             {
-                request.Handler(message, null);
+                Answer(request, message, null);
             }
             else
             {
                 var error = RelayJson.GetObject(message, "error");
-                request.Handler(null, RelayException.Refused(RelayJson.GetString(error, "code") ?? "unknown",
+                Answer(request, null, RelayException.Refused(RelayJson.GetString(error, "code") ?? "unknown",
                                                              RelayJson.GetString(error, "message") ?? request.Op + " refused"));
             }
         }
@@ -826,6 +1088,9 @@ namespace GameRelay
                     break;
                 case "bound":
                     relayEvent = new RelayEvent(RelayEventKind.Bound, address: RelayJson.GetString(message, "address"));
+                    // The relay bound the member to the address that proved its cookie: the attempt
+                    // succeeded even if every empty BIND_ACK was lost.
+                    if (bindAttempt != null) BindSucceeded();
                     break;
                 case "unbound":
                     IsBound = false;
@@ -847,8 +1112,7 @@ namespace GameRelay
                 default:
                     return;
             }
-            var handler = EventReceived;
-            if (handler != null) handler(relayEvent);
+            Call(EventReceived, relayEvent);
         }
 
         void ExpireRequests(long now)
@@ -867,7 +1131,7 @@ namespace GameRelay
                 PendingRequest request;
                 if (!pending.TryGetValue(id, out request)) continue;
                 pending.Remove(id);
-                request.Handler(null, new RelayException(RelayErrorKind.TimedOut, "no reply to " + request.Op + " within " + RequestTimeoutMs + " ms"));
+                Answer(request, null, new RelayException(RelayErrorKind.TimedOut, "no reply to " + request.Op + " within " + RequestTimeoutMs + " ms"));
             }
         }
 
@@ -875,10 +1139,12 @@ namespace GameRelay
         {
             var operation = connectOperation;
             connectOperation = null;
+            Observe(lookup);
+            lookup = null;
             DropTcp();
-            FailPending(error);
             phase = Phase.Closed;
-            if (operation != null) operation.Fail(error);
+            FailPending(error);
+            if (operation != null) Call(operation.Fail, error);
         }
 
         void DropTcp()
@@ -889,6 +1155,9 @@ namespace GameRelay
                 try { tls.Dispose(); } catch (Exception) { }
                 tls = null;
             }
+            // A read or write cut off by the close fails later; observe it so nothing reports it as unhandled.
+            Observe(tlsRead);
+            Observe(tlsWrite);
             if (tcp != null)
             {
                 try { tcp.Close(); } catch (Exception) { }
@@ -897,7 +1166,18 @@ namespace GameRelay
             handshake = null;
             tlsRead = null;
             outputCount = 0;
+            // A write still in flight may read its buffer until the stream is gone: never reuse it.
+            tlsWrite = null;
+            writing = null;
+            writingCount = 0;
             frameCount = 0;
+            readStart = 0;
+            readEnd = 0;
+        }
+
+        static void Observe(Task task)
+        {
+            if (task != null) task.ContinueWith(done => { var ignored = done.Exception; }, TaskContinuationOptions.OnlyOnFaulted);
         }
 
         void FailPending(RelayException error)
@@ -906,7 +1186,7 @@ namespace GameRelay
             var waiting = new List<PendingRequest>(pending.Values);
             pending.Clear();
             var closed = new RelayException(RelayErrorKind.Closed, "the control connection closed: " + error.Message, error);
-            foreach (var request in waiting) request.Handler(null, closed);
+            foreach (var request in waiting) Answer(request, null, closed);
         }
 
         void ConnectionEnded(RelayException reason)
@@ -922,19 +1202,27 @@ namespace GameRelay
             Membership = null;
             CloseDataChannel("the control connection closed");
             FailPending(reason);
-            var handler = EventReceived;
-            if (handler != null) handler(new RelayEvent(RelayEventKind.Closed, reason: reason.Message));
+            Call(EventReceived, new RelayEvent(RelayEventKind.Closed, reason: reason.Message));
         }
 
         /// <summary>
         /// Closes both channels (closing the control connection is a leave); pending operations
         /// fail with <see cref="RelayErrorKind.Closed"/> and a <see cref="RelayEventKind.Closed"/> event follows.
         /// </summary>
+        /// <remarks>
+        /// Outside <see cref="Poll"/>, rethrows the first exception a handler threw once the client
+        /// is closed; from inside a handler, Poll rethrows it.
+        /// </remarks>
         public void Close()
         {
             StopReceiveThread();
             if (phase == Phase.Idle) phase = Phase.Closed;
-            ConnectionEnded(new RelayException(RelayErrorKind.Closed, "closed by the client"));
+            var reason = new RelayException(RelayErrorKind.Closed, "closed by the client");
+            bool connecting = connectOperation != null && phase != Phase.Closed;
+            ConnectionEnded(reason);
+            // A connect cut short fails its operation; the Closed event follows as for an open connection.
+            if (connecting) Call(EventReceived, new RelayEvent(RelayEventKind.Closed, reason: reason.Message));
+            if (!polling) RethrowCallbackError();
         }
 
         /// <summary>Same as <see cref="Close"/>.</summary>
@@ -974,23 +1262,21 @@ namespace GameRelay
 
         void CloseDataChannel(string why)
         {
-            if (bindAttempt != null)
-            {
-                var attempt = bindAttempt;
-                bindAttempt = null;
-                attempt.Operation.Fail(new RelayException(RelayErrorKind.Closed, "the bind ended: " + why));
-            }
+            var attempt = bindAttempt;
+            bindAttempt = null;
             var socket = udp;
             udp = null;
             IsBound = false;
             if (socket != null) socket.Close();
             lock (received) received.Clear();
+            if (attempt != null) Call(attempt.Operation.Fail, new RelayException(RelayErrorKind.Closed, "the bind ended: " + why));
         }
 
         /// <summary>
         /// Proves this client's UDP address to the relay (PROTOCOL.md §2.2): BIND every
         /// <see cref="BindRetryIntervalMs"/>, with the relay's cookie once it arrives, until an
-        /// empty BIND_ACK; fails with <see cref="RelayErrorKind.TimedOut"/> after 10 BINDs.
+        /// empty BIND_ACK or the <c>bound</c> event; fails with <see cref="RelayErrorKind.TimedOut"/>
+        /// when neither arrives within <see cref="BindFinalWaitMs"/> of the 10th BIND.
         /// </summary>
         public RelayOperation<bool> Bind()
         {
@@ -1037,6 +1323,14 @@ namespace GameRelay
             return operation;
         }
 
+        void BindSucceeded()
+        {
+            var attempt = bindAttempt;
+            bindAttempt = null;
+            IsBound = true;
+            Call(attempt.Operation.Succeed, true);
+        }
+
         void StartBind(RelayOperation<bool> operation)
         {
             if (bindAttempt != null)
@@ -1050,6 +1344,7 @@ namespace GameRelay
                     else previous.Succeed(true);
                 };
                 bindAttempt.Tries = 0;
+                bindAttempt.FirstSequence = unchecked(bindSequence + 1);
                 bindAttempt.Cookie = new byte[0];
                 bindAttempt.NextAtMs = NowMs;
                 SendBind();
@@ -1057,6 +1352,7 @@ namespace GameRelay
             }
             bindAttempt = new BindAttempt();
             bindAttempt.Operation = operation;
+            bindAttempt.FirstSequence = unchecked(bindSequence + 1);
             SendBind();
         }
 
@@ -1066,16 +1362,20 @@ namespace GameRelay
             if (attempt == null || Membership == null || udp == null) return;
             if (attempt.Tries >= BindMaxTries)
             {
+                // The final wait after the 10th BIND is over.
                 bindAttempt = null;
-                attempt.Operation.Fail(new RelayException(RelayErrorKind.TimedOut, "no BIND_ACK after " + BindMaxTries + " BINDs"));
+                Call(attempt.Operation.Fail, new RelayException(RelayErrorKind.TimedOut, "no BIND_ACK after " + BindMaxTries + " BINDs"));
                 return;
             }
             attempt.Tries++;
-            attempt.NextAtMs = NowMs + BindRetryIntervalMs;
+            // After the last BIND, its answer gets a round trip's grace rather than one retry interval.
+            long wait = attempt.Tries < BindMaxTries ? BindRetryIntervalMs : Math.Max(BindRetryIntervalMs, Math.Max(BindFinalWaitMs, (long)(2 * lastRttMs)));
+            attempt.NextAtMs = NowMs + wait;
             var payload = new byte[RelayPacket.TokenSize + attempt.Cookie.Length];
             Buffer.BlockCopy(Membership.Token, 0, payload, 0, RelayPacket.TokenSize);
             Buffer.BlockCopy(attempt.Cookie, 0, payload, RelayPacket.TokenSize, attempt.Cookie.Length);
-            SendDatagram(RelayPacket.TypeBind, 0, 0, 0, payload, 0, payload.Length);
+            bindSequence = unchecked(bindSequence + 1);
+            SendDatagram(RelayPacket.TypeBind, 0, 0, bindSequence, payload, 0, payload.Length);
         }
 
         /// <summary>Sends <paramref name="payload"/> as one DATA datagram to every other member.</summary>
@@ -1084,6 +1384,7 @@ namespace GameRelay
         /// <exception cref="RelayException"><see cref="RelayErrorKind.NotJoined"/>, or <see cref="RelayErrorKind.DatagramTooLarge"/> (nothing sent).</exception>
         public void Send(byte[] payload, bool latest = false)
         {
+            if (payload == null) throw new ArgumentNullException("payload");
             Send(payload, 0, payload.Length, -1, latest);
         }
 
@@ -1100,7 +1401,8 @@ namespace GameRelay
         public void Send(byte[] payload, int offset, int count, int target = -1, bool latest = false)
         {
             if (payload == null) throw new ArgumentNullException("payload");
-            if (offset < 0 || count < 0 || offset + count > payload.Length) throw new ArgumentOutOfRangeException("count");
+            if (offset < 0 || offset > payload.Length) throw new ArgumentOutOfRangeException("offset");
+            if (count < 0 || count > payload.Length - offset) throw new ArgumentOutOfRangeException("count");
             if (target < -1 || target >= RelayPacket.Broadcast) throw new ArgumentOutOfRangeException("target");
             if (Membership == null || udp == null) throw new RelayException(RelayErrorKind.NotJoined, "join a session before sending");
             int size = RelayPacket.HeaderSize + count;
@@ -1145,12 +1447,23 @@ namespace GameRelay
             }
         }
 
+        /// <summary>The configured data keep-alive, shortened to a third of the relay's idle timeout so a lost PING or two can't unbind.</summary>
+        long DataKeepAliveMs
+        {
+            get
+            {
+                long interval = DataKeepAliveIntervalMs;
+                if (Hello != null && Hello.IdleTimeoutMs > 0) interval = Math.Min(interval, Math.Max(1, Hello.IdleTimeoutMs / 3));
+                return interval;
+            }
+        }
+
         void PollData(long now)
         {
             if (receiveThread != null) DrainQueue();
             else ReceiveDatagrams();
             if (bindAttempt != null && now >= bindAttempt.NextAtMs) SendBind();
-            if (IsBound && DataKeepAliveIntervalMs > 0 && now - lastDatagramSentMs >= DataKeepAliveIntervalMs)
+            if (IsBound && DataKeepAliveIntervalMs > 0 && now - lastDatagramSentMs >= DataKeepAliveMs)
             {
                 // An empty PING keeps the binding alive; its PONG carries no send time and raises nothing.
                 SendDatagram(RelayPacket.TypePing, 0, 0, 0, sendBuffer, 0, 0);
@@ -1230,9 +1543,9 @@ namespace GameRelay
                 {
                     var handler = DataReceived;
                     if (handler == null) return;
-                    handler(new ReceivedData(RelayPacket.ReadUInt16(bytes, 8), RelayPacket.ReadUInt32(bytes, 12),
-                                             RelayPacket.ReadUInt16(bytes, 10), (bytes[3] & RelayPacket.FlagLatest) != 0, false, 0,
-                                             new ArraySegment<byte>(bytes, RelayPacket.HeaderSize, count - RelayPacket.HeaderSize)));
+                    Call(handler, new ReceivedData(RelayPacket.ReadUInt16(bytes, 8), RelayPacket.ReadUInt32(bytes, 12),
+                                                   RelayPacket.ReadUInt16(bytes, 10), (bytes[3] & RelayPacket.FlagLatest) != 0, false, 0,
+                                                   new ArraySegment<byte>(bytes, RelayPacket.HeaderSize, count - RelayPacket.HeaderSize)));
                     return;
                 }
                 case RelayPacket.TypeAggregate:
@@ -1245,25 +1558,38 @@ namespace GameRelay
                     if (handler == null) return;
                     long sentAt = (long)RelayPacket.ReadUInt64(bytes, RelayPacket.HeaderSize);
                     double rtt = Math.Max(0, arrivalTicks - sentAt) * 1000.0 / Stopwatch.Frequency;
-                    handler(RelayPacket.ReadUInt32(bytes, 12), rtt);
+                    lastRttMs = rtt;
+                    try
+                    {
+                        handler(RelayPacket.ReadUInt32(bytes, 12), rtt);
+                    }
+                    catch (Exception e)
+                    {
+                        Report(e);
+                    }
                     return;
                 }
                 case RelayPacket.TypeBindAck:
                 {
                     var attempt = bindAttempt;
-                    if (attempt == null) return;
+                    var membership = Membership;
+                    if (attempt == null || membership == null) return;
+                    // Only an answer to one of this attempt's BINDs: the relay copies their header back.
+                    uint sequence = RelayPacket.ReadUInt32(bytes, 12);
+                    if (RelayPacket.ReadUInt32(bytes, 4) != membership.SessionLow || RelayPacket.ReadUInt16(bytes, 8) != membership.Member ||
+                        unchecked(sequence - attempt.FirstSequence) >= (uint)attempt.Tries)
+                        return;
                     int payload = count - RelayPacket.HeaderSize;
                     if (payload == RelayPacket.CookieSize)
                     {
                         attempt.Cookie = new byte[RelayPacket.CookieSize];
                         Buffer.BlockCopy(bytes, RelayPacket.HeaderSize, attempt.Cookie, 0, RelayPacket.CookieSize);
-                        SendBind();
+                        // After the 10th BIND no other goes out; only an empty BIND_ACK or `bound` can still succeed.
+                        if (attempt.Tries < BindMaxTries) SendBind();
                     }
                     else if (payload == 0)
                     {
-                        bindAttempt = null;
-                        IsBound = true;
-                        attempt.Operation.Succeed(true);
+                        BindSucceeded();
                     }
                     return;
                 }
@@ -1291,7 +1617,7 @@ namespace GameRelay
                 int length = RelayPacket.ReadUInt16(bytes, position + 6);
                 position += RelayPacket.EntryHeaderSize;
                 // Only LATEST broadcasts are aggregated (PROTOCOL.md §8): the entry's DATA had that target.
-                handler(new ReceivedData(member, sequence, RelayPacket.Broadcast, true, true, tick, new ArraySegment<byte>(bytes, position, length)));
+                Call(handler, new ReceivedData(member, sequence, RelayPacket.Broadcast, true, true, tick, new ArraySegment<byte>(bytes, position, length)));
                 position += length;
             }
         }
@@ -1325,7 +1651,9 @@ namespace GameRelay
 
         void ReceiveLoop()
         {
-            var buffer = new byte[65536];
+            // One byte more than any valid datagram, so a larger one shows up as too large (or as
+            // an error on systems that report truncation) and is dropped here.
+            var buffer = new byte[LargestDatagramIPv4 + 1];
             while (!receiveThreadStop)
             {
                 // The socket may be replaced by a rebind or closed by a leave at any time.
@@ -1352,15 +1680,22 @@ namespace GameRelay
                 long arrival = Stopwatch.GetTimestamp();
                 lock (received)
                 {
-                    if (received.Count >= MaxQueuedDatagrams)
+                    if (count > LargestDatagramIPv4)
                     {
                         queueDrops++;
                         continue;
                     }
-                    var copy = spareBuffers.Count > 0 ? spareBuffers.Dequeue() : new byte[LargestDatagramIPv4];
-                    if (copy.Length < count) copy = new byte[count];
+                    byte[] copy = null;
+                    if (received.Count >= QueueLimit)
+                    {
+                        // The oldest goes: a late game update is worth less than a fresh one.
+                        copy = received.Dequeue().Bytes;
+                        queueDrops++;
+                    }
+                    if (copy == null) copy = spareBuffers.Count > 0 ? spareBuffers.Dequeue() : new byte[LargestDatagramIPv4];
                     Buffer.BlockCopy(buffer, 0, copy, 0, count);
                     var entry = new QueuedDatagram();
+                    entry.Socket = socket;
                     entry.Bytes = copy;
                     entry.Count = count;
                     entry.ArrivalTicks = arrival;
@@ -1371,7 +1706,10 @@ namespace GameRelay
 
         void DrainQueue()
         {
-            while (true)
+            int left;
+            lock (received) left = received.Count;
+            // Only what was queued when Poll began: a flood arriving meanwhile waits for the next frame.
+            for (; left > 0; left--)
             {
                 QueuedDatagram entry;
                 lock (received)
@@ -1384,11 +1722,17 @@ namespace GameRelay
                     if (received.Count == 0) return;
                     entry = received.Dequeue();
                 }
-                HandleDatagram(entry.Bytes, entry.Count, entry.ArrivalTicks);
+                if (entry.Socket == udp) HandleDatagram(entry.Bytes, entry.Count, entry.ArrivalTicks);
                 lock (received)
                 {
                     if (spareBuffers.Count < 64) spareBuffers.Enqueue(entry.Bytes);
                 }
+                if (udp == null) return;
+            }
+            lock (received)
+            {
+                DatagramsDropped += queueDrops;
+                queueDrops = 0;
             }
         }
     }

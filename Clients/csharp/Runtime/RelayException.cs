@@ -21,6 +21,11 @@ namespace GameRelay
         Tls,
         /// <summary>A socket error; <see cref="Exception.InnerException"/> holds it.</summary>
         Io,
+        /// <summary>
+        /// A request the relay would refuse, caught before sending (a <c>name</c> over 64 bytes of
+        /// UTF-8, a message over 16384 bytes); nothing was sent.
+        /// </summary>
+        InvalidRequest,
     }
 
     /// <summary>The relay's error codes (PROTOCOL.md §1.2), as a value.</summary>

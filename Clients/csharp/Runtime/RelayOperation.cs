@@ -1,5 +1,6 @@
 using System;
 using System.Collections;
+using System.Runtime.ExceptionServices;
 
 namespace GameRelay
 {
@@ -34,7 +35,8 @@ namespace GameRelay
 
         /// <summary>
         /// Runs once the operation finishes, on the thread that calls <see cref="RelayClient.Poll"/>;
-        /// a handler added after it finished runs at once.
+        /// a handler added after it finished runs at once. An exception it throws reaches the
+        /// caller of <see cref="RelayClient.Poll"/> after the client has finished its own work.
         /// </summary>
         public event Action<RelayOperation<T>> Completed
         {
@@ -60,12 +62,26 @@ namespace GameRelay
             Finish();
         }
 
+        /// <summary>Runs every handler even when one throws, then rethrows the first exception.</summary>
         void Finish()
         {
             IsDone = true;
             var handlers = completed;
             completed = null;
-            if (handlers != null) handlers(this);
+            if (handlers == null) return;
+            Exception first = null;
+            foreach (Action<RelayOperation<T>> handler in handlers.GetInvocationList())
+            {
+                try
+                {
+                    handler(this);
+                }
+                catch (Exception e)
+                {
+                    if (first == null) first = e;
+                }
+            }
+            if (first != null) ExceptionDispatchInfo.Capture(first).Throw();
         }
 
         /// <summary>Coroutine support: true while the operation is pending.</summary>

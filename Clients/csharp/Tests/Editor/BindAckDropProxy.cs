@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
@@ -14,9 +16,16 @@ namespace GameRelay.Tests
         readonly Socket back;
         readonly byte[] buffer = new byte[65536];
         EndPoint client;
+        readonly Stopwatch clock = Stopwatch.StartNew();
+        readonly List<KeyValuePair<long, byte[]>> held = new List<KeyValuePair<long, byte[]>>();
+
+        /// <summary>How long the proxy holds each BIND_ACK it does not drop before passing it on, as a slow path would.</summary>
+        public int DelayMs;
 
         /// <summary>How many more BIND_ACKs to drop.</summary>
         public int DropsLeft;
+        /// <summary>Whether only empty BIND_ACKs (bound) are dropped, and those with a cookie pass.</summary>
+        public bool EmptyOnly;
         /// <summary>BIND_ACKs dropped so far.</summary>
         public int Dropped { get; private set; }
         /// <summary>BINDs the client sent through the proxy.</summary>
@@ -58,13 +67,26 @@ namespace GameRelay.Tests
                 {
                     continue;
                 }
-                if (count >= 16 && buffer[2] == RelayPacket.TypeBindAck && DropsLeft > 0)
+                if (count >= 16 && buffer[2] == RelayPacket.TypeBindAck && DropsLeft > 0 && (!EmptyOnly || count == 16))
                 {
                     DropsLeft--;
                     Dropped++;
                     continue;
                 }
+                if (count >= 16 && buffer[2] == RelayPacket.TypeBindAck && DelayMs > 0)
+                {
+                    var copy = new byte[count];
+                    Buffer.BlockCopy(buffer, 0, copy, 0, count);
+                    held.Add(new KeyValuePair<long, byte[]>(clock.ElapsedMilliseconds + DelayMs, copy));
+                    continue;
+                }
                 if (client != null) front.SendTo(buffer, 0, count, SocketFlags.None, client);
+            }
+            for (int i = 0; i < held.Count; i++)
+            {
+                if (held[i].Key > clock.ElapsedMilliseconds || client == null) continue;
+                front.SendTo(held[i].Value, 0, held[i].Value.Length, SocketFlags.None, client);
+                held.RemoveAt(i--);
             }
         }
 

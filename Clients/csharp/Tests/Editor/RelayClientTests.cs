@@ -248,7 +248,54 @@ namespace GameRelay.Tests
                 var error = TestSupport.AwaitFailure(client.Bind(), pump, "bind with every BIND_ACK lost");
                 TestSupport.Equal(RelayErrorKind.TimedOut, error.Kind, "kind");
                 TestSupport.Equal(RelayClient.BindMaxTries, proxy.Binds, "BINDs sent");
-                TestSupport.Check(clock.ElapsedMilliseconds >= 9 * 250, "the tries are spread 250 ms apart: " + clock.ElapsedMilliseconds + " ms");
+                TestSupport.Check(clock.ElapsedMilliseconds >= 9 * 250 + 1000, "the tries are spread 250 ms apart, then a final 1 s wait: " + clock.ElapsedMilliseconds + " ms");
+            }
+        }
+
+        /// <summary>With every empty BIND_ACK lost, the <c>bound</c> event completes the bind.</summary>
+        public static void BindCompletesOnBoundEvent()
+        {
+            using (var relay = new RelayTestProcess())
+            using (var proxy = new BindAckDropProxy(relay.UdpPort, int.MaxValue))
+            using (var client = new RelayClient())
+            {
+                proxy.EmptyOnly = true;
+                client.DataPortOverride = proxy.Port;
+                Action pump = () => { client.Poll(); proxy.Pump(); };
+                TestSupport.Await(client.Connect(relay.Host, relay.ControlPort), pump, "connect");
+                var session = TestSupport.Await(client.Create(), pump, "create");
+                TestSupport.Await(client.JoinById(session.Session), pump, "join");
+                TestSupport.Await(client.Bind(), pump, "bind with every empty BIND_ACK lost");
+                TestSupport.Check(client.IsBound, "bound");
+                TestSupport.Check(proxy.Dropped >= 1 && proxy.Binds < RelayClient.BindMaxTries, "done before the tries ran out: " + proxy.Binds + " BINDs");
+            }
+        }
+
+        /// <summary>
+        /// The answer to the 10th BIND arrives late, after the retry interval: the client still
+        /// waits for it and binds.
+        /// </summary>
+        public static void BindAcceptsALateAckToTheLastBind()
+        {
+            using (var relay = new RelayTestProcess())
+            using (var proxy = new BindAckDropProxy(relay.UdpPort, 0))
+            using (var client = new RelayClient())
+            {
+                client.DataPortOverride = proxy.Port;
+                Action pump = () => { client.Poll(); proxy.Pump(); };
+                TestSupport.Await(client.Connect(relay.Host, relay.ControlPort), pump, "connect");
+                var session = TestSupport.Await(client.Create(), pump, "create");
+                TestSupport.Await(client.JoinById(session.Session), pump, "join");
+                TestSupport.Await(client.Bind(), pump, "first bind");
+                // From the bound address every BIND gets an empty BIND_ACK: lose nine, delay the tenth.
+                int before = proxy.Binds;
+                proxy.DropsLeft = RelayClient.BindMaxTries - 1;
+                proxy.DelayMs = 400;
+                // Far longer than the delay, so a slow machine can't fail the test.
+                client.BindFinalWaitMs = 3000;
+                TestSupport.Await(client.Bind(), pump, "a bind whose only answer comes after the 10th BIND");
+                TestSupport.Equal(RelayClient.BindMaxTries, proxy.Binds - before, "BINDs sent");
+                TestSupport.Check(client.IsBound, "bound");
             }
         }
 
@@ -446,6 +493,281 @@ namespace GameRelay.Tests
                 var hello = TestSupport.Await(offered.Connect(relay.Host, relay.ControlPort), pump, "connect when offered");
                 TestSupport.Check(hello.Tls && offered.IsTls, "inside TLS after tls_required");
                 TestSupport.Await(offered.Create(), pump, "create inside TLS");
+            }
+        }
+
+        /// <summary>
+        /// Requests written back to back inside TLS: their replies arrive together and each
+        /// is parsed intact, none overwritten by the next read.
+        /// </summary>
+        public static void TlsPipelinedRepliesArriveIntact()
+        {
+            string certificate, key;
+            TestCertificate.Make(out certificate, out key);
+            using (var relay = new RelayTestProcess("--tls-cert " + certificate + " --tls-key " + key))
+            using (var client = new RelayClient())
+            {
+                Action pump = client.Poll;
+                client.Tls = RelayTlsMode.Required;
+                client.PinnedCertificate = new X509Certificate(File.ReadAllBytes(certificate + ".der"));
+                client.RequestTimeoutMs = 5000;
+                TestSupport.Await(client.Connect(relay.Host, relay.ControlPort), pump, "TLS connect");
+                // Within the relay's request burst of 200 (PROTOCOL.md §1.2), so every one is answered.
+                var pings = new List<RelayOperation<double>>();
+                for (int i = 0; i < 190; i++) pings.Add(client.ControlPing());
+                TestSupport.WaitUntil(() => pings.TrueForAll(o => o.IsDone), pump, "190 pipelined pings");
+                var failed = pings.Find(o => !o.Succeeded);
+                TestSupport.Check(failed == null, "every ping reply intact: " + (failed != null ? failed.Error.Message : ""));
+            }
+        }
+
+        /// <summary>
+        /// Inside TLS, requests queue behind the write in flight instead of blocking the caller;
+        /// more than the backlog bound unsent ends the connection with a clear error.
+        /// </summary>
+        public static void TlsWritesQueueWithinTheBacklogBound()
+        {
+            string certificate, key;
+            TestCertificate.Make(out certificate, out key);
+            using (var relay = new RelayTestProcess("--tls-cert " + certificate + " --tls-key " + key))
+            using (var client = new RelayClient())
+            {
+                Action pump = client.Poll;
+                client.Tls = RelayTlsMode.Required;
+                client.PinnedCertificate = new X509Certificate(File.ReadAllBytes(certificate + ".der"));
+                TestSupport.Await(client.Connect(relay.Host, relay.ControlPort), pump, "TLS connect");
+                var events = new List<RelayEvent>();
+                client.EventReceived += events.Add;
+                client.ControlBacklogLimit = 4096;
+                // Without a Poll nothing completes the first write, so the rest can only queue.
+                var pings = new List<RelayOperation<double>>();
+                for (int i = 0; i < 1000 && client.IsConnected; i++) pings.Add(client.ControlPing());
+                TestSupport.Check(!client.IsConnected, "the connection ended at the bound");
+                var closed = events.Find(e => e.Kind == RelayEventKind.Closed);
+                TestSupport.Check(closed != null && closed.Reason.Contains("stopped reading"), "a Closed event naming the backlog: " + closed);
+                TestSupport.Check(pings.TrueForAll(o => o.IsDone && o.Error != null && o.Error.Kind == RelayErrorKind.Closed), "every queued ping failed as Closed");
+            }
+        }
+
+        /// <summary>
+        /// A game handler that throws reaches the caller of Poll once, after the client finished
+        /// its own work: replies read in the same go still complete, data keeps arriving, the
+        /// binding stays, and a Poll from inside a handler is refused.
+        /// </summary>
+        public static void ThrowingHandlersLeaveTheClientWorking()
+        {
+            using (var pair = new Pair())
+            {
+                var caught = new List<Exception>();
+                Action pump = () =>
+                {
+                    pair.A.Poll();
+                    try
+                    {
+                        pair.B.Poll();
+                    }
+                    catch (ApplicationException e)
+                    {
+                        caught.Add(e);
+                    }
+                };
+
+                pair.B.RequestTimeoutMs = 3000;
+                var thrown = new ApplicationException("a Completed handler's bug");
+                var first = pair.B.ControlPing();
+                first.Completed += done => { throw thrown; };
+                var rest = new List<RelayOperation<double>>();
+                for (int i = 0; i < 20; i++) rest.Add(pair.B.ControlPing());
+                // Lets the replies arrive together, so the throw happens with more of them unparsed.
+                System.Threading.Thread.Sleep(100);
+                TestSupport.WaitUntil(() => rest.TrueForAll(o => o.IsDone), pump, "the replies after the throwing one");
+                TestSupport.Check(rest.TrueForAll(o => o.Succeeded), "every later reply completed");
+                TestSupport.Check(caught.Count == 1 && caught[0] == thrown, "Poll rethrew the handler's exception once: " + caught.Count);
+
+                caught.Clear();
+                int dataThrows = 0;
+                pair.B.DataReceived += d => { if (dataThrows++ == 0) throw new ApplicationException("a DataReceived handler's bug"); };
+                int eventThrows = 0;
+                pair.B.EventReceived += e => { if (e.Kind == RelayEventKind.Left && eventThrows++ == 0) throw new ApplicationException("an EventReceived handler's bug"); };
+                pair.A.Send(Bytes("one"));
+                pair.A.Send(Bytes("two"));
+                TestSupport.WaitUntil(() => pair.BData.Count >= 2, pump, "both datagrams despite the throw");
+                TestSupport.Check(caught.Count >= 1 && caught[0].Message.Contains("DataReceived"), "the DataReceived exception reached Poll");
+                TestSupport.Check(pair.B.IsBound, "still bound");
+
+                TestSupport.Await(pair.A.Leave(), pump, "A leaves");
+                TestSupport.WaitUntil(() => eventThrows > 0, pump, "B's throwing left handler");
+                TestSupport.Check(caught.Exists(e => e.Message.Contains("EventReceived")), "the EventReceived exception reached Poll");
+                TestSupport.Await(pair.B.ControlPing(), pump, "a control ping after the throws");
+                TestSupport.Check(pair.B.IsBound && pair.B.IsConnected, "B still connected and bound");
+                pair.B.Ping();
+                int pongs = 0;
+                pair.B.PongReceived += (sequence, rtt) => pongs++;
+                pair.B.Ping();
+                TestSupport.WaitUntil(() => pongs > 0, pump, "a PONG after the throws");
+
+                Exception reentrant = null;
+                var ping = pair.B.ControlPing();
+                ping.Completed += done =>
+                {
+                    try
+                    {
+                        pair.B.Poll();
+                    }
+                    catch (InvalidOperationException e)
+                    {
+                        reentrant = e;
+                    }
+                };
+                TestSupport.Await(ping, pump, "a control ping whose handler polls");
+                TestSupport.Check(reentrant != null, "a Poll from inside a handler is refused");
+
+                // Close fails a pending request whose handler throws: the Closed event still follows.
+                var pending = pair.B.ControlPing();
+                pending.Completed += done => { throw new ApplicationException("a handler's bug during Close"); };
+                Exception fromClose = null;
+                try
+                {
+                    pair.B.Close();
+                }
+                catch (ApplicationException e)
+                {
+                    fromClose = e;
+                }
+                TestSupport.Check(fromClose != null, "Close rethrew the handler's exception");
+                TestSupport.Check(!pair.B.IsConnected && pair.BEvents.Exists(e => e.Kind == RelayEventKind.Closed), "closed, with its Closed event");
+            }
+        }
+
+        /// <summary>One Poll handles at most the per-Poll number of control messages; the rest wait, none lost.</summary>
+        public static void PollBoundsControlWork()
+        {
+            using (var relay = new RelayTestProcess())
+            using (var client = new RelayClient())
+            {
+                Action pump = client.Poll;
+                TestSupport.Await(client.Connect(relay.Host, relay.ControlPort), pump, "connect");
+                client.ControlMessagesPerPoll = 10;
+                var pings = new List<RelayOperation<double>>();
+                for (int i = 0; i < 100; i++) pings.Add(client.ControlPing());
+                var clock = Stopwatch.StartNew();
+                int most = 0;
+                while (!pings.TrueForAll(o => o.IsDone) && clock.ElapsedMilliseconds < TestSupport.DefaultTimeoutMs)
+                {
+                    int before = pings.FindAll(o => o.IsDone).Count;
+                    client.Poll();
+                    most = Math.Max(most, pings.FindAll(o => o.IsDone).Count - before);
+                    // A pause between polls lets many replies queue up for the next.
+                    System.Threading.Thread.Sleep(20);
+                }
+                TestSupport.Check(pings.TrueForAll(o => o.Succeeded), "every ping answered");
+                TestSupport.Check(most <= 10, "at most 10 messages per Poll: " + most);
+            }
+        }
+
+        /// <summary>The receive thread's full queue drops its oldest datagrams, so Poll delivers the newest.</summary>
+        public static void ReceiveQueueDropsTheOldest()
+        {
+            using (var pair = new Pair())
+            {
+                pair.B.QueueLimit = 4;
+                pair.B.StartReceiveThread();
+                for (int i = 0; i < 10; i++) pair.A.Send(Bytes("update-" + i));
+                uint last = pair.A.LastSequence;
+                TestSupport.WaitUntil(() => pair.B.PendingQueueDrops >= 6, () => pair.A.Poll(), "the receive thread drops six");
+                pair.B.Poll();
+                pair.B.StopReceiveThread();
+                TestSupport.Equal(4, pair.BData.Count, "the queue's four");
+                TestSupport.Equal(last, pair.BData[3].Sequence, "the newest is kept");
+                TestSupport.Equal(last - 3, pair.BData[0].Sequence, "the oldest kept is the fourth newest");
+                TestSupport.Check(pair.B.DatagramsDropped >= 6, "drops counted: " + pair.B.DatagramsDropped);
+            }
+        }
+
+        /// <summary>
+        /// Requests the relay would refuse fail before sending, and the connection stays open; bad
+        /// Send arguments throw; member ids stay in range.
+        /// </summary>
+        public static void InvalidRequestsFailLocally()
+        {
+            using (var relay = new RelayTestProcess())
+            using (var client = new RelayClient())
+            {
+                Action pump = client.Poll;
+                TestSupport.Await(client.Connect(relay.Host, relay.ControlPort), pump, "connect");
+                var session = TestSupport.Await(client.Create(), pump, "create");
+                var tooLong = TestSupport.AwaitFailure(client.JoinById(session.Session, new string('\u00e9', 33)), pump, "a 66-byte name");
+                TestSupport.Equal(RelayErrorKind.InvalidRequest, tooLong.Kind, "kind for a long name");
+                var huge = TestSupport.AwaitFailure(client.JoinByCode(new string('x', 20000)), pump, "a 20000-byte join");
+                TestSupport.Equal(RelayErrorKind.InvalidRequest, huge.Kind, "kind for a huge message");
+                TestSupport.Check(client.IsConnected, "nothing reached the relay, so it kept the connection");
+                var membership = TestSupport.Await(client.JoinById(session.Session, new string('\u00e9', 32)), pump, "a 64-byte name");
+                TestSupport.Check(membership.Member >= 1 && membership.Member < RelayPacket.Broadcast, "member id in range");
+                TestSupport.Check(ThrowsArgument(() => client.Send(null)), "Send(null)");
+                TestSupport.Check(ThrowsArgument(() => client.Send(new byte[8], 4, int.MaxValue)), "an offset and count that overflow");
+                TestSupport.Check(ThrowsArgument(() => client.Send(new byte[8], 9, 0)), "an offset past the end");
+            }
+        }
+
+        /// <summary>Close during the connect fails the connect and raises Closed, as for an open connection.</summary>
+        public static void CloseDuringConnectRaisesClosed()
+        {
+            using (var relay = new RelayTestProcess())
+            using (var client = new RelayClient())
+            {
+                var events = new List<RelayEvent>();
+                client.EventReceived += events.Add;
+                var connect = client.Connect(relay.Host, relay.ControlPort);
+                client.Close();
+                TestSupport.Check(connect.IsDone && connect.Error != null && connect.Error.Kind == RelayErrorKind.Closed, "the connect failed as Closed");
+                TestSupport.Check(events.Exists(e => e.Kind == RelayEventKind.Closed), "a Closed event");
+            }
+        }
+
+        /// <summary>The data keep-alive follows the relay's idle timeout from hello when that is shorter than configured.</summary>
+        public static void DataKeepAliveFollowsTheRelaysIdleTimeout()
+        {
+            using (var pair = new Pair("--idle-timeout 1.5"))
+            {
+                TestSupport.Equal(1500L, pair.B.Hello.IdleTimeoutMs, "idleTimeoutMs from hello");
+                pair.A.DataKeepAliveIntervalMs = 0;
+                pair.A.AutoRebind = false;
+                // Longer than the timeout: only the cap at a third of it (500 ms) keeps B bound.
+                pair.B.DataKeepAliveIntervalMs = 5000;
+                // A sends nothing, so its binding idles out: the timeout is real.
+                TestSupport.WaitUntil(() => pair.AEvents.Exists(e => e.Kind == RelayEventKind.Unbound), pair.Pump, "A's unbound event");
+                var clock = Stopwatch.StartNew();
+                TestSupport.WaitUntil(() => !pair.B.IsBound || clock.ElapsedMilliseconds >= 3000, pair.Pump, "two more idle timeouts");
+                TestSupport.Check(pair.B.IsBound && !pair.BEvents.Exists(e => e.Kind == RelayEventKind.Unbound), "B's keep-alive held its binding");
+            }
+        }
+
+        static bool ThrowsArgument(Action action)
+        {
+            try
+            {
+                action();
+                return false;
+            }
+            catch (ArgumentException)
+            {
+                return true;
+            }
+        }
+
+        /// <summary>A host name resolves without blocking, and each of its addresses is tried in turn.</summary>
+        public static void HostNamesResolveAndFallThrough()
+        {
+            using (var relay = new RelayTestProcess())
+            using (var named = new RelayClient())
+            using (var fallback = new RelayClient())
+            {
+                Action pump = () => { named.Poll(); fallback.Poll(); };
+                TestSupport.Await(named.Connect("localhost", relay.ControlPort), pump, "connect to localhost");
+                // The first address has no relay on that port: the connect moves on to the second.
+                fallback.Resolve = name => System.Threading.Tasks.Task.FromResult(new[] { IPAddress.IPv6Loopback, IPAddress.Loopback });
+                TestSupport.Await(fallback.Connect("relay.test", relay.ControlPort), pump, "connect through the second address");
+                TestSupport.Await(fallback.ControlPing(), pump, "control ping");
             }
         }
 
