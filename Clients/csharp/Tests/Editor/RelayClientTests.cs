@@ -445,14 +445,12 @@ namespace GameRelay.Tests
         /// <summary>The control channel runs inside TLS with SslStream (TLS 1.2), required or when offered.</summary>
         public static void TlsControlChannel()
         {
-            string certificate, key;
-            TestCertificate.Make(out certificate, out key);
-            using (var relay = new RelayTestProcess("--tls-cert " + certificate + " --tls-key " + key))
+            using (var relay = TestCertificate.TlsRelay())
             using (var required = new RelayClient())
             using (var offered = new RelayClient())
             using (var wrongPin = new RelayClient())
             {
-                var pin = new X509Certificate(File.ReadAllBytes(certificate + ".der"));
+                var pin = TestCertificate.Pin();
                 Action pump = () => { required.Poll(); offered.Poll(); wrongPin.Poll(); };
                 required.Tls = RelayTlsMode.Required;
                 required.PinnedCertificate = pin;
@@ -481,9 +479,7 @@ namespace GameRelay.Tests
         /// <summary>A relay under --tls-required refuses a plain client with TlsRequired; WhenOffered moves into TLS.</summary>
         public static void TlsRequiredRelay()
         {
-            string certificate, key;
-            TestCertificate.Make(out certificate, out key);
-            using (var relay = new RelayTestProcess("--tls-cert " + certificate + " --tls-key " + key + " --tls-required"))
+            using (var relay = TestCertificate.TlsRelay("--tls-required"))
             using (var plain = new RelayClient())
             using (var offered = new RelayClient())
             {
@@ -491,7 +487,7 @@ namespace GameRelay.Tests
                 var error = TestSupport.AwaitFailure(plain.Connect(relay.Host, relay.ControlPort), pump, "plain connect");
                 TestSupport.Equal(RelayErrorCode.TlsRequired, error.Code, "a plain hello is refused");
                 offered.Tls = RelayTlsMode.WhenOffered;
-                offered.PinnedCertificate = new X509Certificate(File.ReadAllBytes(certificate + ".der"));
+                offered.PinnedCertificate = TestCertificate.Pin();
                 var hello = TestSupport.Await(offered.Connect(relay.Host, relay.ControlPort), pump, "connect when offered");
                 TestSupport.Check(hello.Tls && offered.IsTls, "inside TLS after tls_required");
                 TestSupport.Await(offered.Create(), pump, "create inside TLS");
@@ -504,14 +500,12 @@ namespace GameRelay.Tests
         /// </summary>
         public static void TlsPipelinedRepliesArriveIntact()
         {
-            string certificate, key;
-            TestCertificate.Make(out certificate, out key);
-            using (var relay = new RelayTestProcess("--tls-cert " + certificate + " --tls-key " + key))
+            using (var relay = TestCertificate.TlsRelay())
             using (var client = new RelayClient())
             {
                 Action pump = client.Poll;
                 client.Tls = RelayTlsMode.Required;
-                client.PinnedCertificate = new X509Certificate(File.ReadAllBytes(certificate + ".der"));
+                client.PinnedCertificate = TestCertificate.Pin();
                 client.RequestTimeoutMs = 5000;
                 TestSupport.Await(client.Connect(relay.Host, relay.ControlPort), pump, "TLS connect");
                 // Within the relay's request burst of 200 (PROTOCOL.md §1.2), so every one is answered.
@@ -529,14 +523,12 @@ namespace GameRelay.Tests
         /// </summary>
         public static void TlsWritesQueueWithinTheBacklogBound()
         {
-            string certificate, key;
-            TestCertificate.Make(out certificate, out key);
-            using (var relay = new RelayTestProcess("--tls-cert " + certificate + " --tls-key " + key))
+            using (var relay = TestCertificate.TlsRelay())
             using (var client = new RelayClient())
             {
                 Action pump = client.Poll;
                 client.Tls = RelayTlsMode.Required;
-                client.PinnedCertificate = new X509Certificate(File.ReadAllBytes(certificate + ".der"));
+                client.PinnedCertificate = TestCertificate.Pin();
                 TestSupport.Await(client.Connect(relay.Host, relay.ControlPort), pump, "TLS connect");
                 var events = new List<RelayEvent>();
                 client.EventReceived += events.Add;

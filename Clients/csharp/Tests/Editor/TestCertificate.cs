@@ -1,6 +1,7 @@
 using System;
 using System.Diagnostics;
 using System.IO;
+using System.Security.Cryptography.X509Certificates;
 
 namespace GameRelay.Tests
 {
@@ -16,6 +17,22 @@ namespace GameRelay.Tests
             certificate = Path.Combine(dir, "relay.pem");
             key = Path.Combine(dir, "relay-key.pem");
             if (!File.Exists(certificate + ".der")) Generate(certificate, key);
+        }
+
+        /// <summary>Starts a relay serving the test certificate on its control port, with <paramref name="extraArguments"/>.</summary>
+        public static RelayTestProcess TlsRelay(string extraArguments = "")
+        {
+            string certificate, key;
+            Make(out certificate, out key);
+            return new RelayTestProcess(("--tls-cert " + certificate + " --tls-key " + key + " " + extraArguments).Trim());
+        }
+
+        /// <summary>The test certificate, for a client to pin.</summary>
+        public static X509Certificate Pin()
+        {
+            string certificate, key;
+            Make(out certificate, out key);
+            return new X509Certificate(File.ReadAllBytes(certificate + ".der"));
         }
 
         /// <summary>Makes another, unrelated certificate and returns its PEM path.</summary>
