@@ -134,6 +134,13 @@ describe('against the relay', () => {
     open.push(member);
     return member;
   };
+  // A browser member of a session it just created: the client and the session's join code.
+  const firstMember = async (created = {}, name = '') => {
+    const client = await connect();
+    const { code } = await client.create(created);
+    const membership = await client.join({ code, name });
+    return { client, code, membership };
+  };
 
   before(async () => {
     relay = await startRelay();
@@ -187,9 +194,7 @@ describe('against the relay', () => {
   });
 
   test('a browser member and a native UDP member share a session both ways', async () => {
-    const browser = await connect();
-    const { code } = await browser.create();
-    const self = await browser.join({ code, name: 'web' });
+    const { client: browser, code, membership: self } = await firstMember({}, 'web');
     const udp = await native();
     const joined = await udp.join({ code, name: 'native' });
     await udp.bind();
@@ -212,9 +217,7 @@ describe('against the relay', () => {
   });
 
   test('unicast reaches its one target and no one else', async () => {
-    const owner = await connect();
-    const { code } = await owner.create();
-    await owner.join({ code });
+    const { client: owner, code } = await firstMember();
     const target = await connect();
     const t = await target.join({ code });
     const bystander = await native();
@@ -269,9 +272,7 @@ describe('against the relay', () => {
   });
 
   test('an oversize payload is refused before it is sent; the largest allowed one arrives', async () => {
-    const sender = await connect();
-    const { code } = await sender.create();
-    await sender.join({ code });
+    const { client: sender, code } = await firstMember();
     const receiver = await connect();
     await receiver.join({ code });
     const limit = sender.maxDatagram - 16;
@@ -294,17 +295,13 @@ describe('against the relay', () => {
   });
 
   test('ping measures a round trip through the relay', async () => {
-    const client = await connect();
-    const { code } = await client.create();
-    await client.join({ code });
+    const { client, code } = await firstMember();
     const rtt = await client.ping();
     assert.ok(rtt > 0 && rtt < 2000, `rtt ${rtt}`);
   });
 
   test('the owner kicks a member: the kicked one hears kicked and is closed', async () => {
-    const owner = await connect();
-    const { code } = await owner.create();
-    await owner.join({ code });
+    const { client: owner, code } = await firstMember();
     const other = await connect();
     const o = await other.join({ code });
     const kicked = next(other, 'kicked');
@@ -319,9 +316,7 @@ describe('against the relay', () => {
   });
 
   test('leave ends the membership, the others hear it, and the connection can join again', async () => {
-    const stays = await connect();
-    const { code } = await stays.create();
-    await stays.join({ code });
+    const { client: stays, code } = await firstMember();
     const client = await connect();
     const first = await client.join({ code });
     const left = next(stays, 'left');
