@@ -30,11 +30,14 @@ swift build --build-tests
 # One test at a time (about a minute): many tests wait on real sockets with blocking calls, and
 # run side by side on a 2-core machine they can starve each other's async halves for seconds.
 swift test --skip-build --no-parallel "$@"
+# One release build for the deployment and client tests alike.
+if [ "$skip_deploy" != "1" ] || [ "$skip_clients" != "1" ]; then
+    bin="$(scripts/release.sh)"
+fi
 if [ "$skip_deploy" != "1" ]; then
-    GAMERELAY_STATIC_BIN="$(scripts/release.sh)" deploy/tests/run.sh
+    GAMERELAY_STATIC_BIN="$bin" deploy/tests/run.sh
 fi
 if [ "$skip_clients" != "1" ]; then
-    bin="$(scripts/release.sh)"
     for client_tests in Clients/*/test.sh; do
         echo "== $client_tests" >&2
         GAMERELAY_BIN="$bin" "$client_tests"
